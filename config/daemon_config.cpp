@@ -1,0 +1,277 @@
+#include "config/daemon_config.hpp"
+
+#include <syslog.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <functional>
+
+#include "config/located_json.hpp"
+#include "config/read_file.hpp"
+
+namespace pershome::config {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+constexpr std::array<std::pair<LogLevel, std::string_view>, 5> kLogLevels{{
+    {LogLevel::Debug, "debug"},
+    {LogLevel::Info, "info"},
+    {LogLevel::Notice, "notice"},
+    {LogLevel::Warning, "warning"},
+    {LogLevel::Error, "error"},
+}};
+
+// Everything a key handler needs to complain precisely.
+struct Ctx {
+    const LocatedJson& doc;
+    const std::string& filename;
+
+    [[noreturn]] void fail(const std::string& pointer, const std::string& what) const {
+        throw ConfigError(filename, doc.line_of(pointer), 0, what);
+    }
+};
+
+std::string json_quoted(std::string_view s) {
+    return ojson(std::string(s)).dump();
+}
+
+std::string describe(const ojson& v) {
+    if (v.is_string() || v.is_number() || v.is_boolean() || v.is_null()) {
+        return v.type_name() + std::string(" ") + v.dump();
+    }
+    return std::string(v.type_name());
+}
+
+std::string display_name(const std::string& pointer) {
+    // "/tmphome_roots/2" -> "tmphome_roots[2]" for messages.
+    std::string out;
+    std::size_t pos = 1;
+    bool first = true;
+    while (pos <= pointer.size()) {
+        std::size_t next = pointer.find('/', pos);
+        if (next == std::string::npos) next = pointer.size();
+        std::string token = pointer.substr(pos, next - pos);
+        if (first) {
+            out = token;
+        } else {
+            out += "[" + token + "]";
+        }
+        first = false;
+        pos = next + 1;
+    }
+    return "\"" + out + "\"";
+}
+
+std::int64_t get_int(const Ctx& ctx, const std::string& ptr, const ojson& v, std::int64_t lo,
+                     std::int64_t hi) {
+    const std::string range =
+        "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
+    if (!v.is_number_integer())
+        ctx.fail(ptr, display_name(ptr) + " " + range + ", got " + describe(v));
+    bool in_range = v.is_number_unsigned()
+                        ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(hi) &&
+                              static_cast<std::int64_t>(v.get<std::uint64_t>()) >= lo
+                        : v.get<std::int64_t>() >= lo && v.get<std::int64_t>() <= hi;
+    if (!in_range) ctx.fail(ptr, display_name(ptr) + " " + range + ", got " + v.dump());
+    return v.is_number_unsigned() ? static_cast<std::int64_t>(v.get<std::uint64_t>())
+                                  : v.get<std::int64_t>();
+}
+
+const std::string& get_string(const Ctx& ctx, const std::string& ptr, const ojson& v) {
+    if (!v.is_string()) ctx.fail(ptr, display_name(ptr) + " must be a string, got " + describe(v));
+    return v.get_ref<const std::string&>();
+}
+
+std::string get_path(const Ctx& ctx, const std::string& ptr, const ojson& v, bool allow_root) {
+    const std::string& s = get_string(ctx, ptr, v);
+    if (s.find('\0') != std::string::npos) {
+        ctx.fail(ptr, display_name(ptr) + " must not contain a NUL byte");
+    }
+    std::string norm = normalize_absolute_path(s);
+    if (norm.empty()) {
+        ctx.fail(ptr, display_name(ptr) + " must be an absolute path without \"..\", got " +
+                          json_quoted(s));
+    }
+    if (!allow_root && norm == "/") ctx.fail(ptr, display_name(ptr) + " must not be \"/\"");
+    return norm;
+}
+
+using Handler = std::function<void(const Ctx&, const std::string&, const ojson&, DaemonConfig&)>;
+
+const std::vector<std::pair<std::string_view, Handler>>& handlers() {
+    static const std::vector<std::pair<std::string_view, Handler>> table{
+        {"state_dir", [](const Ctx& c, const std::string& p, const ojson& v,
+                         DaemonConfig& cfg) { cfg.state_dir = get_path(c, p, v, false); }},
+        {"persistent_homes",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.persistent_homes = get_path(c, p, v, false);
+         }},
+        {"default_skel", [](const Ctx& c, const std::string& p, const ojson& v,
+                            DaemonConfig& cfg) { cfg.default_skel = get_path(c, p, v, false); }},
+        {"log_level",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             const std::string& s = get_string(c, p, v);
+             for (auto [level, name] : kLogLevels) {
+                 if (s == name) {
+                     cfg.log_level = level;
+                     return;
+                 }
+             }
+             c.fail(p, display_name(p) +
+                           " must be one of \"debug\", \"info\", \"notice\", \"warning\", "
+                           "\"error\", got " +
+                           json_quoted(s));
+         }},
+        {"workers",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.workers = static_cast<int>(get_int(c, p, v, 1, 64));
+         }},
+        {"tmphome_roots",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             if (!v.is_array()) {
+                 c.fail(p, display_name(p) + " must be an array of absolute paths, got " +
+                               describe(v));
+             }
+             cfg.tmphome_roots.clear();
+             for (std::size_t i = 0; i < v.size(); ++i) {
+                 std::string root = get_path(c, p + "/" + std::to_string(i), v[i], false);
+                 // A repeat is harmless; keep the list clean for logs.
+                 if (std::find(cfg.tmphome_roots.begin(), cfg.tmphome_roots.end(), root) ==
+                     cfg.tmphome_roots.end()) {
+                     cfg.tmphome_roots.push_back(std::move(root));
+                 }
+             }
+         }},
+        {"operation_timeout_sec",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.operation_timeout = std::chrono::seconds(get_int(c, p, v, 1, 3600));
+         }},
+    };
+    return table;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string unknown_key_message(const std::string& key) {
+    std::string msg = "unknown key " + json_quoted(key);
+    std::string_view best;
+    std::size_t best_distance = 3;  // only suggest near misses
+    std::string known;
+    for (const auto& [name, handler] : handlers()) {
+        std::size_t d = edit_distance(key, name);
+        if (d < best_distance) {
+            best_distance = d;
+            best = name;
+        }
+        if (!known.empty()) known += ", ";
+        known += name;
+    }
+    if (!best.empty()) return msg + " (did you mean \"" + std::string(best) + "\"?)";
+    return msg + " (known keys: " + known + ")";
+}
+
+}  // namespace
+
+std::string_view to_string(LogLevel level) {
+    for (auto [l, name] : kLogLevels) {
+        if (l == level) return name;
+    }
+    return "info";
+}
+
+int syslog_priority(LogLevel level) {
+    switch (level) {
+        case LogLevel::Debug:
+            return LOG_DEBUG;
+        case LogLevel::Info:
+            return LOG_INFO;
+        case LogLevel::Notice:
+            return LOG_NOTICE;
+        case LogLevel::Warning:
+            return LOG_WARNING;
+        case LogLevel::Error:
+            return LOG_ERR;
+    }
+    return LOG_INFO;
+}
+
+std::string normalize_absolute_path(std::string_view path) {
+    if (path.empty() || path.front() != '/') return {};
+    std::string out;
+    std::size_t pos = 0;
+    while (pos < path.size()) {
+        while (pos < path.size() && path[pos] == '/') ++pos;
+        std::size_t end = path.find('/', pos);
+        if (end == std::string_view::npos) end = path.size();
+        std::string_view comp = path.substr(pos, end - pos);
+        pos = end;
+        if (comp.empty() || comp == ".") continue;
+        if (comp == "..") return {};
+        out += '/';
+        out += comp;
+    }
+    return out.empty() ? "/" : out;
+}
+
+bool DaemonConfig::allows_tmphome_root(std::string_view root) const {
+    if (root.find('\0') != std::string_view::npos) return false;
+    std::string norm = normalize_absolute_path(root);
+    if (norm.empty()) return false;
+    if (tmphome_roots.empty()) return true;
+    return std::find(tmphome_roots.begin(), tmphome_roots.end(), norm) != tmphome_roots.end();
+}
+
+DaemonConfig parse_daemon_config(std::string_view json_text, const std::string& filename) {
+    LocatedJson doc = parse_located_json(json_text, filename);
+    if (!doc.value.is_object()) {
+        throw ConfigError(filename, doc.line_of(""), 0,
+                          std::string("the configuration must be a JSON object {...}, got ") +
+                              doc.value.type_name());
+    }
+    Ctx ctx{doc, filename};
+    DaemonConfig cfg;
+    for (const auto& [key, value] : doc.value.items()) {
+        const std::string pointer = "/" + json_pointer_token(key);
+        auto it = std::find_if(handlers().begin(), handlers().end(),
+                               [&](const auto& h) { return h.first == key; });
+        if (it == handlers().end()) ctx.fail(pointer, unknown_key_message(key));
+        it->second(ctx, pointer, value, cfg);
+    }
+    return cfg;
+}
+
+DaemonConfig load_daemon_config(const std::string& path) {
+    auto text = read_config_file(path, kMaxDaemonConfigBytes);
+    if (!text) throw ConfigError(path, "cannot read configuration: " + text.error().message);
+    return parse_daemon_config(*text, path);
+}
+
+std::string dump_daemon_config(const DaemonConfig& config) {
+    ojson j = ojson::object();
+    j["state_dir"] = config.state_dir;
+    j["persistent_homes"] = config.persistent_homes;
+    j["default_skel"] = config.default_skel;
+    j["log_level"] = std::string(to_string(config.log_level));
+    j["workers"] = config.workers;
+    j["tmphome_roots"] = config.tmphome_roots;
+    j["operation_timeout_sec"] = config.operation_timeout.count();
+    return j.dump(2) + "\n";
+}
+
+}  // namespace pershome::config

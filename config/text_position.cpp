@@ -1,0 +1,21 @@
+#include "config/text_position.hpp"
+
+#include <algorithm>
+
+namespace pershome::config {
+
+TextPosition position_of(std::string_view text, std::size_t offset) {
+    offset = std::min(offset, text.size());
+    TextPosition pos;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < offset; ++i) {
+        if (text[i] == '\n') {
+            ++pos.line;
+            line_start = i + 1;
+        }
+    }
+    pos.column = static_cast<int>(offset - line_start) + 1;
+    return pos;
+}
+
+}  // namespace pershome::config
