@@ -1,0 +1,41 @@
+// Which POSIX names the FAT backing can hold as themselves, and the generated
+// backing names for the others. Pure functions: no I/O, unit-tested hard.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace pershome::fs {
+
+// Names pershome-fs keeps for itself in every backing directory. Compared
+// case-insensitively because FAT folds case.
+inline constexpr std::string_view kIndexFileName = "PERSHOME.IDX";
+inline constexpr std::string_view kLinkPoolName = "PERSHOME.LNK";
+
+// A name a POSIX user may give: 1..255 bytes, no '/', no NUL, not "." or "..".
+bool is_valid_posix_name(std::string_view name);
+
+// Number of UTF-16 code units of a strictly valid UTF-8 string (no overlong
+// forms, no surrogates, nothing past U+10FFFF); nullopt if not valid UTF-8.
+std::optional<std::size_t> utf16_length(std::string_view s);
+
+// True for CON, PRN, AUX, NUL, COM1-9, LPT1-9 (any case, any extension):
+// Windows cannot open these even though Linux vfat stores them.
+bool is_reserved_dos_name(std::string_view name);
+
+// True for the index and link-pool names (any case).
+bool is_reserved_backing_name(std::string_view name);
+
+// True when a FAT long-name entry holds `name` exactly, so it can be stored
+// as itself and stays readable on other computers. Case-only collisions are
+// not decided here: the backing reports those (O_EXCL create).
+bool fat_can_hold(std::string_view name);
+
+// A FAT-legal backing name for `name`, recognisably derived from it
+// ("what?.txt" -> "what_~1a2b3c4d.txt"). Different `attempt` values give
+// different names, so a caller retries on a collision.
+std::string generated_name(std::string_view name, std::uint32_t attempt);
+
+}  // namespace pershome::fs
