@@ -1,0 +1,322 @@
+#include "daemon/manager.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+
+#include <fmt/core.h>
+
+#include "common/bus_names.hpp"
+#include "daemon/event_loop.hpp"
+#include "daemon/log.hpp"
+#include "daemon/state_store.hpp"
+#include "daemon/tmphome.hpp"
+#include "daemon/user_db.hpp"
+#include "daemon/worker_pool.hpp"
+
+namespace pershome {
+namespace {
+
+uint64_t now_usec() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+// What the worker found out and did for an open.
+struct Prepared {
+    UserInfo user;
+    std::string root;
+    std::string note;
+};
+
+}  // namespace
+
+Manager::Manager(ManagerSettings settings, EventLoop& loop, WorkerPool& workers, StateStore& store)
+    : settings_(std::move(settings)), loop_(loop), workers_(workers), store_(store) {}
+
+Manager::~Manager() {
+    // Shutdown keeps everything on disk for the next start: unwatch only.
+    for (const auto& [user, session] : sessions_) {
+        for (const auto& [id, ref] : session->references) loop_.unwatch(ref.fd());
+    }
+}
+
+void Manager::enqueue(const std::string& user, Op op) {
+    auto& q = queues_[user];
+    q.ops.push_back(std::move(op));
+    if (!q.running) run_next(user);
+}
+
+void Manager::run_next(const std::string& user) {
+    auto it = queues_.find(user);
+    if (it == queues_.end()) return;
+    if (it->second.ops.empty()) {
+        queues_.erase(it);
+        return;
+    }
+    Op op = std::move(it->second.ops.front());
+    it->second.ops.pop_front();
+    it->second.running = true;
+    op([this, user] {
+        // Through the loop, so a long queue of quick operations never nests.
+        loop_.post([this, user] {
+            auto q = queues_.find(user);
+            if (q != queues_.end()) q->second.running = false;
+            run_next(user);
+        });
+    });
+}
+
+void Manager::save(const Session& session) {
+    try {
+        store_.save(session.record());
+    } catch (const std::exception& e) {
+        // The session still works; only a daemon crash now would forget it.
+        log::error("cannot save state of {}: {}", session.user, e.what());
+    }
+}
+
+void Manager::open_session(OpenRequest request, OpenDone done) {
+    std::string user = request.user;
+    enqueue(user, [this, request = std::move(request), done = std::move(done)](Next next) {
+        run_open(request, done, std::move(next));
+    });
+}
+
+void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next next) {
+    auto it = sessions_.find(request.user);
+    if (it != sessions_.end() && it->second->state == SessionState::Active) {
+        log::info("{}: another session ({}{}{}) joins the open home {}", request.user,
+                  request.service, request.tty.empty() ? "" : " on ", request.tty,
+                  it->second->home);
+        add_reference(*it->second, done);
+        next();
+        return;
+    }
+    if (!request.tmphome) {
+        done(tl::unexpected(OpError{bus::kErrorNotApplicable,
+                                    "no tmphome root given and no persistent home configured"}));
+        next();
+        return;
+    }
+    if (settings_.tmphome_root_allowed && !settings_.tmphome_root_allowed(*request.tmphome)) {
+        std::string msg = fmt::format(
+            "tmphome root {} is not among the daemon's configured tmphome_roots", *request.tmphome);
+        log::error("{}: {}", request.user, msg);
+        done(tl::unexpected(OpError{bus::kErrorBadTmphomeRoot, msg}));
+        next();
+        return;
+    }
+
+    auto result = std::make_shared<tl::expected<Prepared, OpError>>();
+    const std::string skel = request.skel.value_or(settings_.default_skel);
+    auto job = [result, request, skel] {
+        auto user = lookup_user(request.user);
+        if (!user) {
+            *result = tl::unexpected(OpError{bus::kErrorNoSuchUser, user.error()});
+            return;
+        }
+        auto root = check_tmphome_applies(*user, *request.tmphome);
+        if (!root) {
+            *result = tl::unexpected(root.error());
+            return;
+        }
+        TmphomeSpec spec{*user, *root, skel, request.umask};
+        auto created = create_tmphome(spec);
+        if (!created) {
+            *result = tl::unexpected(created.error());
+            return;
+        }
+        *result = Prepared{*user, *root, *created};
+    };
+    auto finish = [this, result, request, done, next] {
+        if (!*result) {
+            const OpError& e = result->error();
+            if (e.name == bus::kErrorNotApplicable) {
+                log::debug("{}: nothing to do: {}", request.user, e.message);
+            } else {
+                log::error("{}: session not opened: {} ({})", request.user, e.message, e.name);
+            }
+            done(tl::unexpected(e));
+            next();
+            return;
+        }
+        Prepared& p = **result;
+        if (!p.note.empty()) log::warning("{}: {}", request.user, p.note);
+        auto session = std::make_unique<Session>();
+        session->user = p.user.name;
+        session->uid = p.user.uid;
+        session->gid = p.user.gid;
+        session->mode = "tmphome";
+        session->home = p.user.home;
+        session->tmphome_root = p.root;
+        session->opened_usec = now_usec();
+        Session& s = *session;
+        sessions_[s.user] = std::move(session);
+        log::notice("{}: temporary home {} created ({}{}{})", s.user, s.home, request.service,
+                    request.tty.empty() ? "" : " on ", request.tty);
+        if (listener_) listener_->session_added(s);
+        add_reference(s, done);
+        next();
+    };
+    workers_.submit(std::move(job), std::move(finish));
+}
+
+void Manager::add_reference(Session& session, const OpenDone& done) {
+    std::string id = Reference::new_id();
+    auto created = Reference::create(store_.refs_dirfd(), id);
+    if (!created) {
+        log::error("{}: cannot create session reference: {}", session.user, created.error());
+        done(tl::unexpected(OpError{bus::kErrorFailed, "internal error: " + created.error()}));
+        return;
+    }
+    auto& [ref, write_end] = *created;
+    watch_reference(session.user, ref);
+    session.references.emplace(id, std::move(ref));
+    save(session);
+    if (listener_) listener_->session_changed(session, {"References"});
+    OpenReply reply;
+    reply.mode = session.mode;
+    reply.home = session.home;
+    reply.reference = id;
+    reply.fifo = std::move(write_end);
+    log::info("{}: reference {} taken ({} open)", session.user, id, session.references.size());
+    done(std::move(reply));
+}
+
+void Manager::watch_reference(const std::string& user, const Reference& ref) {
+    const int fd = ref.fd();
+    const std::string id = ref.id();
+    loop_.watch(fd, POLLIN, [this, fd, user, id](short revents) {
+        if (revents & POLLIN) {
+            // Nobody should write to it; drain so it cannot spin us.
+            char buf[256];
+            while (::read(fd, buf, sizeof buf) > 0) {
+            }
+        }
+        if (!(revents & (POLLHUP | POLLERR))) return;
+        loop_.unwatch(fd);
+        log::info("{}: reference {} closed by its holder (logout or crash)", user, id);
+        enqueue(user, [this, user, id](Next next) {
+            release_reference(user, id, CloseDone(), std::move(next));
+        });
+    });
+}
+
+void Manager::close_session(const std::string& user, const std::string& reference, CloseDone done) {
+    enqueue(user, [this, user, reference, done = std::move(done)](Next next) {
+        release_reference(user, reference, done, std::move(next));
+    });
+}
+
+void Manager::release_reference(const std::string& user, const std::string& reference,
+                                const CloseDone& done, Next next) {
+    auto it = sessions_.find(user);
+    Session* session = it == sessions_.end() ? nullptr : it->second.get();
+    if (!session || !session->references.contains(reference)) {
+        // Normal when the FIFO hangup already released it (the PAM module
+        // closes its fd after CloseSession, or the login crashed first).
+        if (done) {
+            done(tl::unexpected(
+                OpError{bus::kErrorNoSuchSession,
+                        fmt::format("no open session reference {} for user {}", reference, user)}));
+        }
+        next();
+        return;
+    }
+    auto ref = session->references.find(reference);
+    loop_.unwatch(ref->second.fd());
+    ref->second.remove();
+    session->references.erase(ref);
+    log::info("{}: reference {} released ({} left)", user, reference, session->references.size());
+    if (!session->references.empty()) {
+        save(*session);
+        if (listener_) listener_->session_changed(*session, {"References"});
+        if (done) done(std::string());
+        next();
+        return;
+    }
+    teardown(*session, done, std::move(next));
+}
+
+void Manager::teardown(Session& session, const CloseDone& done, Next next) {
+    session.state = SessionState::Closing;
+    save(session);
+    if (listener_) listener_->session_changed(session, {"References", "State"});
+    auto result = std::make_shared<tl::expected<std::string, OpError>>();
+    auto job = [result, root = session.tmphome_root, home = session.home, uid = session.uid] {
+        *result = remove_tmphome(root, home, uid);
+    };
+    auto finish = [this, result, user = session.user, done, next] {
+        auto it = sessions_.find(user);
+        std::string message;
+        if (!*result) {
+            log::error("{}: temporary home not removed: {}", user, result->error().message);
+            message = result->error().message;
+        } else if (!result->value().empty()) {
+            log::warning("{}: {}", user, result->value());
+            message = result->value();
+        } else if (it != sessions_.end()) {
+            log::notice("{}: temporary home {} removed", user, it->second->home);
+        }
+        try {
+            store_.erase(user);
+        } catch (const std::exception& e) {
+            log::error("cannot erase state of {}: {}", user, e.what());
+        }
+        if (it != sessions_.end()) {
+            // Out of the map first, so the bus layer counts what is left.
+            std::unique_ptr<Session> gone = std::move(it->second);
+            sessions_.erase(it);
+            if (listener_) listener_->session_removed(*gone);
+        }
+        if (done) done(message);
+        next();
+    };
+    workers_.submit(std::move(job), std::move(finish));
+}
+
+void Manager::recover() {
+    std::vector<std::string> warnings;
+    auto records = store_.load_all(warnings);
+    for (const auto& w : warnings) log::warning("state: {}", w);
+    for (auto& r : records) {
+        auto session = std::make_unique<Session>();
+        session->user = r.user;
+        session->uid = r.uid;
+        session->gid = r.gid;
+        session->mode = r.mode;
+        session->home = r.home;
+        session->tmphome_root = r.tmphome_root;
+        session->opened_usec = r.opened_usec;
+        session->state = r.state == "closing" ? SessionState::Closing : SessionState::Active;
+        for (const auto& id : r.references) {
+            auto ref = Reference::reopen(store_.refs_dirfd(), id);
+            if (!ref) {
+                log::warning("{}: reference {} lost: {}", r.user, id, ref.error());
+                continue;
+            }
+            watch_reference(r.user, *ref);
+            session->references.emplace(id, std::move(*ref));
+        }
+        Session& s = *session;
+        sessions_[s.user] = std::move(session);
+        log::notice("{}: session recovered from state ({} reference(s), {})", s.user,
+                    s.references.size(), to_string(s.state));
+        if (listener_) listener_->session_added(s);
+        if (s.references.empty() || s.state == SessionState::Closing) {
+            const std::string user = s.user;
+            enqueue(user, [this, user](Next next) {
+                auto it = sessions_.find(user);
+                if (it == sessions_.end() || !it->second->references.empty()) {
+                    next();
+                    return;
+                }
+                teardown(*it->second, CloseDone(), std::move(next));
+            });
+        }
+    }
+}
+
+}  // namespace pershome

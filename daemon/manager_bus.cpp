@@ -1,0 +1,144 @@
+#include "daemon/manager_bus.hpp"
+
+#include <fmt/core.h>
+
+#include "common/bus_names.hpp"
+#include "daemon/log.hpp"
+
+#ifndef PERSHOME_VERSION
+#define PERSHOME_VERSION "unknown"
+#endif
+
+namespace pershome {
+namespace {
+
+// Option values arrive as variants; a wrong type is the caller's bug and is
+// named in the error.
+template <typename T>
+std::optional<T> option(const std::map<std::string, sdbus::Variant>& options, const char* key,
+                        const char* type_name) {
+    auto it = options.find(key);
+    if (it == options.end()) return std::nullopt;
+    if (!it->second.containsValueOfType<T>()) {
+        throw sdbus::Error(bus::kErrorInvalidArgument,
+                           fmt::format("option \"{}\" must be of type {}", key, type_name));
+    }
+    return it->second.get<T>();
+}
+
+}  // namespace
+
+ManagerObject::ManagerObject(sdbus::IConnection& connection, Manager& manager)
+    : AdaptorInterfaces(connection, bus::kManagerPath), connection_(connection), manager_(manager) {
+    registerAdaptor();
+    manager_.set_listener(this);
+}
+
+ManagerObject::~ManagerObject() {
+    manager_.set_listener(nullptr);
+    for (auto& [user, object] : objects_) object->detach_quietly();
+    objects_.clear();
+    unregisterAdaptor();
+}
+
+void ManagerObject::require_root(const char* method) {
+    const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
+    uid_t uid = static_cast<uid_t>(-1);
+    try {
+        if (msg) uid = msg->getCredsUid();
+    } catch (const sdbus::Error&) {
+        // Unknown caller: treated as not root.
+    }
+    if (uid != 0) {
+        log::warning(
+            "{} refused for uid {} (only root may call it)", method,
+            static_cast<long>(uid == static_cast<uid_t>(-1) ? -1 : static_cast<long>(uid)));
+        throw sdbus::Error(bus::kErrorPermissionDenied,
+                           fmt::format("only root may call {}", method));
+    }
+}
+
+void ManagerObject::OpenSession(sdbus::Result<sdbus::ObjectPath, std::string, std::string,
+                                              std::string, sdbus::UnixFd, std::string>&& result,
+                                std::string user, std::map<std::string, sdbus::Variant> options) {
+    require_root("OpenSession");
+    if (user.empty()) throw sdbus::Error(bus::kErrorInvalidArgument, "empty user name");
+    OpenRequest req;
+    req.user = user;
+    req.tmphome = option<std::string>(options, "tmphome", "string (s)");
+    req.skel = option<std::string>(options, "skel", "string (s)");
+    if (auto u = option<uint32_t>(options, "umask", "uint32 (u)")) {
+        if (*u > 0777)
+            throw sdbus::Error(bus::kErrorInvalidArgument, "option \"umask\" above 0777");
+        req.umask = static_cast<mode_t>(*u);
+    }
+    req.service = option<std::string>(options, "service", "string (s)").value_or("");
+    req.tty = option<std::string>(options, "tty", "string (s)").value_or("");
+    for (const auto& [key, value] : options) {
+        if (key != "tmphome" && key != "skel" && key != "umask" && key != "service" &&
+            key != "tty") {
+            log::debug("OpenSession for {}: ignoring unknown option \"{}\"", user, key);
+        }
+    }
+    log::info("OpenSession {} (service {}, tmphome {})", user, req.service,
+              req.tmphome.value_or("-"));
+    auto shared = std::make_shared<std::remove_reference_t<decltype(result)>>(std::move(result));
+    manager_.open_session(std::move(req), [shared, user](tl::expected<OpenReply, OpError> r) {
+        try {
+            if (!r) {
+                shared->returnError(sdbus::Error(r.error().name, r.error().message));
+                return;
+            }
+            // UnixFd dups the fd for the message; ours closes with the reply.
+            sdbus::UnixFd fd(r->fifo.get());
+            shared->returnResults(sdbus::ObjectPath(session_object_path(user)), r->mode, r->home,
+                                  r->reference, fd, r->message);
+        } catch (const std::exception& e) {
+            log::error("cannot send OpenSession reply for {}: {}", user, e.what());
+        }
+    });
+}
+
+void ManagerObject::CloseSession(sdbus::Result<std::string>&& result, std::string user,
+                                 std::string reference,
+                                 std::map<std::string, sdbus::Variant> /*options*/) {
+    require_root("CloseSession");
+    log::info("CloseSession {} reference {}", user, reference);
+    auto shared = std::make_shared<std::remove_reference_t<decltype(result)>>(std::move(result));
+    manager_.close_session(user, reference, [shared, user](tl::expected<std::string, OpError> r) {
+        try {
+            if (!r) {
+                shared->returnError(sdbus::Error(r.error().name, r.error().message));
+                return;
+            }
+            shared->returnResults(*r);
+        } catch (const std::exception& e) {
+            log::error("cannot send CloseSession reply for {}: {}", user, e.what());
+        }
+    });
+}
+
+std::string ManagerObject::Version() {
+    return PERSHOME_VERSION;
+}
+
+uint32_t ManagerObject::SessionCount() {
+    return static_cast<uint32_t>(manager_.sessions().size());
+}
+
+void ManagerObject::session_added(const Session& session) {
+    objects_[session.user] = std::make_unique<SessionObject>(connection_, session);
+    emitPropertiesChangedSignal(bus::kManagerInterface, {"SessionCount"});
+}
+
+void ManagerObject::session_changed(const Session& session, const std::vector<std::string>& props) {
+    auto it = objects_.find(session.user);
+    if (it != objects_.end()) it->second->changed(props);
+}
+
+void ManagerObject::session_removed(const Session& session) {
+    objects_.erase(session.user);
+    emitPropertiesChangedSignal(bus::kManagerInterface, {"SessionCount"});
+}
+
+}  // namespace pershome

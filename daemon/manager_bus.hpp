@@ -1,0 +1,48 @@
+// D-Bus binding of the Manager: /org/pershome1 with org.pershome1.Manager and
+// the ObjectManager. Checks the caller, converts arguments and errors, and
+// keeps one SessionObject per session. The logic is in manager.cpp.
+#pragma once
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "daemon/manager.hpp"
+#include "daemon/session_bus.hpp"
+#include "pershome1-adaptor.h"
+
+namespace pershome {
+
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<org::pershome1::Manager_adaptor, sdbus::ObjectManager_adaptor,
+                                      sdbus::Properties_adaptor>,
+      public ManagerListener {
+  public:
+    ManagerObject(sdbus::IConnection& connection, Manager& manager);
+    ~ManagerObject();
+
+  private:
+    // org.pershome1.Manager
+    void OpenSession(sdbus::Result<sdbus::ObjectPath, std::string, std::string, std::string,
+                                   sdbus::UnixFd, std::string>&& result,
+                     std::string user, std::map<std::string, sdbus::Variant> options) override;
+    void CloseSession(sdbus::Result<std::string>&& result, std::string user, std::string reference,
+                      std::map<std::string, sdbus::Variant> options) override;
+    std::string Version() override;
+    uint32_t SessionCount() override;
+
+    // ManagerListener
+    void session_added(const Session& session) override;
+    void session_changed(const Session& session, const std::vector<std::string>& props) override;
+    void session_removed(const Session& session) override;
+
+    void require_root(const char* method);
+
+    sdbus::IConnection& connection_;
+    Manager& manager_;
+    std::map<std::string, std::unique_ptr<SessionObject>> objects_;
+};
+
+}  // namespace pershome

@@ -1,0 +1,29 @@
+#include "daemon/session.hpp"
+
+namespace pershome {
+
+const char* to_string(SessionState state) {
+    switch (state) {
+        case SessionState::Active:
+            return "active";
+        case SessionState::Closing:
+            return "closing";
+    }
+    return "unknown";
+}
+
+SessionRecord Session::record() const {
+    SessionRecord r;
+    r.user = user;
+    r.uid = uid;
+    r.gid = gid;
+    r.mode = mode;
+    r.home = home;
+    r.tmphome_root = tmphome_root;
+    r.state = to_string(state);
+    r.opened_usec = opened_usec;
+    for (const auto& [id, ref] : references) r.references.push_back(id);
+    return r;
+}
+
+}  // namespace pershome

@@ -1,0 +1,49 @@
+// What the daemon must remember across its own crash or restart: one JSON
+// record per user with an open session, in <state_dir>/sessions/, written
+// atomically (temp file + fsync + rename), plus the reference FIFOs in
+// <state_dir>/refs/.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+
+namespace pershome {
+
+struct SessionRecord {
+    std::string user;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::string mode;  // "tmphome"
+    std::string home;
+    std::string tmphome_root;
+    std::string state;  // "active", "closing"
+    uint64_t opened_usec = 0;
+    std::vector<std::string> references;
+};
+
+class StateStore {
+  public:
+    // Creates the state dir (0755) and its subdirectories (0700) if missing.
+    explicit StateStore(std::string state_dir);
+
+    void save(const SessionRecord& record);
+    void erase(const std::string& user);
+    // Every readable record; unreadable ones are reported in WARNINGS and left
+    // in place for an admin to look at.
+    std::vector<SessionRecord> load_all(std::vector<std::string>& warnings) const;
+
+    int refs_dirfd() const { return refs_fd_.get(); }
+    const std::string& dir() const { return dir_; }
+
+  private:
+    std::string dir_;
+    UniqueFd sessions_fd_;
+    UniqueFd refs_fd_;
+};
+
+}  // namespace pershome

@@ -1,0 +1,30 @@
+#include "daemon/user_db.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/core.h>
+
+namespace pershome {
+
+tl::expected<UserInfo, std::string> lookup_user(const std::string& name) {
+    long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+    std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 4096);
+    passwd pw{};
+    passwd* result = nullptr;
+    int rc;
+    while ((rc = getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &result)) == ERANGE &&
+           buf.size() < (1u << 20)) {
+        buf.resize(buf.size() * 2);
+    }
+    if (rc != 0)
+        return tl::unexpected(fmt::format("cannot look up user {}: {}", name, strerror(rc)));
+    if (!result) return tl::unexpected(fmt::format("no such user: {}", name));
+    return UserInfo{pw.pw_name, pw.pw_uid, pw.pw_gid, pw.pw_dir ? pw.pw_dir : ""};
+}
+
+}  // namespace pershome
