@@ -106,7 +106,14 @@ class LocatingSax final : public nlohmann::json_sax<ojson> {
             auto colon = what.find(": ", at);
             if (colon != std::string::npos) what.erase(0, colon + 2);
         }
-        return fail(position == 0 ? 0 : position - 1, what);
+        std::size_t offset = position == 0 ? 0 : position - 1;
+        // "unexpected string literal": the token is whole and merely out of
+        // place, so point at its start, not at its last byte.
+        if (what.find("unexpected ") != std::string::npos &&
+            what.find("end of input") == std::string::npos) {
+            offset = token_start(offset);
+        }
+        return fail(offset, what);
     }
 
   private:
@@ -115,6 +122,25 @@ class LocatingSax final : public nlohmann::json_sax<ojson> {
         std::string pointer;
         std::map<std::string, int> key_lines;  // for duplicate detection
     };
+
+    std::size_t token_start(std::size_t last) const {
+        if (last >= text_.size()) return last;
+        auto is_word = [](char c) {
+            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   c == '.' || c == '+' || c == '-';
+        };
+        if (text_[last] == '"') {
+            for (std::size_t i = last; i-- > 0;) {
+                if (text_[i] != '"') continue;
+                std::size_t backslashes = 0;
+                while (backslashes < i && text_[i - 1 - backslashes] == '\\') ++backslashes;
+                if (backslashes % 2 == 0) return i;
+            }
+            return last;
+        }
+        while (last > 0 && is_word(text_[last]) && is_word(text_[last - 1])) --last;
+        return last;
+    }
 
     std::size_t consumed() const { return static_cast<std::size_t>(cursor_ - text_.data()); }
     int line_at(std::size_t offset) const { return position_of(text_, offset).line; }

@@ -17,7 +17,7 @@ ReadError from_errno(int err) {
 }
 
 tl::expected<std::string, ReadError> read_opened(UniqueFd fd, std::size_t max_bytes,
-                                                 struct stat* info) {
+                                                 struct stat* info, Oversize oversize) {
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return tl::unexpected(from_errno(errno));
     if (S_ISDIR(st.st_mode)) return tl::unexpected(from_errno(EISDIR));
@@ -36,6 +36,10 @@ tl::expected<std::string, ReadError> read_opened(UniqueFd fd, std::size_t max_by
         }
         if (n == 0) break;
         if (data.size() + static_cast<std::size_t>(n) > max_bytes) {
+            if (oversize == Oversize::Truncate) {
+                data.append(buf, max_bytes - data.size());
+                break;
+            }
             return tl::unexpected(
                 ReadError{EFBIG, "file is larger than " + std::to_string(max_bytes) + " bytes"});
         }
@@ -47,22 +51,24 @@ tl::expected<std::string, ReadError> read_opened(UniqueFd fd, std::size_t max_by
 }  // namespace
 
 tl::expected<std::string, ReadError> read_config_file(const std::string& path,
-                                                      std::size_t max_bytes, struct stat* info) {
+                                                      std::size_t max_bytes, struct stat* info,
+                                                      Oversize oversize) {
     // O_NONBLOCK: opening a FIFO must not wait for a writer.
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd) return tl::unexpected(from_errno(errno));
-    return read_opened(std::move(fd), max_bytes, info);
+    return read_opened(std::move(fd), max_bytes, info, oversize);
 }
 
 tl::expected<std::string, ReadError> read_config_file_at(int dirfd, const std::string& name,
-                                                         std::size_t max_bytes, struct stat* info) {
+                                                         std::size_t max_bytes, struct stat* info,
+                                                         Oversize oversize) {
     UniqueFd fd(
         ::openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW));
     if (!fd) {
         if (errno == ELOOP) return tl::unexpected(ReadError{ELOOP, "is a symbolic link"});
         return tl::unexpected(from_errno(errno));
     }
-    return read_opened(std::move(fd), max_bytes, info);
+    return read_opened(std::move(fd), max_bytes, info, oversize);
 }
 
 }  // namespace pershome::config

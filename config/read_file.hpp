@@ -11,6 +11,12 @@
 
 namespace pershome::config {
 
+// What to do with a file longer than the limit.
+enum class Oversize {
+    Refuse,    // fail with EFBIG
+    Truncate,  // return the first max_bytes bytes
+};
+
 struct ReadError {
     int error = 0;        // errno value, or EFBIG / EINVAL for our own limits
     std::string message;  // for humans: strerror text or the limit that was hit
@@ -21,12 +27,14 @@ struct ReadError {
 // `info`, if given, receives the fstat() of the opened file.
 tl::expected<std::string, ReadError> read_config_file(const std::string& path,
                                                       std::size_t max_bytes,
-                                                      struct stat* info = nullptr);
+                                                      struct stat* info = nullptr,
+                                                      Oversize oversize = Oversize::Refuse);
 
 // Same, for a file named `name` inside the directory `dirfd`, without
 // following a symlink at `name` (for files a user controls).
 tl::expected<std::string, ReadError> read_config_file_at(int dirfd, const std::string& name,
                                                          std::size_t max_bytes,
-                                                         struct stat* info = nullptr);
+                                                         struct stat* info = nullptr,
+                                                         Oversize oversize = Oversize::Refuse);
 
 }  // namespace pershome::config

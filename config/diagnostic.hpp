@@ -1,0 +1,28 @@
+// A problem found in a file an admin or user wrote. Collected, never thrown:
+// a bad line must not keep anyone from logging in.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace pershome::config {
+
+enum class Severity {
+    Warning,  // the line still counts (e.g. a rule that can never match)
+    Error,    // the line, or the option, was ignored
+};
+
+struct Diagnostic {
+    std::string file;
+    int line = 0;  // 1-based; 0 for the file as a whole
+    Severity severity = Severity::Error;
+    std::string message;
+
+    // "FILE:LINE: message", "FILE:LINE: warning: message", "FILE: message".
+    std::string str() const;
+    bool operator==(const Diagnostic&) const = default;
+};
+
+using Diagnostics = std::vector<Diagnostic>;
+
+}  // namespace pershome::config
