@@ -236,6 +236,19 @@ class PamTest : public ::testing::Test {
 
     PamRun pamtester(const std::string& svc, const std::string& user,
                      const std::vector<std::string>& ops, int accept_fd = -1) {
+        std::vector<std::string> argv = {PAMTESTER_PATH, "-v", svc, user};
+        argv.insert(argv.end(), ops.begin(), ops.end());
+        return run_pam(argv, accept_fd);
+    }
+
+    // pam_app (see pam_app.cpp): opens and closes a session and reports
+    // what changed in its process.
+    PamRun app(const std::string& svc, const std::string& user) {
+        return run_pam({PAM_APP_PATH, svc, user});
+    }
+
+    // Runs ARGV with pam_wrapper and nss_wrapper preloaded.
+    PamRun run_pam(const std::vector<std::string>& argv, int accept_fd = -1) {
         auto env = base_env();
         std::string preload = "libpam_wrapper.so libnss_wrapper.so";
         if (!kAsanRuntime.empty()) {
@@ -252,9 +265,6 @@ class PamTest : public ::testing::Test {
         env.push_back("PAM_WRAPPER_DEBUGLEVEL=2");
         env.push_back("NSS_WRAPPER_PASSWD=" + (dir_ / "passwd").string());
         env.push_back("NSS_WRAPPER_GROUP=" + (dir_ / "group").string());
-        std::vector<std::string> argv = {PAMTESTER_PATH, "-v", svc, user};
-        argv.insert(argv.end(), ops.begin(), ops.end());
-
         PamRun run;
         Child c;
         auto t0 = Clock::now();
@@ -264,7 +274,7 @@ class PamTest : public ::testing::Test {
         run.seconds = seconds_since(t0);
         run.out = c.out_text;
         run.err = c.err_text;
-        EXPECT_TRUE(drained && run.status != -1) << "pamtester did not finish in 60 s\n"
+        EXPECT_TRUE(drained && run.status != -1) << argv[0] << " did not finish in 60 s\n"
                                                  << run.all();
         return run;
     }
@@ -550,6 +560,46 @@ TEST_F(PamTest, UnknownArgumentsAreLoggedAndIgnored) {
     auto c = calls(1);
     ASSERT_GE(c.size(), 1u);
     EXPECT_EQ(c[0], "OpenSession user=joseph service=svc");
+}
+
+// --- what the module leaves behind in the application's process ----------
+
+TEST_F(PamTest, ProcessStateIsUntouchedAndTheFifoIsTheOnlyNewFd) {
+    start_bus();
+    start_stub("answer");
+    service("svc", {"session required MODULE tmphome=/tmphome/"});
+    PamRun r = app("svc", "joseph");
+    EXPECT_TRUE(r.ok()) << r.all();
+    EXPECT_TRUE(contains(r.out, "info: Welcome, joseph: your temporary home is ready.\n"))
+        << r.all();
+    // One new fd while the session is open (the fifo, close-on-exec); the
+    // bus connection is gone; signals, threads and environments unchanged.
+    EXPECT_TRUE(contains(r.out, "open rc=0 (Success) new_fds=1 gone_fds=0 all_cloexec=1 same=1\n"))
+        << r.all();
+    EXPECT_TRUE(contains(r.out, "close rc=0 (Success) new_fds=0 gone_fds=0 all_cloexec=1 same=1\n"))
+        << r.all();
+    auto c = calls(3);
+    ASSERT_EQ(c.size(), 3u) << r.all();
+    EXPECT_EQ(c[2], "FifoEOF reference=ref-joseph-1");
+}
+
+TEST_F(PamTest, ProcessStateIsUntouchedOnFailureAndTimeout) {
+    service("svc", {"session required MODULE tmphome=/tmphome/ timeout=1"});
+    PamRun r = app("svc", "joseph");  // no bus at all
+    EXPECT_TRUE(contains(
+        r.out, "open rc=14 (" + kSessionErr + ") new_fds=0 gone_fds=0 all_cloexec=1 same=1\n"))
+        << r.all();
+    EXPECT_TRUE(contains(r.out,
+                         "error: The home directory service (pershomed) could not be "
+                         "reached; your home directory may not be ready.\n"))
+        << r.all();
+    start_bus();
+    start_stub("hang");
+    r = app("svc", "joseph");
+    EXPECT_TRUE(contains(
+        r.out, "open rc=14 (" + kSessionErr + ") new_fds=0 gone_fds=0 all_cloexec=1 same=1\n"))
+        << r.all();
+    EXPECT_TRUE(contains(r.err, "no answer from org.pershome1 within 1 s")) << r.all();
 }
 
 }  // namespace
