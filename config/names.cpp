@@ -1,5 +1,7 @@
 #include "config/names.hpp"
 
+#include <cstdio>
+
 namespace pershome::config {
 
 std::optional<std::string> name_problem(std::string_view name) {
@@ -16,9 +18,11 @@ std::optional<std::string> name_problem(std::string_view name) {
                   (c == '$' && i + 1 == name.size());
         if (!ok) {
             auto u = static_cast<unsigned char>(c);
-            std::string shown = (u >= 0x21 && u < 0x7f) ? "\"" + std::string(1, c) + "\""
-                                                        : "byte " + std::to_string(u);
-            return "character " + shown + " is not allowed in a name";
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "0x%02x", u);
+            std::string shown = (u >= 0x21 && u < 0x7f) ? "character \"" + std::string(1, c) + "\""
+                                                        : "byte " + std::string(hex);
+            return shown + " is not allowed in a name";
         }
     }
     return std::nullopt;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
+#include <unordered_map>
 
 #include "config/config_lines.hpp"
 #include "config/names.hpp"
@@ -39,14 +41,29 @@ std::optional<std::string> parse_subject(std::string_view word, Rule& rule) {
     return std::nullopt;
 }
 
-// An earlier rule that already decides every user this one could cover.
-const Rule* shadowing(const std::vector<Rule>& earlier, const Rule& rule) {
-    for (const Rule& prev : earlier) {
-        if (prev.kind == Rule::Kind::Any) return &prev;
-        if (prev.kind == rule.kind && prev.name == rule.name) return &prev;
+// Remembers which subjects earlier rules already decide, to warn about
+// rules that can never be reached. Hashing keeps a 1 MiB file linear.
+class ShadowTracker {
+  public:
+    // Index of an earlier rule that decides every user `rule` could cover.
+    std::optional<std::size_t> shadowing(const Rule& rule) const {
+        if (any_) return any_;
+        auto it = seen_.find(key(rule));
+        if (it == seen_.end()) return std::nullopt;
+        return it->second;
     }
-    return nullptr;
-}
+    void add(const Rule& rule, std::size_t index) {
+        if (rule.kind == Rule::Kind::Any && !any_) any_ = index;
+        seen_.emplace(key(rule), index);
+    }
+
+  private:
+    static std::string key(const Rule& rule) {
+        return std::to_string(static_cast<int>(rule.kind)) + ":" + rule.name;
+    }
+    std::optional<std::size_t> any_;
+    std::unordered_map<std::string, std::size_t> seen_;
+};
 
 }  // namespace
 
@@ -91,6 +108,7 @@ PersistentHomes parse_persistent_homes(std::string_view text, const std::string&
         diagnostics.push_back(Diagnostic{filename, line, severity, std::move(message)});
     };
 
+    ShadowTracker shadows;
     for (ConfigLine& line : split_config_lines(text, filename, diagnostics, kLimits)) {
         Rule rule;
         rule.line = line.number;
@@ -113,13 +131,15 @@ PersistentHomes parse_persistent_homes(std::string_view text, const std::string&
                    "options on a negated rule mean nothing and are ignored");
             rule.options = RuleOptions{};
         }
-        if (const Rule* prev = shadowing(out.rules, rule)) {
+        if (auto index = shadows.shadowing(rule)) {
+            const Rule& prev = out.rules[*index];
             report(line.number, Severity::Warning,
                    "rule \"" + rule.subject() + "\" is never used: line " +
-                       std::to_string(prev->line) + " (\"" + prev->subject() +
+                       std::to_string(prev.line) + " (\"" + prev.subject() +
                        "\") already decides for " +
-                       (prev->kind == Rule::Kind::Any ? "every user" : "the same subject"));
+                       (prev.kind == Rule::Kind::Any ? "every user" : "the same subject"));
         }
+        shadows.add(rule, out.rules.size());
         out.rules.push_back(std::move(rule));
     }
     return out;
