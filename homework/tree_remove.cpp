@@ -152,10 +152,6 @@ void Remover::unlink_entry(size_t depth, const std::string& name) {
 void Remover::list(size_t depth) {
     Frame& f = stack_[depth];
     f.listed = true;
-    if (f.passes > 0 && ::lseek(f.fd.get(), 0, SEEK_SET) < 0) {
-        fail(depth, {}, "cannot rewind directory", errno);
-        return;
-    }
     for (;;) {
         const ssize_t n = ::getdents64(stack_[depth].fd.get(), buffer_.data(), buffer_.size());
         if (n < 0) {
@@ -261,6 +257,10 @@ tl::expected<bool, std::string> Remover::finish(size_t depth) {
         stack_.pop_back();
         return true;
     }
+    // Close our fd first: rmdir of a directory that is still open leaves its dentry alive
+    // (unhashed) until the close, and the kernel's dcache walk at every ancestor's rmdir then
+    // revisits the whole dead chain, which made deep trees quadratic.
+    f.fd.reset();
     bool chmodded_parent = false;
     for (;;) {
         if (::unlinkat(parent_fd, f.name.c_str(), AT_REMOVEDIR) == 0) {
@@ -271,9 +271,17 @@ tl::expected<bool, std::string> Remover::finish(size_t depth) {
         const int err = errno;
         if (err == ENOENT) break;
         if ((err == ENOTEMPTY || err == EEXIST) && f.passes + 1 < kMaxListPasses) {
-            ++f.passes;
-            f.listed = false;
-            return false;
+            // Something was added meanwhile: reopen the same directory (checked by identity)
+            // and list it again.
+            UniqueFd again(::openat(parent_fd, f.name.c_str(),
+                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+            struct stat st {};
+            if (again && ::fstat(again.get(), &st) == 0 && Identity{st.st_dev, st.st_ino} == f.id) {
+                f.fd = std::move(again);
+                ++f.passes;
+                f.listed = false;
+                return false;
+            }
         }
         if (depth > 0 && (err == EACCES || err == EPERM) && !chmodded_parent &&
             !stack_[depth - 1].chmodded) {

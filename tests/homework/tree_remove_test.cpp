@@ -203,7 +203,7 @@ void make_deep(const TempDir& tmp, const char* name, int depth) {
 }
 
 TEST(RemoveTree, TenThousandLevelsDeep) {
-    TempDir tmp;
+    TempDir tmp(TempDir::memory_base());
     make_deep(tmp, "home", 10000);
     const int fds_before = open_fd_count();
     auto r = remove_tree(tmp.fd(), "home");
@@ -216,7 +216,7 @@ TEST(RemoveTree, TenThousandLevelsDeep) {
 }
 
 TEST(RemoveTree, DeepTreeWithFewFdsReopensParents) {
-    TempDir tmp;
+    TempDir tmp(TempDir::memory_base());
     make_deep(tmp, "home", 3000);
     auto r = remove_tree(tmp.fd(), "home", {.expected_uid = std::nullopt, .max_open_dirs = 4});
     ASSERT_TRUE(r) << r.error();
@@ -226,7 +226,7 @@ TEST(RemoveTree, DeepTreeWithFewFdsReopensParents) {
 }
 
 TEST(RemoveTree, HundredThousandFilesWide) {
-    TempDir tmp;
+    TempDir tmp(TempDir::memory_base());
     make_dir(tmp / "home");
     UniqueFd home(::open((tmp / "home").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     for (int i = 0; i < 100000; ++i) {
