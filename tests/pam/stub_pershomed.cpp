@@ -10,8 +10,8 @@
 //   answer              answer everything (see below)
 //   hang                own the name and never read the bus: a wedged daemon
 //   hang-close          answer OpenSession, never answer CloseSession
-//   release-after-open  answer OpenSession, then give up the bus name, as if
-//                       the daemon had gone; keep watching the fifos
+//   release-after-open  give up the bus name while answering OpenSession, as
+//                       if the daemon had gone; keep watching the fifos
 // Users: "patron" gets NotApplicable, "broken" gets Failed with a sentence,
 // anyone else a session with reference "ref-USER-N" and a welcome message.
 // Prints "ready" on stdout once the name is owned.
@@ -134,16 +134,20 @@ int open_session(sd_bus_message* m, sd_bus_error* err) {
     std::string home = "/tmphome/" + u;
     std::string message = "Welcome, " + u + ": your temporary home is ready.";
     std::string object = "/org/pershome1/session/" + u;
+    if (g_mode == "release-after-open") {
+        // Before the reply, not after: once the module has its answer it
+        // may call CloseSession at once, and that call must find the name
+        // gone. (Replies go to the caller's unique name, so this one still
+        // arrives.)
+        r = sd_bus_release_name(g_bus, "org.pershome1");
+        if (r < 0) return r;
+        record("ReleasedName");
+    }
     // sd-bus duplicates the fd into the reply; our copy goes right after.
     r = sd_bus_reply_method_return(m, "ossshs", object.c_str(), "tmphome", home.c_str(),
                                    reference.c_str(), wr, message.c_str());
     close(wr);
     if (r < 0) return r;
-    if (g_mode == "release-after-open") {
-        sd_bus_flush(g_bus);
-        sd_bus_release_name(g_bus, "org.pershome1");
-        record("ReleasedName");
-    }
     return 1;
 }
 
