@@ -171,7 +171,7 @@ bool read_entry(In& in, Entry* e, bool with_names, bool* keep, std::string* why)
         *keep = false;
         *why = "NUL in symlink target";
     }
-    if (e->type == NodeType::Symlink && e->target.empty()) {
+    if (e->type == NodeType::Symlink && e->target.empty() && !e->linked()) {
         *keep = false;
         *why = "empty symlink target";
     }

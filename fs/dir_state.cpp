@@ -1,0 +1,260 @@
+#include "fs/dir_state.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/msdos_fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "fs/name_codec.hpp"
+
+namespace pershome::fs {
+
+void DirState::add(Entry e) {
+    if (!e.real.empty()) claimed.insert(e.real);
+    const std::string name = e.name;
+    entries.insert_or_assign(name, std::move(e));
+}
+
+void DirState::remove(const std::string& name) {
+    auto it = entries.find(name);
+    if (it == entries.end()) return;
+    if (!it->second.real.empty()) claimed.erase(it->second.real);
+    entries.erase(it);
+}
+
+Timestamp now_ts() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return {ts.tv_sec, static_cast<std::uint32_t>(ts.tv_nsec)};
+}
+
+void mark_hidden(int fd) {
+    // Only FAT knows these ioctls; other backings answer ENOTTY, which is fine.
+    __u32 attr = 0;
+    if (ioctl(fd, FAT_IOCTL_GET_ATTRIBUTES, &attr) != 0) return;
+    attr |= ATTR_HIDDEN;
+    (void)ioctl(fd, FAT_IOCTL_SET_ATTRIBUTES, &attr);
+}
+
+namespace {
+
+struct BackingItem {
+    bool is_dir;
+    struct stat st;
+};
+
+Timestamp ts_of(const timespec& t) {
+    return {t.tv_sec, static_cast<std::uint32_t>(t.tv_nsec)};
+}
+
+std::optional<std::string> read_all(int dirfd, std::vector<std::string>* problems) {
+    UniqueFd f(
+        openat(dirfd, std::string(kIndexFileName).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!f) return std::nullopt;
+    struct stat st {};
+    if (fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    if (static_cast<std::uint64_t>(st.st_size) > kMaxIndexFileSize) {
+        problems->push_back("index file too large, ignored");
+        return std::string();
+    }
+    std::string buf(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t got = 0;
+    while (got < buf.size()) {
+        const ssize_t n =
+            pread(f.get(), buf.data() + got, buf.size() - got, static_cast<off_t>(got));
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    buf.resize(got);
+    return buf;
+}
+
+}  // namespace
+
+DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems) {
+    DirState d;
+    d.fd = std::move(fd);
+    struct stat self_st {};
+    fstatat(d.fd.get(), "", &self_st, AT_EMPTY_PATH);
+    d.self.type = NodeType::Dir;
+    d.self.mode = 0777 & ~opt.umask;
+    d.self.atime = ts_of(self_st.st_atim);
+    d.self.mtime = ts_of(self_st.st_mtim);
+    d.self.ctime = ts_of(self_st.st_ctim);
+
+    // 1. The index, if any slot verifies.
+    std::vector<Entry> indexed;
+    if (auto file = read_all(d.fd.get(), problems)) {
+        d.index_exists = true;
+        int seen = 0;
+        auto slot = find_newest_slot(*file, &seen);
+        std::optional<IndexContent> content;
+        if (slot) content = parse_payload(slot->payload, problems);
+        if (content) {
+            d.newest = SlotSpan{slot->offset, slot->length};
+            d.capacity = slot->capacity;
+            d.generation = slot->generation;
+            d.self.mode = content->self.mode;
+            d.self.atime = content->self.atime;
+            d.self.mtime = content->self.mtime;
+            d.self.ctime = content->self.ctime;
+            indexed = std::move(content->entries);
+        } else {
+            problems->push_back("no index slot verifies (" + std::to_string(seen) +
+                                " seen): rebuilt from the directory");
+            d.rebuild = true;
+            d.dirty = true;
+        }
+    }
+
+    // 2. What the backing holds.
+    std::map<std::string, BackingItem> backing;
+    {
+        UniqueFd rd(openat(d.fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        DIR* dir = rd ? fdopendir(rd.get()) : nullptr;
+        if (dir) {
+            rd.release();
+            while (dirent* de = readdir(dir)) {
+                const std::string name = de->d_name;
+                if (name == "." || name == ".." || is_reserved_backing_name(name)) continue;
+                struct stat st {};
+                if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+                // FAT holds only files and directories; anything else on a
+                // test backing is not ours to show.
+                if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
+                backing.emplace(name, BackingItem{S_ISDIR(st.st_mode), st});
+            }
+            closedir(dir);
+        } else {
+            problems->push_back(std::string("cannot list directory: ") + std::strerror(errno));
+        }
+    }
+
+    // 3. Index entries whose backing vanished drop out; the rest are checked
+    // against what the backing says they are.
+    for (auto& e : indexed) {
+        if (e.linked()) {
+            const bool alive = opt.link_alive && opt.link_alive(e.link_id);
+            if (!alive) {
+                if (!e.real.empty() && backing.count(e.real) && !backing[e.real].is_dir) {
+                    // The move into the pool never happened: still a plain file.
+                    e.link_id = 0;
+                    d.dirty = true;
+                } else {
+                    problems->push_back("hard link without its file dropped: " + e.name);
+                    d.dirty = true;
+                    continue;
+                }
+            } else if (!e.real.empty() && backing.count(e.real)) {
+                // The pool holds it; a leftover name here is not claimed.
+                e.real.clear();
+                d.dirty = true;
+            } else {
+                e.real.clear();
+            }
+            if (e.type == NodeType::Dir) e.type = NodeType::File;
+            d.add(std::move(e));
+            continue;
+        }
+        auto it = backing.find(e.real);
+        if (it == backing.end() || d.claimed.count(e.real)) {
+            problems->push_back("entry without backing file dropped: " + e.name);
+            d.dirty = true;
+            continue;
+        }
+        const auto& b = it->second;
+        if (b.is_dir != (e.type == NodeType::Dir)) {
+            problems->push_back("entry type fixed from the backing: " + e.name);
+            e.type = b.is_dir ? NodeType::Dir : NodeType::File;
+            e.mode = (b.is_dir ? 0777 : 0666) & ~opt.umask;
+            e.target.clear();
+            d.dirty = true;
+        }
+        if (e.type == NodeType::File) {
+            // Edited elsewhere (FAT keeps 2 s, so allow that much slack).
+            const std::int64_t diff = b.st.st_mtim.tv_sec - e.mtime.sec;
+            if (diff > 2 || diff < -2) {
+                e.mtime = ts_of(b.st.st_mtim);
+                e.ctime = e.mtime;
+                d.dirty = true;
+            }
+        }
+        d.add(std::move(e));
+    }
+
+    // 4. Backing entries the index does not know appear with default modes.
+    for (const auto& [real, b] : backing) {
+        if (d.claimed.count(real)) continue;
+        if (d.entries.count(real)) {
+            problems->push_back("backing file shadowed by an indexed name, left alone: " + real);
+            continue;
+        }
+        Entry e;
+        e.name = real;
+        e.real = real;
+        e.type = b.is_dir ? NodeType::Dir : NodeType::File;
+        e.mode = (b.is_dir ? 0777 : 0666) & ~opt.umask;
+        e.atime = ts_of(b.st.st_atim);
+        e.mtime = ts_of(b.st.st_mtim);
+        e.ctime = ts_of(b.st.st_ctim);
+        if (d.index_exists) {
+            problems->push_back("new backing file added: " + real);
+            d.dirty = true;
+        }
+        d.add(std::move(e));
+    }
+    return d;
+}
+
+int write_index(DirState& d, IndexStats* stats) {
+    IndexContent c;
+    c.self = d.self;
+    c.entries.reserve(d.entries.size());
+    for (const auto& [name, e] : d.entries) c.entries.push_back(e);
+    const std::string payload = serialize_payload(c);
+    const std::size_t slot_bytes = kSlotHeaderSize + payload.size();
+    if (d.rebuild) d.newest.reset();
+    const SlotPlace place = place_next_slot(d.newest, d.capacity, slot_bytes);
+    const std::string slot = encode_slot(d.generation + 1, place.capacity, payload);
+
+    const std::string name(kIndexFileName);
+    UniqueFd f(openat(d.fd.get(), name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+    if (!f) {
+        f.reset(openat(d.fd.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       0600));
+        if (!f) return errno;
+        mark_hidden(f.get());
+    }
+    if (d.rebuild && ftruncate(f.get(), 0) != 0) return errno;
+    std::size_t done = 0;
+    while (done < slot.size()) {
+        const ssize_t n = pwrite(f.get(), slot.data() + done, slot.size() - done,
+                                 static_cast<off_t>(place.offset + done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (fsync(f.get()) != 0) return errno;
+    d.index_exists = true;
+    d.rebuild = false;
+    d.newest = SlotSpan{place.offset, slot.size()};
+    d.capacity = place.capacity;
+    d.generation += 1;
+    d.dirty = false;
+    d.atime_dirty = false;
+    if (stats) {
+        stats->writes += 1;
+        stats->bytes += slot.size();
+    }
+    return 0;
+}
+
+}  // namespace pershome::fs

@@ -1,0 +1,456 @@
+#include "fs/fs.hpp"
+
+#include <fcntl.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "fs/name_codec.hpp"
+
+namespace pershome::fs {
+
+Fs& fs_of(fuse_req_t req) {
+    return *static_cast<Fs*>(fuse_req_userdata(req));
+}
+
+Fs::Fs(Options opt, UniqueFd root) : opt_(std::move(opt)), root_fd_(std::move(root)) {
+    int err = 0;
+    pool(false, &err);
+    std::vector<std::string> problems;
+    UniqueFd rfd(openat(root_fd_.get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    Node& r = nodes_[FUSE_ROOT_ID];
+    r.nlookup = 1;
+    r.dir = std::make_unique<DirState>(load_dir(std::move(rfd), reconcile_options(), &problems));
+    for (const auto& p : problems) log("/: " + p);
+    if (r.dir->dirty) dirty_.insert(r.dir.get());
+}
+
+Fs::~Fs() {
+    stop_flusher();
+}
+
+void Fs::log(const std::string& msg) const {
+    std::fprintf(stderr, "pershome-fs: %s\n", msg.c_str());
+    if (!opt_.foreground) syslog(LOG_NOTICE, "%s", msg.c_str());
+}
+
+mode_t Fs::type_bits(NodeType t) const {
+    switch (t) {
+        case NodeType::Dir:
+            return S_IFDIR;
+        case NodeType::Symlink:
+            return S_IFLNK;
+        case NodeType::Fifo:
+            return S_IFIFO;
+        case NodeType::Socket:
+            return S_IFSOCK;
+        case NodeType::File:
+            break;
+    }
+    return S_IFREG;
+}
+
+ReconcileOptions Fs::reconcile_options() {
+    ReconcileOptions ro;
+    ro.umask = opt_.umask;
+    ro.link_alive = [this](std::uint64_t id) {
+        int err = 0;
+        DirState* p = pool(false, &err);
+        return p != nullptr && p->entries.count(link_name(id)) != 0;
+    };
+    return ro;
+}
+
+Node* Fs::node(fuse_ino_t ino) {
+    auto it = nodes_.find(ino);
+    return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::string Fs::link_name(std::uint64_t id) const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+    return buf;
+}
+
+std::uint64_t Fs::next_link_id() {
+    return ++max_link_id_;
+}
+
+DirState* Fs::pool(bool create, int* err) {
+    if (!pool_loaded_ || (!pool_ && create)) {
+        pool_loaded_ = true;
+        const std::string name(kLinkPoolName);
+        UniqueFd fd(
+            openat(root_fd_.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd && create) {
+            if (mkdirat(root_fd_.get(), name.c_str(), 0700) != 0 && errno != EEXIST) {
+                *err = errno;
+                return nullptr;
+            }
+            UniqueFd rd(openat(root_fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (rd) mark_hidden(rd.get());
+            fd.reset(openat(root_fd_.get(), name.c_str(),
+                            O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (!fd) {
+            *err = errno;
+            return nullptr;
+        }
+        std::vector<std::string> problems;
+        ReconcileOptions ro;
+        ro.umask = opt_.umask;
+        pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, &problems));
+        for (const auto& p : problems) log("link pool: " + p);
+        for (const auto& [n, e] : pool_->entries) {
+            std::uint64_t id = 0;
+            auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id, 16);
+            if (ec == std::errc{} && id > max_link_id_) max_link_id_ = id;
+        }
+        if (pool_->dirty) dirty_.insert(pool_.get());
+    }
+    if (!pool_) *err = ENOENT;
+    return pool_.get();
+}
+
+DirState* Fs::dir_of(fuse_ino_t ino, int* err) {
+    Node* n = node(ino);
+    if (!n || n->detached) {
+        *err = ENOENT;
+        return nullptr;
+    }
+    if (n->dir) return n->dir.get();
+    AttrRef a = attrs(ino);
+    if (!a.entry) {
+        *err = ENOENT;
+        return nullptr;
+    }
+    if (a.entry->type != NodeType::Dir) {
+        *err = ENOTDIR;
+        return nullptr;
+    }
+    auto loc = locate(ino);
+    if (!loc) {
+        *err = ENOENT;
+        return nullptr;
+    }
+    UniqueFd fd(
+        openat(loc->dirfd, loc->name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+        *err = errno;
+        return nullptr;
+    }
+    std::vector<std::string> problems;
+    n->dir = std::make_unique<DirState>(load_dir(std::move(fd), reconcile_options(), &problems));
+    for (const auto& p : problems) log(n->name + ": " + p);
+    if (n->dir->dirty) dirty_.insert(n->dir.get());
+    return n->dir.get();
+}
+
+AttrRef Fs::attrs(fuse_ino_t ino) {
+    Node* n = node(ino);
+    if (!n) return {};
+    if (ino == FUSE_ROOT_ID) return {&n->dir->self, n->dir.get()};
+    if (n->detached) return {&n->detached_entry, nullptr};
+    if (n->link_id) {
+        int err = 0;
+        DirState* p = pool(false, &err);
+        if (!p) return {};
+        return {p->find(link_name(n->link_id)), p};
+    }
+    Node* parent = node(n->parent);
+    if (!parent || !parent->dir) return {};
+    return {parent->dir->find(n->name), parent->dir.get()};
+}
+
+std::optional<Location> Fs::locate(fuse_ino_t ino) {
+    Node* n = node(ino);
+    if (!n || n->detached) return std::nullopt;
+    if (ino == FUSE_ROOT_ID) return Location{n->dir->fd.get(), ""};
+    if (n->link_id) {
+        int err = 0;
+        DirState* p = pool(false, &err);
+        if (p)
+            if (Entry* pe = p->find(link_name(n->link_id))) return Location{p->fd.get(), pe->real};
+    }
+    Node* parent = node(n->parent);
+    if (!parent || !parent->dir) return std::nullopt;
+    Entry* e = parent->dir->find(n->name);
+    if (!e || e->real.empty()) return std::nullopt;
+    return Location{parent->dir->fd.get(), e->real};
+}
+
+int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
+    AttrRef a = attrs(ino);
+    if (!a.entry) return ENOENT;
+    const Entry& e = *a.entry;
+    const Node* n = node(ino);
+    *st = {};
+    st->st_ino = ino;
+    st->st_mode = type_bits(e.type) | (e.mode & 0777);
+    st->st_nlink = n->detached ? 0 : (n->link_id ? e.nlink : 1);
+    st->st_uid = opt_.uid;
+    st->st_gid = opt_.gid;
+    st->st_atim = {e.atime.sec, static_cast<long>(e.atime.nsec)};
+    st->st_mtim = {e.mtime.sec, static_cast<long>(e.mtime.nsec)};
+    st->st_ctim = {e.ctime.sec, static_cast<long>(e.ctime.nsec)};
+    st->st_blksize = 4096;
+    if (e.type == NodeType::Symlink) {
+        st->st_size = static_cast<off_t>(e.target.size());
+    } else if (e.type == NodeType::File || e.type == NodeType::Dir) {
+        struct stat b {};
+        if (auto loc = locate(ino)) {
+            const int flags = AT_SYMLINK_NOFOLLOW | (loc->name.empty() ? AT_EMPTY_PATH : 0);
+            if (fstatat(loc->dirfd, loc->name.c_str(), &b, flags) != 0) return errno;
+        } else if (!n->open_fds.empty()) {
+            // Unlinked but still open: the open file knows its size.
+            if (fstat(n->open_fds.front(), &b) != 0) return errno;
+        }
+        st->st_size = b.st_size;
+        st->st_blocks = b.st_blocks;
+        if (b.st_blksize) st->st_blksize = b.st_blksize;
+    }
+    return 0;
+}
+
+fuse_ino_t Fs::node_for(fuse_ino_t parent, const Entry& e) {
+    if (e.linked()) {
+        auto it = by_link_.find(e.link_id);
+        if (it != by_link_.end()) return it->second;
+        const fuse_ino_t ino = next_ino_++;
+        Node& n = nodes_[ino];
+        n.parent = parent;
+        n.name = e.name;
+        n.link_id = e.link_id;
+        by_link_[e.link_id] = ino;
+        return ino;
+    }
+    auto key = std::make_pair(parent, e.name);
+    auto it = by_name_.find(key);
+    if (it != by_name_.end()) return it->second;
+    const fuse_ino_t ino = next_ino_++;
+    Node& n = nodes_[ino];
+    n.parent = parent;
+    n.name = e.name;
+    by_name_.emplace(std::move(key), ino);
+    return ino;
+}
+
+int Fs::fill_entry(fuse_ino_t parent, const Entry& e, fuse_entry_param* out) {
+    *out = {};
+    const fuse_ino_t ino = node_for(parent, e);
+    if (int err = stat_node(ino, &out->attr)) return err;
+    node(ino)->nlookup++;
+    out->ino = ino;
+    out->attr_timeout = 1.0;
+    out->entry_timeout = 1.0;
+    return 0;
+}
+
+void Fs::forget(fuse_ino_t ino, std::uint64_t count) {
+    Node* n = node(ino);
+    if (!n || ino == FUSE_ROOT_ID) return;
+    n->nlookup -= std::min(n->nlookup, count);
+    // Live nodes stay, so st_ino is stable for the whole mount; only
+    // unlinked ones go once the kernel forgets them.
+    if (n->nlookup == 0 && n->detached && n->open_fds.empty()) {
+        if (n->dir) dirty_.erase(n->dir.get());
+        nodes_.erase(ino);
+    }
+}
+
+void Fs::detach(fuse_ino_t parent, const std::string& name, const Entry& copy) {
+    auto it = by_name_.find({parent, name});
+    if (it == by_name_.end()) return;
+    const fuse_ino_t ino = it->second;
+    by_name_.erase(it);
+    Node* n = node(ino);
+    n->detached = true;
+    n->detached_entry = copy;
+    if (n->dir) {
+        dirty_.erase(n->dir.get());
+        n->dir.reset();
+    }
+    if (n->nlookup == 0 && n->open_fds.empty()) nodes_.erase(ino);
+}
+
+void Fs::rekey(fuse_ino_t parent, const std::string& name, fuse_ino_t newparent,
+               const std::string& newname) {
+    auto it = by_name_.find({parent, name});
+    if (it == by_name_.end()) return;
+    const fuse_ino_t ino = it->second;
+    by_name_.erase(it);
+    by_name_[{newparent, newname}] = ino;
+    Node* n = node(ino);
+    n->parent = newparent;
+    n->name = newname;
+}
+
+void Fs::rekey_to_link(fuse_ino_t parent, const std::string& name, std::uint64_t id) {
+    auto it = by_name_.find({parent, name});
+    if (it == by_name_.end()) return;
+    const fuse_ino_t ino = it->second;
+    by_name_.erase(it);
+    node(ino)->link_id = id;
+    by_link_[id] = ino;
+}
+
+void Fs::swap_keys(fuse_ino_t parent, const std::string& a, const std::string& b) {
+    auto ia = by_name_.find({parent, a});
+    auto ib = by_name_.find({parent, b});
+    const fuse_ino_t na = ia == by_name_.end() ? 0 : ia->second;
+    const fuse_ino_t nb = ib == by_name_.end() ? 0 : ib->second;
+    if (na) by_name_.erase({parent, a});
+    if (nb) by_name_.erase({parent, b});
+    if (na) {
+        by_name_[{parent, b}] = na;
+        node(na)->name = b;
+    }
+    if (nb) {
+        by_name_[{parent, a}] = nb;
+        node(nb)->name = a;
+    }
+}
+
+void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& name) {
+    auto it = by_link_.find(id);
+    if (it == by_link_.end()) return;
+    Node* n = node(it->second);
+    n->parent = parent;
+    n->name = name;
+}
+
+int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
+                  bool sync) {
+    if (fat_can_hold(e.name) && !d.claimed.count(e.name)) {
+        const int err = make(d.fd.get(), e.name);
+        if (err == 0) {
+            e.real = e.name;
+            d.add(std::move(e));
+            mark_dirty(&d);
+            if (sync) flush(&d);
+            return 0;
+        }
+        if (err != EEXIST) return err;
+        // The backing says it collides (FAT folds case): generated name.
+    }
+    for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
+        std::string g = generated_name(e.name, attempt);
+        struct stat st {};
+        if (d.claimed.count(g) || fstatat(d.fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            continue;
+        const std::string name = e.name;
+        Entry copy = e;
+        copy.real = g;
+        d.add(std::move(copy));
+        mark_dirty(&d);
+        if (int err = flush(&d)) {
+            d.remove(name);
+            return err;
+        }
+        const int err = make(d.fd.get(), g);
+        if (err == 0) return 0;
+        d.remove(name);
+        mark_dirty(&d);
+        if (err != EEXIST) return err;
+    }
+    return EEXIST;
+}
+
+int Fs::remove_name(fuse_ino_t parent, DirState& d, const std::string& name) {
+    Entry* e = d.find(name);
+    if (!e) return ENOENT;
+    if (e->type == NodeType::Dir) return EISDIR;
+    if (e->linked()) {
+        const std::uint64_t id = e->link_id;
+        if (!e->real.empty()) (void)unlinkat(d.fd.get(), e->real.c_str(), 0);
+        d.remove(name);
+        mark_dirty(&d);
+        int err = 0;
+        DirState* p = pool(false, &err);
+        Entry* pe = p ? p->find(link_name(id)) : nullptr;
+        if (!pe) return 0;
+        pe->nlink = pe->nlink > 0 ? pe->nlink - 1 : 0;
+        pe->ctime = now_ts();
+        mark_dirty(p);
+        if (pe->nlink == 0) {
+            (void)unlinkat(p->fd.get(), pe->real.c_str(), 0);
+            const Entry copy = *pe;
+            p->remove(copy.name);
+            auto it = by_link_.find(id);
+            if (it != by_link_.end()) {
+                const fuse_ino_t ino = it->second;
+                by_link_.erase(it);
+                Node* n = node(ino);
+                n->detached = true;
+                n->detached_entry = copy;
+                n->detached_entry.nlink = 0;
+                if (n->nlookup == 0 && n->open_fds.empty()) nodes_.erase(ino);
+            }
+        }
+        return 0;
+    }
+    if (unlinkat(d.fd.get(), e->real.c_str(), 0) != 0) return errno;
+    const Entry copy = *e;
+    d.remove(name);
+    mark_dirty(&d);
+    detach(parent, name, copy);
+    return 0;
+}
+
+void Fs::mark_dirty(DirState* d, bool atime_only) {
+    if (!d) return;
+    if (atime_only)
+        d->atime_dirty = true;
+    else
+        d->dirty = true;
+    dirty_.insert(d);
+}
+
+int Fs::flush(DirState* d) {
+    if (!d || !(d->dirty || d->atime_dirty)) return 0;
+    if (opt_.read_only) return 0;
+    const int err = write_index(*d, &stats_);
+    if (err) {
+        log(std::string("index write failed: ") + std::strerror(err));
+        return err;
+    }
+    dirty_.erase(d);
+    return 0;
+}
+
+void Fs::flush_all() {
+    std::vector<DirState*> all(dirty_.begin(), dirty_.end());
+    for (DirState* d : all) flush(d);
+}
+
+void Fs::start_flusher() {
+    flusher_ = std::thread([this] {
+        std::unique_lock lk(mu_);
+        while (!stopping_) {
+            stop_cv_.wait_for(lk, std::chrono::seconds(opt_.flush_seconds));
+            if (stopping_) break;
+            // At most one write per directory per interval; atime-only
+            // changes never force one.
+            std::vector<DirState*> due;
+            for (DirState* d : dirty_)
+                if (d->dirty) due.push_back(d);
+            for (DirState* d : due) flush(d);
+        }
+    });
+}
+
+void Fs::stop_flusher() {
+    {
+        std::lock_guard lk(mu_);
+        stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (flusher_.joinable()) flusher_.join();
+}
+
+}  // namespace pershome::fs

@@ -1,0 +1,130 @@
+// The mounted filesystem's state: inode table, loaded directories, the link
+// pool, lazy write-back. One mutex guards all metadata; file data never
+// takes it except to stamp mtime after a write.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+#include "fs/dir_state.hpp"
+#include "fs/options.hpp"
+
+namespace pershome::fs {
+
+inline constexpr std::uint64_t kFatMaxFileSize = 0xFFFFFFFFull;  // 4 GiB - 1
+
+struct Node {
+    fuse_ino_t parent = 0;
+    std::string name;           // a name in `parent` (for a hard link: one of them)
+    std::uint64_t link_id = 0;  // non-zero: attributes live in the link pool
+    std::uint64_t nlookup = 0;
+    bool detached = false;  // unlinked (or replaced) while the kernel still knows it
+    Entry detached_entry;
+    std::unique_ptr<DirState> dir;  // directories, once loaded
+    std::vector<int> open_fds;      // backing fds of open handles (owned by the handles)
+};
+
+// Where a node's data lives on the backing: name relative to an O_PATH
+// directory fd (empty name: the directory fd itself).
+struct Location {
+    int dirfd;
+    std::string name;
+};
+
+// The entry holding a node's attributes and the directory to mark dirty.
+struct AttrRef {
+    Entry* entry = nullptr;
+    DirState* owner = nullptr;  // null for a detached node
+};
+
+class Fs {
+  public:
+    Fs(Options opt, UniqueFd root);
+    ~Fs();
+
+    const Options& opt() const { return opt_; }
+    std::mutex& mutex() { return mu_; }
+
+    // All below: call with mutex() held.
+    Node* node(fuse_ino_t ino);
+    DirState* dir_of(fuse_ino_t ino, int* err);  // loads on first use
+    AttrRef attrs(fuse_ino_t ino);
+    std::optional<Location> locate(fuse_ino_t ino);
+    int stat_node(fuse_ino_t ino, struct stat* st);
+    // The node for entry `e` named in `parent`, created if new; does not count a lookup.
+    fuse_ino_t node_for(fuse_ino_t parent, const Entry& e);
+    int fill_entry(fuse_ino_t parent, const Entry& e, fuse_entry_param* out);  // counts a lookup
+    void forget(fuse_ino_t ino, std::uint64_t n);
+    void detach(fuse_ino_t parent, const std::string& name, const Entry& copy);
+    // The node known as `name` in `parent` becomes the hard-linked inode `id`.
+    void rekey_to_link(fuse_ino_t parent, const std::string& name, std::uint64_t id);
+    // RENAME_EXCHANGE of two names in one directory.
+    void swap_keys(fuse_ino_t parent, const std::string& a, const std::string& b);
+    // A hard-linked node's hint name moved.
+    void relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& name);
+    void rekey(fuse_ino_t parent, const std::string& name, fuse_ino_t newparent,
+               const std::string& newname);
+
+    // Places a new entry `e` in `d`, creating its backing with `make(dirfd,
+    // real)` (errno-style). Names FAT can hold are tried as themselves first;
+    // otherwise (or when the backing says it collides) a generated name is
+    // recorded in the index before the backing object exists, so a crash
+    // never shows it under that name. `sync`: write the index at once.
+    int place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
+                  bool sync);
+    // Removes name `name` of directory `d` (file or hard link, not a directory).
+    int remove_name(fuse_ino_t parent, DirState& d, const std::string& name);
+
+    DirState* pool(bool create, int* err);
+    std::string link_name(std::uint64_t id) const;
+    std::uint64_t next_link_id();
+
+    void mark_dirty(DirState* d, bool atime_only = false);
+    int flush(DirState* d);  // write now if dirty
+    void flush_all();
+    void forget_dirty(DirState* d) { dirty_.erase(d); }
+    void start_flusher();
+    void stop_flusher();
+    IndexStats stats() const { return stats_; }
+    void log(const std::string& msg) const;
+
+    mode_t type_bits(NodeType t) const;
+
+  private:
+    ReconcileOptions reconcile_options();
+
+    Options opt_;
+    UniqueFd root_fd_;
+    std::mutex mu_;
+    std::unordered_map<fuse_ino_t, Node> nodes_;
+    std::map<std::pair<fuse_ino_t, std::string>, fuse_ino_t> by_name_;
+    std::unordered_map<std::uint64_t, fuse_ino_t> by_link_;
+    fuse_ino_t next_ino_ = FUSE_ROOT_ID + 1;
+    std::unique_ptr<DirState> pool_;
+    bool pool_loaded_ = false;
+    std::uint64_t max_link_id_ = 0;
+    std::unordered_set<DirState*> dirty_;
+    IndexStats stats_;
+    std::condition_variable stop_cv_;
+    bool stopping_ = false;
+    std::thread flusher_;
+};
+
+Fs& fs_of(fuse_req_t req);
+const fuse_lowlevel_ops& pershome_ops();
+
+}  // namespace pershome::fs

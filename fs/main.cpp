@@ -1,0 +1,102 @@
+// pershome-fs: mount a POSIX view of a directory on a FAT stick.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fs/check.hpp"
+#include "fs/fs.hpp"
+
+#ifndef PERSHOME_VERSION
+#define PERSHOME_VERSION "unknown"
+#endif
+
+using namespace pershome::fs;
+
+namespace {
+
+// Directory fds are kept open for every loaded directory.
+void raise_fd_limit() {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int run_mount(const Options& opt) {
+    pershome::UniqueFd root(open(opt.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) {
+        std::perror(("pershome-fs: " + opt.backing).c_str());
+        return 1;
+    }
+    raise_fd_limit();
+    std::string mount_opts =
+        "fsname=" + opt.backing + ",subtype=pershome-fs,nosuid,nodev,default_permissions";
+    if (opt.read_only) mount_opts += ",ro";
+    for (const auto& o : opt.fuse_options) mount_opts += "," + o;
+    std::vector<std::string> args = {"pershome-fs", "-o", mount_opts};
+    if (opt.debug) args.emplace_back("-d");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+
+    auto fs = std::make_unique<Fs>(opt, std::move(root));
+    fuse_session* se =
+        fuse_session_new(&fargs, &pershome_ops(), sizeof(fuse_lowlevel_ops), fs.get());
+    if (!se) return 1;
+    int rc = 1;
+    if (fuse_set_signal_handlers(se) == 0) {
+        if (fuse_session_mount(se, opt.mountpoint.c_str()) == 0) {
+            if (fuse_daemonize(opt.foreground ? 1 : 0) == 0) {
+                fs->start_flusher();
+                if (opt.single_thread) {
+                    rc = fuse_session_loop(se);
+                } else {
+                    fuse_loop_config* cfg = fuse_loop_cfg_create();
+                    fuse_loop_cfg_set_max_threads(cfg, 16);
+                    rc = fuse_session_loop_mt(se, cfg);
+                    fuse_loop_cfg_destroy(cfg);
+                }
+                rc = rc == 0 ? 0 : 1;
+            }
+            fuse_session_unmount(se);
+        }
+        fuse_remove_signal_handlers(se);
+    }
+    // Calls destroy (final flush and the write counters) if init happened.
+    fuse_session_destroy(se);
+    fs.reset();
+    fuse_opt_free_args(&fargs);
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    const std::string err = parse_options(argc, argv, &opt);
+    if (opt.help) {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (opt.version) {
+        std::printf("pershome-fs %s (on-stick format 1, libfuse %s)\n", PERSHOME_VERSION,
+                    fuse_pkgversion());
+        return 0;
+    }
+    if (!err.empty()) {
+        std::fprintf(stderr, "pershome-fs: %s\n%s", err.c_str(), kUsage);
+        return 2;
+    }
+    if (opt.names_83) {
+        std::fprintf(stderr, "pershome-fs: names=8.3 is not yet implemented\n");
+        return 2;
+    }
+    if (opt.check) return run_check(opt.backing, opt.repair, opt.umask);
+    return run_mount(opt);
+}

@@ -1,0 +1,124 @@
+// create, mknod, mkdir and symlink: everything that adds a name.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "fs/name_codec.hpp"
+#include "fs/ops.hpp"
+
+namespace pershome::fs::ops {
+
+namespace {
+
+Entry new_entry(const char* name, NodeType type, mode_t mode) {
+    Entry e;
+    e.name = name;
+    e.type = type;
+    e.mode = mode & 0777;
+    e.atime = e.mtime = e.ctime = now_ts();
+    return e;
+}
+
+// Common front: read-only, name checks, parent loaded, name free.
+DirState* prepare(fuse_req_t req, Fs& fs, fuse_ino_t parent, const char* name) {
+    if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS), nullptr;
+    if (std::strlen(name) > 255) return (void)fuse_reply_err(req, ENAMETOOLONG), nullptr;
+    if (!is_valid_posix_name(name)) return (void)fuse_reply_err(req, EINVAL), nullptr;
+    int err = 0;
+    DirState* d = fs.dir_of(parent, &err);
+    if (!d) return (void)fuse_reply_err(req, err), nullptr;
+    if (d->find(name)) return (void)fuse_reply_err(req, EEXIST), nullptr;
+    return d;
+}
+
+int make_placeholder(int dirfd, const std::string& real) {
+    UniqueFd fd(
+        openat(dirfd, real.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    return fd ? 0 : errno;
+}
+
+void reply_new(fuse_req_t req, Fs& fs, fuse_ino_t parent, DirState* d, const char* name) {
+    fuse_entry_param ep;
+    if (int err = fs.fill_entry(parent, *d->find(name), &ep)) return (void)fuse_reply_err(req, err);
+    fuse_reply_entry(req, &ep);
+}
+
+// Special files exist on the backing only as empty placeholders: the index
+// entry is what makes them what they are, so it is written at once.
+void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) {
+    auto& fs = fs_of(req);
+    std::lock_guard lk(fs.mutex());
+    DirState* d = prepare(req, fs, parent, name);
+    if (!d) return;
+    if (int err = fs.place_new(*d, std::move(e), make_placeholder, true))
+        return (void)fuse_reply_err(req, err);
+    reply_new(req, fs, parent, d, name);
+}
+
+}  // namespace
+
+void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+    auto& fs = fs_of(req);
+    std::lock_guard lk(fs.mutex());
+    DirState* d = prepare(req, fs, parent, name);
+    if (!d) return;
+    const int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) |
+                      O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    UniqueFd fd;
+    auto make = [&](int dirfd, const std::string& real) {
+        fd.reset(openat(dirfd, real.c_str(), flags, 0600));
+        return fd ? 0 : errno;
+    };
+    // A plain file under its own name needs no index write to be safe: after
+    // a crash it reappears with default attributes under the name given.
+    if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, false))
+        return (void)fuse_reply_err(req, err);
+    fuse_entry_param ep;
+    if (int err = fs.fill_entry(parent, *d->find(name), &ep)) return (void)fuse_reply_err(req, err);
+    fs.node(ep.ino)->open_fds.push_back(fd.get());
+    fi->fh = static_cast<uint64_t>(fd.release());
+    fuse_reply_create(req, &ep, fi);
+}
+
+void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+    auto& fs = fs_of(req);
+    std::lock_guard lk(fs.mutex());
+    DirState* d = prepare(req, fs, parent, name);
+    if (!d) return;
+    auto make = [](int dirfd, const std::string& real) {
+        return mkdirat(dirfd, real.c_str(), 0700) == 0 ? 0 : errno;
+    };
+    if (int err = fs.place_new(*d, new_entry(name, NodeType::Dir, mode), make, false))
+        return (void)fuse_reply_err(req, err);
+    reply_new(req, fs, parent, d, name);
+}
+
+void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+    (void)rdev;
+    if (S_ISFIFO(mode))
+        return make_special(req, parent, name, new_entry(name, NodeType::Fifo, mode));
+    if (S_ISSOCK(mode))
+        return make_special(req, parent, name, new_entry(name, NodeType::Socket, mode));
+    if (S_ISREG(mode)) {
+        auto& fs = fs_of(req);
+        std::lock_guard lk(fs.mutex());
+        DirState* d = prepare(req, fs, parent, name);
+        if (!d) return;
+        if (int err =
+                fs.place_new(*d, new_entry(name, NodeType::File, mode), make_placeholder, false))
+            return (void)fuse_reply_err(req, err);
+        return reply_new(req, fs, parent, d, name);
+    }
+    fuse_reply_err(req, EPERM);  // device nodes: never on a stick anyone can bring
+}
+
+void symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+    if (std::strlen(link) > kMaxTargetLen) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    Entry e = new_entry(name, NodeType::Symlink, 0777);
+    e.target = link;
+    make_special(req, parent, name, std::move(e));
+}
+
+}  // namespace pershome::fs::ops

@@ -1,0 +1,114 @@
+// open, read, write, flush, release, fsync, fallocate: data goes straight
+// to the backing file whose fd the file handle holds.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "fs/ops.hpp"
+
+namespace pershome::fs::ops {
+
+namespace {
+
+void touch_mtime(Fs& fs, fuse_ino_t ino) {
+    std::lock_guard lk(fs.mutex());
+    AttrRef a = fs.attrs(ino);
+    if (!a.entry) return;
+    a.entry->mtime = a.entry->ctime = now_ts();
+    fs.mark_dirty(a.owner);
+}
+
+}  // namespace
+
+void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto& fs = fs_of(req);
+    const int acc = fi->flags & O_ACCMODE;
+    if (fs.opt().read_only && (acc != O_RDONLY || (fi->flags & O_TRUNC)))
+        return (void)fuse_reply_err(req, EROFS);
+    UniqueFd fd;
+    {
+        std::lock_guard lk(fs.mutex());
+        AttrRef a = fs.attrs(ino);
+        if (!a.entry) return (void)fuse_reply_err(req, ENOENT);
+        if (a.entry->type == NodeType::Dir) return (void)fuse_reply_err(req, EISDIR);
+        if (a.entry->type != NodeType::File) return (void)fuse_reply_err(req, ENXIO);
+        auto loc = fs.locate(ino);
+        if (!loc) return (void)fuse_reply_err(req, ENOENT);
+        const int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_NOFOLLOW | O_CLOEXEC;
+        fd.reset(openat(loc->dirfd, loc->name.c_str(), flags));
+        if (!fd) return (void)fuse_reply_err(req, errno);
+        if (fi->flags & O_TRUNC) {
+            a.entry->mtime = a.entry->ctime = now_ts();
+            fs.mark_dirty(a.owner);
+        }
+        fs.node(ino)->open_fds.push_back(fd.get());
+    }
+    fi->fh = static_cast<uint64_t>(fd.release());
+    fi->noflush = 1;
+    fuse_reply_open(req, fi);
+}
+
+void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    (void)ino;
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = static_cast<int>(fi->fh);
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+    const size_t size = fuse_buf_size(in);
+    // FAT stores sizes in 32 bits: say so instead of wrapping.
+    if (off < 0 || static_cast<std::uint64_t>(off) + size > kFatMaxFileSize)
+        return (void)fuse_reply_err(req, EFBIG);
+    fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    out.buf[0].fd = static_cast<int>(fi->fh);
+    out.buf[0].pos = off;
+    const ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+    if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
+    touch_mtime(fs_of(req), ino);
+    fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    (void)ino;
+    (void)fi;
+    fuse_reply_err(req, 0);
+}
+
+void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto& fs = fs_of(req);
+    UniqueFd fd(static_cast<int>(fi->fh));
+    {
+        std::lock_guard lk(fs.mutex());
+        if (Node* n = fs.node(ino)) std::erase(n->open_fds, fd.get());
+        fs.forget(ino, 0);  // an unlinked node may go now
+    }
+    fuse_reply_err(req, 0);
+}
+
+void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+    auto& fs = fs_of(req);
+    const int fd = static_cast<int>(fi->fh);
+    if ((datasync ? fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
+    // The file's metadata reaches the stick too.
+    std::lock_guard lk(fs.mutex());
+    AttrRef a = fs.attrs(ino);
+    fuse_reply_err(req, a.owner ? fs.flush(a.owner) : 0);
+}
+
+void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {
+    if (off < 0 || len <= 0) return (void)fuse_reply_err(req, EINVAL);
+    if (!(mode & FALLOC_FL_KEEP_SIZE) &&
+        static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len) > kFatMaxFileSize)
+        return (void)fuse_reply_err(req, EFBIG);
+    if (::fallocate(static_cast<int>(fi->fh), mode, off, len) != 0)
+        return (void)fuse_reply_err(req, errno);
+    touch_mtime(fs_of(req), ino);
+    fuse_reply_err(req, 0);
+}
+
+}  // namespace pershome::fs::ops

@@ -1,0 +1,116 @@
+// opendir, readdir(plus), releasedir, fsyncdir. A directory handle holds a
+// snapshot of the names taken at opendir, so offsets stay meaningful while
+// the directory changes.
+#include <dirent.h>
+
+#include <memory>
+#include <vector>
+
+#include "fs/ops.hpp"
+
+namespace pershome::fs::ops {
+
+namespace {
+
+struct DirHandle {
+    struct Item {
+        std::string name;
+        fuse_ino_t ino;
+        mode_t type;
+    };
+    std::vector<Item> items;
+};
+
+DirHandle* handle(fuse_file_info* fi) {
+    return reinterpret_cast<DirHandle*>(fi->fh);
+}
+
+void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+                bool plus) {
+    auto& fs = fs_of(req);
+    DirHandle* h = handle(fi);
+    std::vector<char> buf(size);
+    size_t used = 0;
+    std::lock_guard lk(fs.mutex());
+    int err = 0;
+    DirState* d = fs.dir_of(ino, &err);
+    for (size_t i = static_cast<size_t>(off); i < h->items.size(); ++i) {
+        const auto& it = h->items[i];
+        const off_t next = static_cast<off_t>(i + 1);
+        size_t need;
+        if (!plus) {
+            struct stat st {};
+            st.st_ino = it.ino;
+            st.st_mode = it.type;
+            need =
+                fuse_add_direntry(req, buf.data() + used, size - used, it.name.c_str(), &st, next);
+        } else {
+            fuse_entry_param ep{};
+            const Entry* e = nullptr;
+            if (it.name != "." && it.name != ".." && d) e = d->find(it.name);
+            if (e) {
+                if (fs.fill_entry(ino, *e, &ep) != 0) continue;
+            } else if (it.name == "." || it.name == "..") {
+                ep.attr.st_ino = it.ino;
+                ep.attr.st_mode = it.type;  // no lookup is counted for these
+            } else {
+                continue;  // removed since opendir
+            }
+            need = fuse_add_direntry_plus(req, buf.data() + used, size - used, it.name.c_str(), &ep,
+                                          next);
+            if (need > size - used && e) fs.forget(ep.ino, 1);
+        }
+        if (need > size - used) break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+}
+
+}  // namespace
+
+void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    auto& fs = fs_of(req);
+    auto h = std::make_unique<DirHandle>();
+    {
+        std::lock_guard lk(fs.mutex());
+        int err = 0;
+        DirState* d = fs.dir_of(ino, &err);
+        if (!d) return (void)fuse_reply_err(req, err);
+        const Node* n = fs.node(ino);
+        h->items.push_back({".", ino, S_IFDIR});
+        h->items.push_back({"..", ino == FUSE_ROOT_ID ? ino : n->parent, S_IFDIR});
+        h->items.reserve(d->entries.size() + 2);
+        for (const auto& [name, e] : d->entries)
+            h->items.push_back({name, fs.node_for(ino, e), fs.type_bits(e.type)});
+    }
+    fi->fh = reinterpret_cast<uint64_t>(h.release());
+    fi->cache_readdir = 0;
+    fuse_reply_open(req, fi);
+}
+
+void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, false);
+}
+
+void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, true);
+}
+
+void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    (void)ino;
+    std::unique_ptr<DirHandle> h(handle(fi));
+    fuse_reply_err(req, 0);
+}
+
+void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+    (void)datasync;
+    (void)fi;
+    auto& fs = fs_of(req);
+    std::lock_guard lk(fs.mutex());
+    int err = 0;
+    DirState* d = fs.dir_of(ino, &err);
+    if (!d) return (void)fuse_reply_err(req, err);
+    fuse_reply_err(req, fs.flush(d));
+}
+
+}  // namespace pershome::fs::ops

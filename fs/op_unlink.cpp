@@ -1,0 +1,50 @@
+// unlink and rmdir. The backing object goes first and the index follows
+// lazily: after a crash in between, reconcile drops the orphan entry.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "fs/name_codec.hpp"
+#include "fs/ops.hpp"
+
+namespace pershome::fs::ops {
+
+void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto& fs = fs_of(req);
+    if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
+    std::lock_guard lk(fs.mutex());
+    int err = 0;
+    DirState* d = fs.dir_of(parent, &err);
+    if (!d) return (void)fuse_reply_err(req, err);
+    fuse_reply_err(req, fs.remove_name(parent, *d, name));
+}
+
+void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto& fs = fs_of(req);
+    if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
+    std::lock_guard lk(fs.mutex());
+    int err = 0;
+    DirState* d = fs.dir_of(parent, &err);
+    if (!d) return (void)fuse_reply_err(req, err);
+    Entry* e = d->find(name);
+    if (!e) return (void)fuse_reply_err(req, ENOENT);
+    if (e->type != NodeType::Dir) return (void)fuse_reply_err(req, ENOTDIR);
+    const fuse_ino_t ino = fs.node_for(parent, *e);
+    DirState* child = fs.dir_of(ino, &err);
+    if (!child) return (void)fuse_reply_err(req, err);
+    if (!child->entries.empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
+    // The index of an empty directory holds only its own attributes.
+    if (unlinkat(child->fd.get(), std::string(kIndexFileName).c_str(), 0) == 0)
+        child->index_exists = false;
+    if (unlinkat(d->fd.get(), e->real.c_str(), AT_REMOVEDIR) != 0) {
+        const int rc = errno;
+        fs.mark_dirty(child);
+        return (void)fuse_reply_err(req, rc);
+    }
+    const Entry copy = *e;
+    d->remove(name);
+    fs.mark_dirty(d);
+    fs.detach(parent, name, copy);
+    fuse_reply_err(req, 0);
+}
+
+}  // namespace pershome::fs::ops

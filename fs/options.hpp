@@ -1,0 +1,36 @@
+// Command line of pershome-fs: what to mount where, and how.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace pershome::fs {
+
+struct Options {
+    std::string backing;
+    std::string mountpoint;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    mode_t umask = 022;
+    unsigned flush_seconds = 5;
+    bool names_83 = false;
+    bool read_only = false;
+    bool foreground = false;
+    bool debug = false;
+    bool single_thread = false;
+    bool help = false;
+    bool version = false;
+    bool check = false;
+    bool repair = false;
+    std::vector<std::string> fuse_options;  // passed on to libfuse
+};
+
+// Parses argv (also the `mount -t fuse.pershome-fs` shape, options after the
+// operands). Returns an error message, empty on success.
+std::string parse_options(int argc, char** argv, Options* out);
+
+extern const char* const kUsage;
+
+}  // namespace pershome::fs

@@ -1,0 +1,445 @@
+// What a user of the mounted home sees, checked with real syscalls.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "tests/fs/mount_harness.hpp"
+
+namespace pershome::fs::test {
+namespace {
+
+std::set<std::string> list(const std::string& dir) {
+    std::set<std::string> out;
+    DIR* d = opendir(dir.c_str());
+    if (!d) return out;
+    while (dirent* de = readdir(d)) {
+        std::string n = de->d_name;
+        if (n != "." && n != "..") out.insert(n);
+    }
+    closedir(d);
+    return out;
+}
+
+struct stat lst(const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(lstat(p.c_str(), &st), 0) << p << ": " << std::strerror(errno);
+    return st;
+}
+
+std::vector<std::string> odd_names() {
+    std::vector<std::string> n = {"Makefile",
+                                  "makefile",
+                                  "a:b",
+                                  "what?",
+                                  "x.",
+                                  "x ",
+                                  "CON",
+                                  "aux.txt",
+                                  "%41",
+                                  "a\\b",
+                                  "l<g>|\"*",
+                                  " lead",
+                                  "caf\xc3\xa9",
+                                  "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+                                  "bad\xff\xfeutf8",
+                                  "tab\there",
+                                  "PERSHOME.IDX",
+                                  "pershome.lnk",
+                                  "...",
+                                  ".hidden"};
+    n.push_back(std::string(255, 'L'));
+    n.push_back(std::string(254, 'q') + "?");
+    std::string wide;
+    for (int i = 0; i < 85; ++i) wide += "\xe2\x82\xac";  // 255 bytes of euro signs
+    n.push_back(wide);
+    return n;
+}
+
+class FsTest : public ::testing::Test {
+  protected:
+    TempTree t;
+};
+
+TEST_F(FsTest, OddNamesSurviveRemountAndStayReadableOnTheBacking) {
+    {
+        Mount m(t.backing(), t.mnt());
+        for (const auto& n : odd_names()) write_file(m.path(n), "content of " + n);
+        ASSERT_EQ(mkdir(m.path("dir: odd?").c_str(), 0755), 0);
+        write_file(m.path("dir: odd?/CON"), "nested");
+        const auto names = list(t.mnt());
+        for (const auto& n : odd_names()) EXPECT_TRUE(names.count(n)) << n;
+        m.unmount();
+    }
+    // FAT-legal names are stored as themselves; the others are not.
+    const auto backing = list(t.backing());
+    for (const char* n : {"Makefile", "makefile", "%41", "caf\xc3\xa9", ".hidden"})
+        EXPECT_TRUE(backing.count(n)) << n;
+    for (const char* n : {"a:b", "what?", "x.", "x ", "CON", "aux.txt", "..."})
+        EXPECT_FALSE(backing.count(n)) << n;
+    EXPECT_TRUE(backing.count("PERSHOME.IDX"));
+    for (const auto& b : backing) EXPECT_EQ(b.find_first_of(":?*<>|\"\\"), std::string::npos) << b;
+    Mount m(t.backing(), t.mnt());
+    for (const auto& n : odd_names()) EXPECT_EQ(read_file(m.path(n)), "content of " + n) << n;
+    EXPECT_EQ(read_file(m.path("dir: odd?/CON")), "nested");
+    EXPECT_EQ(list(t.mnt()).size(), odd_names().size() + 1);
+    // A name too long is refused, not truncated.
+    EXPECT_LT(open(m.path(std::string(256, 'x')).c_str(), O_CREAT | O_WRONLY, 0644), 0);
+    EXPECT_EQ(errno, ENAMETOOLONG);
+}
+
+TEST_F(FsTest, RenamesAmongOddNames) {
+    Mount m(t.backing(), t.mnt());
+    write_file(m.path("plain"), "1");
+    ASSERT_EQ(rename(m.path("plain").c_str(), m.path("what?").c_str()), 0);
+    ASSERT_EQ(rename(m.path("what?").c_str(), m.path("CON").c_str()), 0);
+    ASSERT_EQ(rename(m.path("CON").c_str(), m.path("back").c_str()), 0);
+    EXPECT_EQ(list(t.mnt()), (std::set<std::string>{"back"}));
+    EXPECT_EQ(read_file(m.path("back")), "1");
+    // Replace an existing file atomically.
+    write_file(m.path("x:y"), "old");
+    ASSERT_EQ(rename(m.path("back").c_str(), m.path("x:y").c_str()), 0);
+    EXPECT_EQ(read_file(m.path("x:y")), "1");
+    // RENAME_NOREPLACE and RENAME_EXCHANGE.
+    write_file(m.path("other"), "2");
+    EXPECT_NE(renameat2(AT_FDCWD, m.path("other").c_str(), AT_FDCWD, m.path("x:y").c_str(),
+                        RENAME_NOREPLACE),
+              0);
+    EXPECT_EQ(errno, EEXIST);
+    ASSERT_EQ(renameat2(AT_FDCWD, m.path("other").c_str(), AT_FDCWD, m.path("x:y").c_str(),
+                        RENAME_EXCHANGE),
+              0);
+    EXPECT_EQ(read_file(m.path("x:y")), "2");
+    EXPECT_EQ(read_file(m.path("other")), "1");
+    // Directories with contents, across directories.
+    ASSERT_EQ(mkdir(m.path("d1").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(m.path("d2?").c_str(), 0755), 0);
+    write_file(m.path("d1/f"), "in d1");
+    ASSERT_EQ(rename(m.path("d1").c_str(), m.path("d2?/moved:dir").c_str()), 0);
+    EXPECT_EQ(read_file(m.path("d2?/moved:dir/f")), "in d1");
+    ASSERT_EQ(rename(m.path("x:y").c_str(), m.path("d2?/moved:dir/g").c_str()), 0);
+    // Case-only rename.
+    write_file(m.path("readme"), "r");
+    ASSERT_EQ(rename(m.path("readme").c_str(), m.path("README").c_str()), 0);
+    // Over an empty directory, not over a full one.
+    ASSERT_EQ(mkdir(m.path("empty").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(m.path("e2").c_str(), 0755), 0);
+    ASSERT_EQ(rename(m.path("e2").c_str(), m.path("empty").c_str()), 0);
+    EXPECT_NE(rename(m.path("empty").c_str(), m.path("d2?").c_str()), 0);
+    EXPECT_EQ(errno, ENOTEMPTY);
+    m.unmount();
+    Mount m2(t.backing(), t.mnt());
+    EXPECT_EQ(list(t.mnt()), (std::set<std::string>{"README", "d2?", "other", "empty"}));
+    EXPECT_EQ(read_file(m2.path("d2?/moved:dir/g")), "2");
+    EXPECT_EQ(read_file(m2.path("d2?/moved:dir/f")), "in d1");
+    EXPECT_EQ(read_file(m2.path("README")), "r");
+}
+
+TEST_F(FsTest, ModesOwnersAndTimes) {
+    {
+        Mount m(t.backing(), t.mnt());
+        write_file(m.path("f"), "x");
+        ASSERT_EQ(chmod(m.path("f").c_str(), 0640), 0);
+        ASSERT_EQ(chmod(m.path(".").c_str(), 0711), 0);
+        ASSERT_EQ(mkdir(m.path("d").c_str(), 0700), 0);
+        write_file(m.path("s"), "x");
+        ASSERT_EQ(chmod(m.path("s").c_str(), 07755), 0);
+        EXPECT_EQ(lst(m.path("s")).st_mode & 07777, 0755u);  // setuid/setgid/sticky dropped
+        // chown to another owner is refused; to the mount's owner it is fine.
+        EXPECT_NE(chown(m.path("f").c_str(), 4321, -1), 0);
+        EXPECT_EQ(errno, EPERM);
+        EXPECT_NE(chown(m.path("f").c_str(), -1, 4321), 0);
+        EXPECT_EQ(errno, EPERM);
+        EXPECT_EQ(chown(m.path("f").c_str(), getuid(), getgid()), 0);
+        const timespec ts[2] = {{1000000000, 111111111}, {1234567890, 987654321}};
+        ASSERT_EQ(utimensat(AT_FDCWD, m.path("f").c_str(), ts, 0), 0);
+        ASSERT_EQ(utimensat(AT_FDCWD, m.path("d").c_str(), ts, 0), 0);
+        // Device nodes are refused; fifos and sockets are not.
+        EXPECT_NE(mknod(m.path("dev").c_str(), S_IFCHR | 0600, makedev(1, 3)), 0);
+        EXPECT_EQ(errno, EPERM);
+        m.unmount();
+    }
+    Mount m(t.backing(), t.mnt());
+    auto st = lst(m.path("f"));
+    EXPECT_EQ(st.st_mode, S_IFREG | 0640u);
+    EXPECT_EQ(st.st_uid, getuid());
+    EXPECT_EQ(st.st_atim.tv_sec, 1000000000);
+    EXPECT_EQ(st.st_atim.tv_nsec, 111111111);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1234567890);
+    EXPECT_EQ(st.st_mtim.tv_nsec, 987654321);
+    st = lst(m.path("d"));
+    EXPECT_EQ(st.st_mode, S_IFDIR | 0700u);
+    EXPECT_EQ(st.st_mtim.tv_nsec, 987654321);
+    EXPECT_EQ(lst(m.path(".")).st_mode & 07777, 0711u);
+    EXPECT_EQ(lst(m.path("s")).st_mode & 07777, 0755u);
+    EXPECT_EQ(access(m.path("dev").c_str(), F_OK), -1);
+}
+
+TEST_F(FsTest, ModesAreEnforcedForOtherUsers) {
+    const uid_t nobody = 65534;
+    Mount m(t.backing(), t.mnt(),
+            "allow_other,uid=" + std::to_string(nobody) + ",gid=" + std::to_string(nobody));
+    ASSERT_EQ(chmod(t.root().c_str(), 0755), 0);  // let them reach the mount point
+    ASSERT_EQ(chmod(t.mnt().c_str(), 0755), 0);
+    write_file(m.path("secret"), "s");
+    write_file(m.path("mine"), "m");
+    ASSERT_EQ(chmod(m.path("secret").c_str(), 0400), 0);
+    ASSERT_EQ(chmod(m.path("mine").c_str(), 0600), 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(nobody) != 0 || setuid(nobody) != 0) _exit(10);
+        // Owner (nobody) may read 0400 but not write it.
+        if (open(m.path("secret").c_str(), O_RDONLY) < 0) _exit(11);
+        if (open(m.path("secret").c_str(), O_WRONLY) >= 0 || errno != EACCES) _exit(12);
+        if (open(m.path("mine").c_str(), O_RDWR) < 0) _exit(13);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    const pid_t pid2 = fork();
+    if (pid2 == 0) {
+        // Someone else: 0600 keeps them out.
+        if (setgid(4242) != 0 || setuid(4242) != 0) _exit(10);
+        if (open(m.path("mine").c_str(), O_RDONLY) >= 0 || errno != EACCES) _exit(14);
+        _exit(0);
+    }
+    waitpid(pid2, &status, 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(FsTest, SymlinksAreExact) {
+    std::string long_target(4000, 'a');
+    for (std::size_t i = 0; i < long_target.size(); i += 100) long_target[i] = '/';
+    const std::vector<std::pair<std::string, std::string>> links = {
+        {"rel", "../x/y"},
+        {"abs", "/etc/passwd"},
+        {"dangling", "does/not/exist"},
+        {"todir", "sub"},
+        {"odd?", std::string("any \xff\x01 bytes: *?<>|\\")},
+        {"long", long_target},
+    };
+    {
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(mkdir(m.path("sub").c_str(), 0755), 0);
+        write_file(m.path("sub/file"), "via link");
+        for (const auto& [n, target] : links)
+            ASSERT_EQ(symlink(target.c_str(), m.path(n).c_str()), 0) << n;
+        EXPECT_EQ(read_file(m.path("todir/file")), "via link");
+        m.unmount();
+    }
+    Mount m(t.backing(), t.mnt());
+    for (const auto& [n, target] : links) {
+        char buf[8192];
+        const ssize_t len = readlink(m.path(n).c_str(), buf, sizeof buf);
+        ASSERT_GE(len, 0) << n;
+        EXPECT_EQ(std::string(buf, static_cast<std::size_t>(len)), target) << n;
+        EXPECT_TRUE(S_ISLNK(lst(m.path(n)).st_mode));
+        EXPECT_EQ(lst(m.path(n)).st_size, static_cast<off_t>(target.size()));
+    }
+    EXPECT_EQ(read_file(m.path("todir/file")), "via link");
+}
+
+TEST_F(FsTest, HardLinks) {
+    {
+        Mount m(t.backing(), t.mnt());
+        write_file(m.path("a"), "shared");
+        ASSERT_EQ(mkdir(m.path("d").c_str(), 0755), 0);
+        ASSERT_EQ(link(m.path("a").c_str(), m.path("b").c_str()), 0);
+        ASSERT_EQ(link(m.path("a").c_str(), m.path("d/c:odd").c_str()), 0);
+        EXPECT_EQ(lst(m.path("a")).st_nlink, 3u);
+        EXPECT_EQ(lst(m.path("a")).st_ino, lst(m.path("d/c:odd")).st_ino);
+        write_file(m.path("b"), "changed through b");
+        EXPECT_EQ(read_file(m.path("d/c:odd")), "changed through b");
+        ASSERT_EQ(chmod(m.path("b").c_str(), 0600), 0);
+        EXPECT_EQ(lst(m.path("a")).st_mode & 0777, 0600u);
+        ASSERT_EQ(unlink(m.path("a").c_str()), 0);
+        EXPECT_EQ(lst(m.path("b")).st_nlink, 2u);
+        EXPECT_NE(link(m.path("d").c_str(), m.path("dl").c_str()), 0);  // no links to directories
+        // Hard links to a symlink are to the symlink itself.
+        ASSERT_EQ(symlink("target", m.path("sl").c_str()), 0);
+        ASSERT_EQ(linkat(AT_FDCWD, m.path("sl").c_str(), AT_FDCWD, m.path("sl2").c_str(), 0), 0);
+        ASSERT_EQ(rename(m.path("b").c_str(), m.path("b renamed?").c_str()), 0);
+        m.unmount();
+    }
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(list(t.mnt()), (std::set<std::string>{"b renamed?", "d", "sl", "sl2"}));
+    EXPECT_EQ(read_file(m.path("b renamed?")), "changed through b");
+    EXPECT_EQ(lst(m.path("d/c:odd")).st_nlink, 2u);
+    EXPECT_EQ(lst(m.path("d/c:odd")).st_mode & 0777, 0600u);
+    EXPECT_EQ(lst(m.path("d/c:odd")).st_ino, lst(m.path("b renamed?")).st_ino);
+    char buf[64];
+    EXPECT_EQ(readlink(m.path("sl2").c_str(), buf, sizeof buf), 6);
+    ASSERT_EQ(unlink(m.path("d/c:odd").c_str()), 0);
+    EXPECT_EQ(lst(m.path("b renamed?")).st_nlink, 1u);
+    EXPECT_EQ(read_file(m.path("b renamed?")), "changed through b");
+}
+
+TEST_F(FsTest, FifosAndSockets) {
+    Mount m(t.backing(), t.mnt());
+    ASSERT_EQ(mkfifo(m.path("fifo").c_str(), 0600), 0);
+    EXPECT_TRUE(S_ISFIFO(lst(m.path("fifo")).st_mode));
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int fd = open(m.path("fifo").c_str(), O_WRONLY);
+        (void)!write(fd, "ping", 4);
+        _exit(0);
+    }
+    const int rfd = open(m.path("fifo").c_str(), O_RDONLY);
+    ASSERT_GE(rfd, 0);
+    char buf[8] = {};
+    EXPECT_EQ(read(rfd, buf, sizeof buf), 4);
+    close(rfd);
+    waitpid(pid, nullptr, 0);
+    // A unix socket bound in the home, connected to.
+    const int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string sp = m.path("agent.sock");
+    ASSERT_LT(sp.size(), sizeof addr.sun_path);
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sp.c_str());
+    ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+    ASSERT_EQ(listen(s, 1), 0);
+    const int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    close(c);
+    close(s);
+    EXPECT_TRUE(S_ISSOCK(lst(sp).st_mode));
+    m.unmount();
+    Mount m2(t.backing(), t.mnt());
+    EXPECT_TRUE(S_ISFIFO(lst(m2.path("fifo")).st_mode));
+    EXPECT_TRUE(S_ISSOCK(lst(m2.path("agent.sock")).st_mode));
+}
+
+TEST_F(FsTest, FatSizeLimitIsEfbig) {
+    Mount m(t.backing(), t.mnt());
+    const int fd = open(m.path("big").c_str(), O_CREAT | O_RDWR, 0644);
+    ASSERT_GE(fd, 0);
+    const off_t last = 0xFFFFFFFFll - 1;  // the last byte FAT can hold
+    EXPECT_EQ(pwrite(fd, "x", 1, last), 1);
+    EXPECT_EQ(lst(m.path("big")).st_size, 0xFFFFFFFFll);
+    EXPECT_EQ(pwrite(fd, "x", 1, last + 1), -1);
+    EXPECT_EQ(errno, EFBIG);
+    EXPECT_EQ(ftruncate(fd, 0x100000000ll), -1);
+    EXPECT_EQ(errno, EFBIG);
+    EXPECT_EQ(ftruncate(fd, 10), 0);
+    close(fd);
+    EXPECT_EQ(lst(m.path("big")).st_size, 10);
+}
+
+TEST_F(FsTest, Xattrs) {
+    {
+        Mount m(t.backing(), t.mnt());
+        write_file(m.path("f"), "");
+        ASSERT_EQ(setxattr(m.path("f").c_str(), "user.one", "1", 1, 0), 0);
+        ASSERT_EQ(setxattr(m.path("f").c_str(), "user.bin", "\0\xff", 2, 0), 0);
+        EXPECT_NE(setxattr(m.path("f").c_str(), "user.one", "x", 1, XATTR_CREATE), 0);
+        EXPECT_EQ(errno, EEXIST);
+        EXPECT_NE(setxattr(m.path("f").c_str(), "trusted.x", "x", 1, 0), 0);
+        ASSERT_EQ(removexattr(m.path("f").c_str(), "user.one"), 0);
+        EXPECT_NE(removexattr(m.path("f").c_str(), "user.one"), 0);
+        EXPECT_EQ(errno, ENODATA);
+        m.unmount();
+    }
+    Mount m(t.backing(), t.mnt());
+    char buf[16];
+    EXPECT_EQ(getxattr(m.path("f").c_str(), "user.bin", buf, sizeof buf), 2);
+    EXPECT_EQ(std::string(buf, 2), std::string("\0\xff", 2));
+    EXPECT_EQ(listxattr(m.path("f").c_str(), buf, sizeof buf), 9);  // "user.bin\0"
+}
+
+TEST_F(FsTest, ReconcileEditsMadeElsewhere) {
+    {
+        Mount m(t.backing(), t.mnt());
+        write_file(m.path("kept"), "k");
+        write_file(m.path("gone"), "g");
+        write_file(m.path("gone?"), "g");
+        ASSERT_EQ(chmod(m.path("kept").c_str(), 0600), 0);
+        m.unmount();
+    }
+    // Another computer: adds, deletes, makes a folder.
+    write_file(t.backing() + "/new.txt", "n");
+    ASSERT_EQ(mkdir((t.backing() + "/New Folder").c_str(), 0700), 0);
+    write_file(t.backing() + "/New Folder/inside", "i");
+    ASSERT_EQ(unlink((t.backing() + "/gone").c_str()), 0);
+    for (const auto& b : list(t.backing()))
+        if (b.rfind("gone_~", 0) == 0) {
+            ASSERT_EQ(unlink((t.backing() + "/" + b).c_str()), 0);
+        }
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(list(t.mnt()), (std::set<std::string>{"kept", "new.txt", "New Folder"}));
+    EXPECT_EQ(lst(m.path("kept")).st_mode & 0777, 0600u);
+    EXPECT_EQ(lst(m.path("new.txt")).st_mode & 0777, 0644u);
+    EXPECT_EQ(lst(m.path("New Folder")).st_mode & 0777, 0755u);
+    EXPECT_EQ(read_file(m.path("New Folder/inside")), "i");
+}
+
+TEST_F(FsTest, HostileIndexIsIgnored) {
+    write_file(t.backing() + "/file", "data");
+    std::string junk(10000, '\0');
+    for (std::size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>(i * 7919 % 251);
+    junk.replace(0, 8, "PSHMIDX1");
+    write_file(t.backing() + "/PERSHOME.IDX", junk);
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(list(t.mnt()), (std::set<std::string>{"file"}));
+    EXPECT_EQ(read_file(m.path("file")), "data");
+    ASSERT_EQ(chmod(m.path("file").c_str(), 0600), 0);
+    const std::string log = m.unmount();
+    EXPECT_NE(log.find("rebuilt"), std::string::npos) << log;
+    Mount m2(t.backing(), t.mnt());
+    EXPECT_EQ(lst(m2.path("file")).st_mode & 0777, 0600u);
+}
+
+TEST_F(FsTest, UnlinkRmdirStatfsAndOpenUnlinked) {
+    Mount m(t.backing(), t.mnt());
+    ASSERT_EQ(mkdir(m.path("d").c_str(), 0755), 0);
+    write_file(m.path("d/f"), "x");
+    EXPECT_NE(rmdir(m.path("d").c_str()), 0);
+    EXPECT_EQ(errno, ENOTEMPTY);
+    const int fd = open(m.path("d/f").c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(unlink(m.path("d/f").c_str()), 0);
+    EXPECT_EQ(pwrite(fd, "yz", 2, 1), 2);  // still usable after unlink
+    char buf[4] = {};
+    EXPECT_EQ(pread(fd, buf, 3, 0), 3);
+    EXPECT_EQ(std::string(buf), "xyz");
+    close(fd);
+    EXPECT_EQ(rmdir(m.path("d").c_str()), 0);
+    EXPECT_TRUE(list(t.mnt()).empty());
+    struct statvfs sv {};
+    EXPECT_EQ(statvfs(t.mnt().c_str(), &sv), 0);
+    EXPECT_GT(sv.f_blocks, 0u);
+    EXPECT_EQ(sv.f_namemax, 255u);
+}
+
+TEST_F(FsTest, ManyFilesAndReaddir) {
+    Mount m(t.backing(), t.mnt());
+    std::set<std::string> want;
+    for (int i = 0; i < 2000; ++i) {
+        const std::string n = "file " + std::to_string(i) + (i % 3 ? "?" : "");
+        write_file(m.path(n), n);
+        want.insert(n);
+    }
+    EXPECT_EQ(list(t.mnt()), want);
+    m.unmount();
+    Mount m2(t.backing(), t.mnt());
+    EXPECT_EQ(list(t.mnt()), want);
+}
+
+}  // namespace
+}  // namespace pershome::fs::test
