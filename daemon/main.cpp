@@ -55,9 +55,11 @@ int run(const pershome::config::DaemonConfig& cfg) {
     WorkerPool workers(loop, static_cast<unsigned>(cfg.workers));
     ManagerSettings settings;
     settings.default_skel = cfg.default_skel;
-    settings.tmphome_root_allowed = [&cfg](std::string_view root) {
-        return cfg.allows_tmphome_root(root);
-    };
+    if (!cfg.tmphome_roots.empty()) {
+        settings.tmphome_root_allowed = [&cfg](std::string_view root) {
+            return cfg.allows_tmphome_root(root);
+        };
+    }
     Manager manager(settings, loop, workers, store);
 
     auto connection = sdbus::createSystemBusConnection();

@@ -237,7 +237,11 @@ void Manager::release_reference(const std::string& user, const std::string& refe
         next();
         return;
     }
-    teardown(*session, done, std::move(next));
+    // The logout does not wait for the removal (a display manager shows its
+    // greeter only after close_session returns, so the next user would
+    // wait). A new login of the same user waits in the queue instead.
+    if (done) done(std::string());
+    teardown(*session, CloseDone(), std::move(next));
 }
 
 void Manager::teardown(Session& session, const CloseDone& done, Next next) {

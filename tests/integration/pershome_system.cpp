@@ -1,0 +1,219 @@
+#include "tests/integration/pershome_system.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "common/bus_names.hpp"
+#include "common/path_escape.hpp"
+#include "tests/support/mount_namespace.hpp"
+
+namespace pershome::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The test binaries may be built with ASan; the wrappers are preloaded before
+// its runtime, which ASan must be told to accept.
+constexpr const char* kAsanOptions =
+    "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:abort_on_error=1";
+
+}  // namespace
+
+std::string Login::run(const std::string& command, int* status) {
+    const size_t start = child.out_text.size();
+    child.write_stdin("run " + command + "\n");
+    size_t end = 0;
+    auto ran = child.wait_line("ran ", Clock::now() + 60s, start, &end);
+    if (!ran) throw std::runtime_error("command did not finish: " + command);
+    if (status) *status = std::stoi(ran->substr(4));
+    std::string out;
+    size_t pos = start;
+    while (pos < end) {
+        size_t nl = child.out_text.find('\n', pos);
+        std::string line = child.out_text.substr(pos, nl - pos);
+        if (line.rfind("out: ", 0) == 0) out += line.substr(5) + "\n";
+        pos = nl + 1;
+    }
+    return out;
+}
+
+int Login::close() {
+    const size_t start = child.out_text.size();
+    child.write_stdin("close\n");
+    child.close_stdin();
+    auto line = child.wait_line("close ", Clock::now() + 60s, start);
+    child.wait(Clock::now() + 10s);
+    if (!line) return -1;
+    return std::stoi(line->substr(6));
+}
+
+void Login::crash() {
+    child.kill_and_reap();
+}
+
+PershomeSystem::PershomeSystem() {
+    enter_private_mount_namespace();
+    // Users must reach their homes below it.
+    fs::permissions(dir(), fs::perms(0755));
+    std::string passwd = "root:x:0:0:root:/root:/bin/sh\n";
+    std::string group = "root:x:0:\n";
+    for (int i = 0; i < kPatrons; ++i) {
+        const std::string name = "patron" + std::to_string(i);
+        const uid_t uid = kFirstUid + static_cast<uid_t>(i);
+        passwd += name + ":x:" + std::to_string(uid) + ":" + std::to_string(uid) + ":Patron " +
+                  std::to_string(i) + ":" + home(name).string() + ":/bin/sh\n";
+        group += name + ":x:" + std::to_string(uid) + ":\n";
+    }
+    // A user whose home is not below the tmphome root.
+    passwd += "staff:x:19999:19999:Staff:" + (dir() / "homes" / "staff").string() + ":/bin/sh\n";
+    group += "staff:x:19999:\n";
+    write_file(dir() / "passwd", passwd);
+    write_file(dir() / "group", group);
+
+    fs::create_directory(tmphome());
+    fs::permissions(tmphome(), fs::perms(0755));
+    fs::create_directories(skel() / ".config" / "app");
+    write_file(skel() / ".bashrc", "# demo bashrc\n");
+    write_file(skel() / ".config" / "app" / "settings", "volume=3\n");
+    fs::permissions(skel() / ".config" / "app" / "settings", fs::perms(0600));
+    fs::create_symlink(".config/app/settings", skel() / "settings-link");
+    fs::create_directory(dir() / "pam.d");
+    write_file(dir() / "pershomed.json", "{\n  \"state_dir\": \"" + state_dir().string() +
+                                             "\",\n  \"log_level\": \"debug\"\n}\n");
+
+    bus_ = std::make_unique<PrivateBus>(dir(), PrivateBus::Policy::System, PERSHOME_POLICY_FILE);
+    setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_->address().c_str(), 1);
+    service("login",
+            "tmphome=" + tmphome().string() + "/ skel=" + skel().string() + "/ umask=0077 debug");
+}
+
+PershomeSystem::~PershomeSystem() {
+    connection_.reset();
+    daemon_.kill_and_reap();
+    // Leave nothing mounted under our temp dir (we are in a private
+    // namespace, but the dir must be removable).
+    std::string cmd = "umount -R -q " + dir().string() + "/tmphome/*/* 2>/dev/null";
+    (void)!system(cmd.c_str());
+}
+
+uid_t PershomeSystem::uid_of(const std::string& user) const {
+    return kFirstUid + static_cast<uid_t>(std::stoi(user.substr(6)));
+}
+
+void PershomeSystem::service(const std::string& name, const std::string& args,
+                             const std::string& control) {
+    // pam_permit after ours, as a real stack has other modules: a stack of
+    // nothing but PAM_IGNORE would fail as a whole.
+    write_file(dir() / "pam.d" / name, "session " + control + " " +
+                                           std::string(PERSHOME_PAM_MODULE) + " " + args +
+                                           "\nsession required " + PAM_PERMIT_PATH + "\n");
+}
+
+void PershomeSystem::start_daemon() {
+    auto env = clean_environment();
+    env.push_back("DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address());
+    env.push_back("LD_PRELOAD=libnss_wrapper.so");
+    env.push_back("NSS_WRAPPER_PASSWD=" + (dir() / "passwd").string());
+    env.push_back("NSS_WRAPPER_GROUP=" + (dir() / "group").string());
+    env.push_back(kAsanOptions);
+    daemon_.kill_and_reap();
+    daemon_.start({PERSHOMED_PATH, "--config", (dir() / "pershomed.json").string()}, env,
+                  (dir() / "pershomed.log").string());
+    ++daemon_starts_;
+    // Ready when it owns its name.
+    bool up = eventually(
+        [&] {
+            try {
+                auto proxy =
+                    sdbus::createProxy(bus(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
+                bool has = false;
+                proxy->callMethod("NameHasOwner")
+                    .onInterface("org.freedesktop.DBus")
+                    .withArguments(std::string(bus::kBusName))
+                    .storeResultsTo(has);
+                return has;
+            } catch (const sdbus::Error&) {
+                return false;
+            }
+        },
+        20);
+    if (!up) throw std::runtime_error("pershomed did not come up: " + daemon_log());
+}
+
+void PershomeSystem::kill_daemon(int signo) {
+    daemon_.signal(signo);
+    daemon_.wait(Clock::now() + 20s);
+    daemon_.kill_and_reap();
+}
+
+std::string PershomeSystem::daemon_log() const {
+    return read_file(dir() / "pershomed.log");
+}
+
+std::vector<std::string> PershomeSystem::login_env() const {
+    auto env = clean_environment();
+    env.push_back("DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address());
+    env.push_back("LD_PRELOAD=libpam_wrapper.so libnss_wrapper.so");
+    env.push_back("PAM_WRAPPER=1");
+    env.push_back("PAM_WRAPPER_SERVICE_DIR=" + (dir() / "pam.d").string());
+    env.push_back("PAM_WRAPPER_DEBUGLEVEL=2");
+    env.push_back("NSS_WRAPPER_PASSWD=" + (dir() / "passwd").string());
+    env.push_back("NSS_WRAPPER_GROUP=" + (dir() / "group").string());
+    env.push_back(kAsanOptions);
+    return env;
+}
+
+std::unique_ptr<Login> PershomeSystem::start_login(const std::string& user,
+                                                   const std::string& service) {
+    auto login = std::make_unique<Login>();
+    login->child.start({PAM_LOGIN_PATH, service, user}, login_env());
+    return login;
+}
+
+void PershomeSystem::wait_open(Login& login) {
+    size_t end = 0;
+    auto line = login.child.wait_line("open ", Clock::now() + 60s, 0, &end);
+    if (!line) {
+        throw std::runtime_error("login did not open: " + login.child.out_text +
+                                 login.child.err_text);
+    }
+    login.open_rc = std::stoi(line->substr(5));
+    login.open_text = login.child.out_text.substr(0, end);
+}
+
+std::unique_ptr<Login> PershomeSystem::login(const std::string& user, const std::string& service) {
+    auto l = start_login(user, service);
+    wait_open(*l);
+    return l;
+}
+
+sdbus::IConnection& PershomeSystem::bus() {
+    if (!connection_) connection_ = sdbus::createSystemBusConnection();
+    return *connection_;
+}
+
+std::optional<uint32_t> PershomeSystem::session_references(const std::string& user) {
+    try {
+        auto proxy = sdbus::createProxy(
+            bus(), bus::kBusName, std::string(bus::kSessionPathPrefix) + "/" + path_escape(user));
+        uint32_t refs = proxy->getProperty("References").onInterface(bus::kSessionInterface);
+        return refs;
+    } catch (const sdbus::Error&) {
+        return std::nullopt;
+    }
+}
+
+std::string PershomeSystem::session_property_string(const std::string& user,
+                                                    const std::string& name) {
+    auto proxy = sdbus::createProxy(bus(), bus::kBusName,
+                                    std::string(bus::kSessionPathPrefix) + "/" + path_escape(user));
+    std::string value = proxy->getProperty(name).onInterface(bus::kSessionInterface);
+    return value;
+}
+
+}  // namespace pershome::test
