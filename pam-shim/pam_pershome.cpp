@@ -181,9 +181,10 @@ int open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     }
     if (out.kind != CallOutcome::Kind::kReply) {
         report_unreachable(ctx, out, user, "OpenSession", "session setup skipped");
-        tell_user_error(ctx,
-                        "The home directory service (pershomed) could not be reached; "
-                        "your home directory may not be ready.");
+        tell_user_error(ctx, out.kind == CallOutcome::Kind::kLocalError
+                                 ? "Your home directory could not be made ready."
+                                 : "The home directory service (pershomed) could not be "
+                                   "reached; your home directory may not be ready.");
         return PAM_SESSION_ERR;
     }
 
@@ -200,7 +201,9 @@ int open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     }
 
     // The reply owns its fd and closes it with the message; ours must outlive
-    // it and must not leak into the programs the application will exec.
+    // it and must not leak into the programs the application will exec. At 3
+    // or above: an application that closed its stdout would otherwise later
+    // write its output into the fifo.
     UniqueFd fifo_fd(fcntl(fifo, F_DUPFD_CLOEXEC, 3));
     std::unique_ptr<char, FreeDeleter> ref_copy(strdup(reference));
     if (!fifo_fd || !ref_copy) {

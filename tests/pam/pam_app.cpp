@@ -5,7 +5,7 @@
 // module loaded into sshd or gdm must leave all of these as it found them,
 // except for the reference fifo it keeps (close-on-exec) until close.
 //
-//   pam_app SERVICE USER   (run under pam_wrapper, like pamtester)
+//   pam_app SERVICE USER [TTY]   (run under pam_wrapper, like pamtester)
 //
 // Prints one line per step: "open rc=N new_fds=K all_cloexec=B same=B" and
 // "close rc=N new_fds=K same=B", with PAM's messages as "info: ..." and
@@ -133,8 +133,8 @@ void report(const char* step, int rc, const Snapshot& before, const Snapshot& af
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: pam_app SERVICE USER\n");
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: pam_app SERVICE USER [TTY]\n");
         return 2;
     }
     pam_conv c = {conv, nullptr};
@@ -142,6 +142,10 @@ int main(int argc, char** argv) {
     int rc = pam_start(argv[1], argv[2], &c, &pamh);
     if (rc != PAM_SUCCESS) {
         fprintf(stderr, "pam_start: %d\n", rc);
+        return 2;
+    }
+    if (argc == 4 && pam_set_item(pamh, PAM_TTY, argv[3]) != PAM_SUCCESS) {
+        fprintf(stderr, "pam_set_item(PAM_TTY) failed\n");
         return 2;
     }
     Snapshot s0 = snapshot(pamh);

@@ -247,8 +247,9 @@ class PamTest : public ::testing::Test {
 
     // pam_app (see pam_app.cpp): opens and closes a session and reports
     // what changed in its process.
-    PamRun app(const std::string& svc, const std::string& user) {
-        return run_pam({PAM_APP_PATH, svc, user});
+    PamRun app(const std::string& svc, const std::string& user, const std::string& tty = "") {
+        if (tty.empty()) return run_pam({PAM_APP_PATH, svc, user});
+        return run_pam({PAM_APP_PATH, svc, user, tty});
     }
 
     // Runs ARGV with pam_wrapper and nss_wrapper preloaded.
@@ -461,6 +462,17 @@ TEST_F(PamTest, OnlyGivenOptionsAreSent) {
     auto c = calls(1);
     ASSERT_GE(c.size(), 1u);
     EXPECT_EQ(c[0], "OpenSession user=joseph service=svc");
+}
+
+TEST_F(PamTest, TtyIsSentWhenTheApplicationSetsIt) {
+    start_bus();
+    start_stub("answer");
+    service("login", {"session required MODULE umask=022"});
+    PamRun r = app("login", "joseph", "/dev/tty3");
+    EXPECT_TRUE(r.ok()) << r.all();
+    auto c = calls(1);
+    ASSERT_GE(c.size(), 1u);
+    EXPECT_EQ(c[0], "OpenSession user=joseph service=login tty=/dev/tty3 umask=18");
 }
 
 TEST_F(PamTest, QuietKeepsTheMessageFromTheUser) {
