@@ -92,8 +92,9 @@ void tell_user_error(const Context& ctx, const char* text) {
     if (!ctx.quiet) pam_error(ctx.pamh, "%s", text);
 }
 
-// Logs a failed call that never reached pershomed's own logic (no bus, no
-// daemon, no answer in time) and tells the user in one sentence.
+// Logs a call that never reached pershomed's own logic (no bus, no daemon,
+// no answer in time), saying which, so that an admin can tell a dead bus
+// from a dead or wedged daemon.
 void report_unreachable(const Context& ctx, const CallOutcome& out, const char* user,
                         const char* what, const char* consequence) {
     unsigned t = ctx.options.timeout_seconds;
@@ -122,10 +123,11 @@ void report_unreachable(const Context& ctx, const CallOutcome& out, const char* 
 }
 
 int open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
-    // The deadline starts now: everything below, connecting included, fits in it.
     Context ctx{};
     if (!parse(pamh, flags, argc, argv, ctx)) return PAM_SESSION_ERR;
     const Options& o = ctx.options;
+    // One deadline for everything below, connecting and authenticating
+    // included: timeout= is what the admin promised the login may wait.
     auto deadline = Clock::now() + std::chrono::seconds(o.timeout_seconds);
 
     const char* user = nullptr;
