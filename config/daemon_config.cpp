@@ -34,13 +34,21 @@ struct Ctx {
     }
 };
 
+// JSON spelling of a value for a message, cut to a readable length.
+std::string shown(const ojson& v) {
+    std::string text = v.dump();
+    constexpr std::size_t kMax = 80;
+    if (text.size() > kMax) text = text.substr(0, kMax) + "...";
+    return text;
+}
+
 std::string json_quoted(std::string_view s) {
-    return ojson(std::string(s)).dump();
+    return shown(ojson(std::string(s)));
 }
 
 std::string describe(const ojson& v) {
     if (v.is_string() || v.is_number() || v.is_boolean() || v.is_null()) {
-        return v.type_name() + std::string(" ") + v.dump();
+        return v.type_name() + std::string(" ") + shown(v);
     }
     return std::string(v.type_name());
 }
@@ -75,7 +83,7 @@ std::int64_t get_int(const Ctx& ctx, const std::string& ptr, const ojson& v, std
                         ? v.get<std::uint64_t>() <= static_cast<std::uint64_t>(hi) &&
                               static_cast<std::int64_t>(v.get<std::uint64_t>()) >= lo
                         : v.get<std::int64_t>() >= lo && v.get<std::int64_t>() <= hi;
-    if (!in_range) ctx.fail(ptr, display_name(ptr) + " " + range + ", got " + v.dump());
+    if (!in_range) ctx.fail(ptr, display_name(ptr) + " " + range + ", got " + shown(v));
     return v.is_number_unsigned() ? static_cast<std::int64_t>(v.get<std::uint64_t>())
                                   : v.get<std::int64_t>();
 }

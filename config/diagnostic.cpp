@@ -11,4 +11,13 @@ std::string Diagnostic::str() const {
     return out;
 }
 
+void cap_diagnostics(Diagnostics& diagnostics, std::size_t first, std::size_t max,
+                     const std::string& file) {
+    if (diagnostics.size() <= first + max) return;
+    const std::size_t dropped = diagnostics.size() - first - max;
+    diagnostics.resize(first + max);
+    diagnostics.push_back(
+        Diagnostic{file, 0, Severity::Error, std::to_string(dropped) + " more problems not shown"});
+}
+
 }  // namespace pershome::config

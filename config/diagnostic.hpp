@@ -25,4 +25,9 @@ struct Diagnostic {
 
 using Diagnostics = std::vector<Diagnostic>;
 
+// Keeps at most `max` of the diagnostics from index `first` on, replacing
+// the rest by one summary: a file of garbage must not flood the journal.
+void cap_diagnostics(Diagnostics& diagnostics, std::size_t first, std::size_t max,
+                     const std::string& file);
+
 }  // namespace pershome::config

@@ -1,5 +1,7 @@
 #include "config/home_options.hpp"
 
+#include "config/quote.hpp"
+
 #include <algorithm>
 
 namespace pershome::config {
@@ -13,10 +15,6 @@ char upper(char c) {
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
                                               [](char x, char y) { return upper(x) == upper(y); });
-}
-
-std::string quoted(std::string_view s) {
-    return "\"" + std::string(s) + "\"";
 }
 
 // FAT labels are 11 bytes; other filesystems allow more. Anything longer is
@@ -47,14 +45,15 @@ std::optional<std::string> parse_stick(std::string_view value, StickSelector& ou
                    c == '-';
         });
         if (!hex || uuid.size() > kMaxUuidBytes) {
-            return "bad uuid " + quoted(uuid) + " in stick= (hex digits and \"-\", like 1A2B-3C4D)";
+            return "bad uuid " + quote_word(uuid) +
+                   " in stick= (hex digits and \"-\", like 1A2B-3C4D)";
         }
         std::string norm(uuid);
         std::transform(norm.begin(), norm.end(), norm.begin(), upper);
         out = StickSelector{StickSelector::Kind::Uuid, std::move(norm)};
         return std::nullopt;
     }
-    return "bad value " + quoted(value) + " for stick" + expected;
+    return "bad value " + quote_word(value) + " for stick" + expected;
 }
 
 std::optional<std::string> parse_fallback(std::string_view value, Fallback& out) {
@@ -65,7 +64,7 @@ std::optional<std::string> parse_fallback(std::string_view value, Fallback& out)
     } else if (value == "none") {
         out = Fallback::None;
     } else {
-        return "bad value " + quoted(value) + " for fallback (expected tmphome, deny or none)";
+        return "bad value " + quote_word(value) + " for fallback (expected tmphome, deny or none)";
     }
     return std::nullopt;
 }
@@ -75,11 +74,11 @@ std::optional<std::string> parse_flush(std::string_view value, std::chrono::seco
         " for flush (expected whole seconds from 0 to " + std::to_string(kMaxFlushSeconds) + ")";
     if (value.empty() || value.size() > 9 ||
         !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return "bad value " + quoted(value) + expected;
+        return "bad value " + quote_word(value) + expected;
     }
     int n = 0;
     for (char c : value) n = n * 10 + (c - '0');
-    if (n > kMaxFlushSeconds) return "bad value " + quoted(value) + expected;
+    if (n > kMaxFlushSeconds) return "bad value " + quote_word(value) + expected;
     out = std::chrono::seconds(n);
     return std::nullopt;
 }
@@ -153,17 +152,17 @@ std::optional<std::string> apply_option(std::string_view word, RuleOptions& opti
     const bool known = key == "stick" || key == "fallback" || key == "flush";
     if (!known) {
         if (eq == std::string_view::npos) {
-            return "unexpected " + quoted(word) + " (options are written key=value)";
+            return "unexpected " + quote_word(word) + " (options are written key=value)";
         }
-        return "unknown option " + quoted(key) + " (known: stick, fallback, flush)";
+        return "unknown option " + quote_word(key) + " (known: stick, fallback, flush)";
     }
     if (eq == std::string_view::npos)
-        return "option " + quoted(key) + " needs a value: " + std::string(key) + "=...";
+        return "option " + quote_word(key) + " needs a value: " + std::string(key) + "=...";
     const std::string_view value = word.substr(eq + 1);
     const bool repeated = (key == "stick" && options.stick) ||
                           (key == "fallback" && options.fallback) ||
                           (key == "flush" && options.flush);
-    if (repeated) return "option " + quoted(key) + " given twice; the first one counts";
+    if (repeated) return "option " + quote_word(key) + " given twice; the first one counts";
 
     if (key == "stick") {
         StickSelector s;

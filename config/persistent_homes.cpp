@@ -7,6 +7,7 @@
 
 #include "config/config_lines.hpp"
 #include "config/names.hpp"
+#include "config/quote.hpp"
 #include "config/read_file.hpp"
 
 namespace pershome::config {
@@ -31,11 +32,10 @@ std::optional<std::string> parse_subject(std::string_view word, Rule& rule) {
         word.remove_prefix(1);
         if (word.empty()) return std::string("empty group name after \"@\"");
         if (auto why = name_problem(word))
-            return "bad group name \"" + std::string(word) + "\": " + *why;
+            return "bad group name " + quote_word(word) + ": " + *why;
     } else {
         rule.kind = Rule::Kind::User;
-        if (auto why = name_problem(word))
-            return "bad user name \"" + std::string(word) + "\": " + *why;
+        if (auto why = name_problem(word)) return "bad user name " + quote_word(word) + ": " + *why;
     }
     rule.name = std::string(word);
     return std::nullopt;
@@ -104,6 +104,7 @@ PersistentHomes parse_persistent_homes(std::string_view text, const std::string&
                                        Diagnostics& diagnostics) {
     PersistentHomes out;
     out.file = filename;
+    const std::size_t first_diagnostic = diagnostics.size();
     auto report = [&](int line, Severity severity, std::string message) {
         diagnostics.push_back(Diagnostic{filename, line, severity, std::move(message)});
     };
@@ -142,6 +143,7 @@ PersistentHomes parse_persistent_homes(std::string_view text, const std::string&
         shadows.add(rule, out.rules.size());
         out.rules.push_back(std::move(rule));
     }
+    cap_diagnostics(diagnostics, first_diagnostic, kMaxPersistentHomesDiagnostics, filename);
     return out;
 }
 

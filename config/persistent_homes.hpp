@@ -12,6 +12,8 @@
 namespace pershome::config {
 
 inline constexpr const char* kDefaultPersistentHomesPath = "/etc/ltsp/persistent_homes";
+// Diagnostics reported per file; the rest are summed up in one.
+inline constexpr std::size_t kMaxPersistentHomesDiagnostics = 100;
 
 struct Rule {
     enum class Kind { User, Group, Any };

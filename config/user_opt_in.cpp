@@ -13,6 +13,7 @@ UserOptIn parse_user_opt_in(std::string_view text, const std::string& filename,
                             Diagnostics& diagnostics) {
     UserOptIn out;
     out.file = filename;
+    const std::size_t first_diagnostic = diagnostics.size();
     LineLimits limits;
     limits.max_file_bytes = kMaxUserOptInBytes;
     for (const ConfigLine& line : split_config_lines(text, filename, diagnostics, limits)) {
@@ -23,6 +24,7 @@ UserOptIn parse_user_opt_in(std::string_view text, const std::string& filename,
             }
         }
     }
+    cap_diagnostics(diagnostics, first_diagnostic, kMaxUserOptInDiagnostics, filename);
     return out;
 }
 
@@ -40,9 +42,11 @@ std::optional<UserOptIn> load_user_opt_in(int home_dirfd, uid_t owner,
         if (text.error().error == ENOENT) return std::nullopt;
         return ignore(text.error().message);
     }
-    // The daemon reads this as root: only the user (or root) may have put it
-    // there, or another user could choose someone's stick for them.
-    if (st.st_uid != owner && st.st_uid != 0) {
+    // The daemon reads this as root: only the user may have put it there, or
+    // another user could choose someone's stick for them. Not even root's
+    // files: a hard link to one (say /etc/shadow) would have its words
+    // quoted into the log.
+    if (st.st_uid != owner) {
         return ignore("owned by uid " + std::to_string(st.st_uid) + ", not by the user (uid " +
                       std::to_string(owner) + ")");
     }

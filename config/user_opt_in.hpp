@@ -16,6 +16,7 @@ namespace pershome::config {
 
 inline constexpr const char* kUserOptInName = ".persistent_home";
 inline constexpr std::size_t kMaxUserOptInBytes = 64 * 1024;
+inline constexpr std::size_t kMaxUserOptInDiagnostics = 20;
 
 struct UserOptIn {
     std::string file;     // for messages
@@ -29,8 +30,8 @@ UserOptIn parse_user_opt_in(std::string_view text, const std::string& filename,
 
 // Reads `.persistent_home` in the directory `home_dirfd` (the user's home).
 // nullopt when it is absent (no diagnostic) or when it cannot be trusted
-// (with a diagnostic): a symlink, not a regular file, owned by someone other
-// than `owner` or root, writable by group or others, over 64 KiB, unreadable.
+// (with a diagnostic): a symlink, not a regular file, not owned by `owner`,
+// writable by group or others, over 64 KiB, unreadable.
 // `display_path` names the file in diagnostics (e.g. "/home/joe/.persistent_home").
 std::optional<UserOptIn> load_user_opt_in(int home_dirfd, uid_t owner,
                                           const std::string& display_path,

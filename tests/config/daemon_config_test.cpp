@@ -173,6 +173,14 @@ INSTANTIATE_TEST_SUITE_P(
                  "first given at line 3"}),
     [](const ::testing::TestParamInfo<BadValue>& info) { return std::string(info.param.name); });
 
+TEST(DaemonConfig, LongValuesAreCutInMessages) {
+    ConfigError e = error_of("{\"state_dir\": \"" + std::string(5000, 'x') + "\"}");
+    EXPECT_LT(e.message.size(), 200u) << e.message;
+    EXPECT_TRUE(contains(e.message, "xxx...")) << e.message;
+    ConfigError k = error_of("{\"" + std::string(5000, 'k') + "\": 1}");
+    EXPECT_LT(k.message.size(), 300u);
+}
+
 TEST(DaemonConfig, ArrayElementErrorPointsAtElementLine) {
     ConfigError e = error_of("{\n \"tmphome_roots\": [\n  \"/a\",\n\n  \"rel\"\n ]\n}");
     EXPECT_EQ(e.line, 5) << e.what();

@@ -69,6 +69,19 @@ TEST(UserOptIn, ControlBytesAndLongLines) {
     EXPECT_EQ(d[1].line, 2);
 }
 
+TEST(UserOptIn, DiagnosticsAreCapped) {
+    Diagnostics d{Diagnostic{"other", 1, Severity::Error, "kept"}};
+    std::string text;
+    for (int i = 0; i < 1000; ++i) text += "bad" + std::to_string(i) + "\n";
+    text += "flush=4\n";
+    UserOptIn u = parse_user_opt_in(text, "f", d);
+    EXPECT_EQ(u.options.flush, std::chrono::seconds(4));  // good words still count
+    ASSERT_EQ(d.size(), 1u + kMaxUserOptInDiagnostics + 1u);
+    EXPECT_EQ(d[0].message, "kept");  // earlier diagnostics are not touched
+    EXPECT_EQ(d[1].message, "unexpected \"bad0\" (options are written key=value); ignored");
+    EXPECT_EQ(d.back().str(), "f: 980 more problems not shown");
+}
+
 TEST(UserOptIn, CappedAt64KiB) {
     Diagnostics d;
     std::string text = std::string(70000, '\n') + "flush=9\n";
@@ -159,12 +172,15 @@ TEST_F(UserOptInLoad, WrongOwnerIsRefused) {
     EXPECT_TRUE(load(4321));  // the user's own file
 }
 
-TEST_F(UserOptInLoad, RootOwnedFileIsTrusted) {
-    dir_.write(".persistent_home", "");
+TEST_F(UserOptInLoad, RootOwnedFileIsRefused) {
+    // A hard link to a root file must not get its content quoted into the log.
+    dir_.write(".persistent_home", "secret-word\n");
     ASSERT_EQ(::chmod(file().c_str(), 0644), 0);
     if (::getuid() != 0) GTEST_SKIP() << "needs root to own the file";
-    EXPECT_TRUE(load(1234));
-    EXPECT_TRUE(diags_.empty());
+    EXPECT_FALSE(load(1234));
+    ASSERT_EQ(diags_.size(), 1u);
+    EXPECT_EQ(diags_[0].message,
+              "owned by uid 0, not by the user (uid 1234); file ignored, no opt-in");
 }
 
 TEST_F(UserOptInLoad, OversizedFileIsRefused) {
