@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -41,45 +42,41 @@ std::string errmsg(const std::string& path, const char* what, int err) {
 }
 
 // Copies all of `in` to `out`. copy_file_range stays in the kernel (and can reflink);
-// sendfile, then read/write, cover filesystems or kernels where it is not supported.
+// sendfile, then read/write, cover filesystems or kernels where it is not supported or where
+// it reports 0 bytes for a file that has data (some pseudo and network filesystems do).
 bool copy_data(int in, int out, off_t size, uint64_t& bytes) {
+    enum class Way { kCopyFileRange, kSendfile, kReadWrite };
+    Way way = Way::kCopyFileRange;
+    std::vector<char> buf;
     off_t done = 0;
-    bool use_cfr = true;
-    bool use_sendfile = true;
     while (done < size) {
+        const size_t want = static_cast<size_t>(size - done);
         ssize_t n = -1;
-        if (use_cfr) {
-            n = ::copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(size - done), 0);
-            if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                          errno == EOPNOTSUPP || errno == EBADF)) {
-                use_cfr = false;
-                continue;
-            }
-        } else if (use_sendfile) {
-            n = ::sendfile(out, in, nullptr, static_cast<size_t>(size - done));
-            if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
-                use_sendfile = false;
-                continue;
-            }
-        } else {
-            std::array<char, 64 * 1024> buf;
-            n = ::read(in, buf.data(), buf.size());
-            if (n > 0) {
-                ssize_t off = 0;
-                while (off < n) {
+        switch (way) {
+            case Way::kCopyFileRange:
+                n = ::copy_file_range(in, nullptr, out, nullptr, want, 0);
+                break;
+            case Way::kSendfile:
+                n = ::sendfile(out, in, nullptr, want);
+                break;
+            case Way::kReadWrite:
+                if (buf.empty()) buf.resize(128 * 1024);
+                n = ::read(in, buf.data(), std::min(buf.size(), want));
+                for (ssize_t off = 0; n > 0 && off < n;) {
                     const ssize_t w = ::write(out, buf.data() + off, static_cast<size_t>(n - off));
-                    if (w < 0) {
-                        if (errno == EINTR) continue;
-                        return false;
-                    }
-                    off += w;
+                    if (w < 0 && errno != EINTR) return false;
+                    if (w > 0) off += w;
                 }
-            }
+                break;
         }
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return false;
+        if (n < 0 && errno == EINTR) continue;
+        if (way != Way::kReadWrite &&
+            (n == 0 || (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                                  errno == EOPNOTSUPP || errno == EBADF)))) {
+            way = way == Way::kCopyFileRange ? Way::kSendfile : Way::kReadWrite;
+            continue;
         }
+        if (n < 0) return false;
         if (n == 0) break;  // the file shrank while we copied: keep what there is
         done += n;
         bytes += static_cast<uint64_t>(n);

@@ -244,3 +244,22 @@ TEST_F(SkelCopy, RefusesAbsurdlyDeepSkel) {
 
 }  // namespace
 }  // namespace pershome::homework
+
+namespace pershome::homework {
+namespace {
+
+TEST(SkelCopyAcrossFilesystems, DataSurvivesTheFallbackPath) {
+    // tmpfs to the disk: copy_file_range says EXDEV there, so sendfile does the work.
+    test::TempDir mem(test::TempDir::memory_base());
+    test::TempDir disk;
+    std::string data(200 * 1024 + 3, '\0');
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i % 251);
+    test::write_file(mem / "f", data, 0640);
+    auto r = copy_skel(mem.fd(), disk.fd(), 1, 1);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(test::read_file(disk / "f"), data);
+    EXPECT_EQ(test::mode_of(disk / "f"), S_IFREG | 0640);
+}
+
+}  // namespace
+}  // namespace pershome::homework
