@@ -34,6 +34,8 @@ inline constexpr unsigned kMaxSkelDepth = 128;
 /// a write. Hard links become separate copies. Iterative; fails (error naming the relative path)
 /// on the first entry that cannot be copied, leaving what was done for the caller to remove.
 /// Thread-safe: no global state, no chdir, no umask change (modes are set with fchmod).
+/// Holds two fds per directory level being copied (at most 2 * kMaxSkelDepth + 2).
+/// Both fds may be O_PATH. Extended attributes and ACLs are not copied.
 tl::expected<CopyStats, std::string> copy_skel(int skel_dirfd, int dest_dirfd, uid_t uid,
                                                gid_t gid);
 
