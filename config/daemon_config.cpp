@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <set>
 
 #include "config/located_json.hpp"
 #include "config/read_file.hpp"
@@ -144,13 +145,11 @@ const std::vector<std::pair<std::string_view, Handler>>& handlers() {
                                describe(v));
              }
              cfg.tmphome_roots.clear();
+             std::set<std::string> seen;
              for (std::size_t i = 0; i < v.size(); ++i) {
                  std::string root = get_path(c, p + "/" + std::to_string(i), v[i], false);
                  // A repeat is harmless; keep the list clean for logs.
-                 if (std::find(cfg.tmphome_roots.begin(), cfg.tmphome_roots.end(), root) ==
-                     cfg.tmphome_roots.end()) {
-                     cfg.tmphome_roots.push_back(std::move(root));
-                 }
+                 if (seen.insert(root).second) cfg.tmphome_roots.push_back(std::move(root));
              }
          }},
         {"operation_timeout_sec",

@@ -46,6 +46,14 @@ class CountingIterator {
 
 constexpr std::size_t kMaxDepth = 32;
 
+// A key as JSON spells it, cut to a readable length for messages.
+std::string shown_key(const std::string& key) {
+    std::string text = ojson(key).dump();
+    constexpr std::size_t kMax = 80;
+    if (text.size() > kMax) text = text.substr(0, kMax) + "...";
+    return text;
+}
+
 struct PendingError {
     std::size_t offset;  // byte the error is about
     std::string message;
@@ -55,11 +63,10 @@ struct PendingError {
 class LocatingSax final : public nlohmann::json_sax<ojson> {
   public:
     LocatingSax(std::string_view text, LocatedJson& out)
-        : text_(text), out_(out), cursor_(text.data()) {}
+        : text_(text), out_(out), cursor_(text.data()), lines_(text) {}
 
     const char** cursor() { return &cursor_; }
     const std::optional<PendingError>& error() const { return error_; }
-    bool saw_value() const { return saw_value_; }
     bool empty_input() const { return empty_input_; }
 
     bool null() override { return scalar(nullptr, false); }
@@ -81,7 +88,7 @@ class LocatingSax final : public nlohmann::json_sax<ojson> {
         auto [it, inserted] = frame.key_lines.emplace(k, line);
         if (!inserted) {
             return fail(consumed() - 1,
-                        "duplicate key \"" + k + "\" (first given at line " +
+                        "duplicate key " + shown_key(k) + " (first given at line " +
                             std::to_string(it->second) + ")",
                         /*exact_column=*/false);
         }
@@ -143,7 +150,7 @@ class LocatingSax final : public nlohmann::json_sax<ojson> {
     }
 
     std::size_t consumed() const { return static_cast<std::size_t>(cursor_ - text_.data()); }
-    int line_at(std::size_t offset) const { return position_of(text_, offset).line; }
+    int line_at(std::size_t offset) { return lines_.line_at(offset); }
 
     bool fail(std::size_t offset, std::string message, bool exact_column = true) {
         if (!error_) error_ = PendingError{offset, std::move(message), exact_column};
@@ -212,6 +219,7 @@ class LocatingSax final : public nlohmann::json_sax<ojson> {
     std::string_view text_;
     LocatedJson& out_;
     const char* cursor_;
+    LineCounter lines_;
     std::vector<Frame> frames_;
     std::string pending_key_;
     int pending_line_ = 0;

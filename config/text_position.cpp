@@ -18,4 +18,15 @@ TextPosition position_of(std::string_view text, std::size_t offset) {
     return pos;
 }
 
+int LineCounter::line_at(std::size_t offset) {
+    offset = std::min(offset, text_.size());
+    for (; offset_ < offset; ++offset_) {
+        if (text_[offset_] == '\n') ++line_;
+    }
+    for (; offset_ > offset; --offset_) {
+        if (text_[offset_ - 1] == '\n') --line_;
+    }
+    return line_;
+}
+
 }  // namespace pershome::config

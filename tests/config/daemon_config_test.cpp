@@ -181,6 +181,24 @@ TEST(DaemonConfig, LongValuesAreCutInMessages) {
     EXPECT_LT(k.message.size(), 300u);
 }
 
+TEST(DaemonConfig, BigDocumentParsesInLinearTime) {
+    // Line lookups and de-duplication must not be quadratic: 60,000 entries
+    // would take minutes if they were.
+    std::string text = "{\"tmphome_roots\": [\n";
+    for (int i = 0; i < 60000; ++i) text += "  \"/t/" + std::to_string(i % 30000) + "\",\n";
+    text += "  \"bad\"\n]}";
+    auto start = std::chrono::steady_clock::now();
+    ConfigError e = error_of(text);
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(e.line, 60002) << e.what();
+    EXPECT_LT(took, std::chrono::seconds(10));
+
+    text.replace(text.rfind("\"bad\""), 5, "\"/z\"");
+    DaemonConfig c = parse_daemon_config(text, "f");
+    EXPECT_EQ(c.tmphome_roots.size(), 30001u);
+    EXPECT_EQ(c.tmphome_roots.back(), "/z");
+}
+
 TEST(DaemonConfig, ArrayElementErrorPointsAtElementLine) {
     ConfigError e = error_of("{\n \"tmphome_roots\": [\n  \"/a\",\n\n  \"rel\"\n ]\n}");
     EXPECT_EQ(e.line, 5) << e.what();

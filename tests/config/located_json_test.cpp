@@ -30,6 +30,18 @@ TEST(TextPosition, CountsLinesAndColumns) {
     EXPECT_EQ(position_of(t, 100).line, 4);  // clamped
 }
 
+TEST(TextPosition, LineCounterMovesBothWays) {
+    std::string_view t = "a\nb\nc\nd";
+    LineCounter lines(t);
+    EXPECT_EQ(lines.line_at(0), 1);
+    EXPECT_EQ(lines.line_at(6), 4);
+    EXPECT_EQ(lines.line_at(2), 2);
+    EXPECT_EQ(lines.line_at(1), 1);  // the newline belongs to its line
+    EXPECT_EQ(lines.line_at(5), 3);
+    EXPECT_EQ(lines.line_at(99), 4);
+    for (std::size_t i = 0; i < t.size(); ++i) EXPECT_EQ(lines.line_at(i), position_of(t, i).line);
+}
+
 TEST(LocatedJson, RecordsKeyAndElementLines) {
     auto doc = parse_located_json(
         "{\n  \"a\": 1,\n\n  \"b\": [\n    \"x\",\n    2\n  ],\n  \"c\":\n 5 }", "f");
@@ -120,6 +132,12 @@ TEST(LocatedJson, SameKeyInDifferentObjectsIsFine) {
 TEST(LocatedJson, DuplicateKeyInNestedObject) {
     auto e = error_of("{\"a\": {\"x\": 1,\n \"x\": 2}}");
     EXPECT_EQ(e.line, 2);
+}
+
+TEST(LocatedJson, LongDuplicateKeyIsCutInMessage) {
+    std::string key(1000, 'k');
+    auto e = error_of("{\"" + key + "\": 1, \"" + key + "\": 2}");
+    EXPECT_LT(e.message.size(), 200u) << e.message;
 }
 
 TEST(LocatedJson, AbsurdNestingIsRefused) {
