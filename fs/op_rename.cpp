@@ -1,10 +1,13 @@
 // rename, with RENAME_NOREPLACE and (within one directory) RENAME_EXCHANGE.
 //
-// Crash order: a name FAT can hold, or the replaced target's own backing
-// name, is renamed on the backing first and the index follows lazily (a
-// crash leaves the file under the old or the new name). A generated backing
-// name is written to the index (next to the old entry) before the backing
-// rename, so the file never shows under a name nobody gave it.
+// A rename acknowledged to the caller survives a crash of this process:
+// - to a name FAT can hold (or over a replaced target, reusing its backing
+//   name): the backing rename carries the name, the index follows at once;
+// - to a name needing a generated backing name: the new entry is written to
+//   the index (beside the old one) before the backing rename, so the file
+//   never shows under a name nobody gave it; the old entry goes afterwards;
+// - when the backing name stays (already generated, or a hard link): the
+//   index write is the rename.
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -107,6 +110,8 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         fs.mark_dirty(sd);
         fs.mark_dirty(dd);
         fs.relink_hint(moved.link_id, newparent, newname);
+        fs.flush(dd);
+        fs.flush(sd);
         return (void)fuse_reply_err(req, 0);
     }
 
@@ -175,6 +180,8 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     fs.mark_dirty(sd);
     fs.mark_dirty(dd);
     fs.rekey(parent, name, newparent, newname);
+    fs.flush(dd);
+    fs.flush(sd);
     fuse_reply_err(req, 0);
 }
 
