@@ -411,6 +411,13 @@ void Fs::mark_dirty(DirState* d, bool atime_only) {
     dirty_.insert(d);
 }
 
+void Fs::touch_dir(fuse_ino_t dir) {
+    AttrRef a = attrs(dir);
+    if (!a.entry) return;
+    a.entry->mtime = a.entry->ctime = now_ts();
+    mark_dirty(a.owner);
+}
+
 int Fs::flush(DirState* d) {
     if (!d || !(d->dirty || d->atime_dirty)) return 0;
     if (opt_.read_only) return 0;

@@ -94,6 +94,8 @@ class Fs {
     std::uint64_t next_link_id();
 
     void mark_dirty(DirState* d, bool atime_only = false);
+    // A directory's contents changed: its mtime and ctime move (lazily written).
+    void touch_dir(fuse_ino_t dir);
     int flush(DirState* d);  // write now if dirty
     void flush_all();
     void forget_dirty(DirState* d) { dirty_.erase(d); }

@@ -40,6 +40,7 @@ int make_placeholder(int dirfd, const std::string& real) {
 }
 
 void reply_new(fuse_req_t req, Fs& fs, fuse_ino_t parent, DirState* d, const char* name) {
+    fs.touch_dir(parent);
     fuse_entry_param ep;
     if (int err = fs.fill_entry(parent, *d->find(name), &ep)) return (void)fuse_reply_err(req, err);
     fuse_reply_entry(req, &ep);
@@ -75,6 +76,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     // a crash it reappears with default attributes under the name given.
     if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, false))
         return (void)fuse_reply_err(req, err);
+    fs.touch_dir(parent);
     fuse_entry_param ep;
     if (int err = fs.fill_entry(parent, *d->find(name), &ep)) return (void)fuse_reply_err(req, err);
     fs.node(ep.ino)->open_fds.push_back(fd.get());

@@ -80,6 +80,7 @@ void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
     dd->add(name_entry);
     fs.mark_dirty(dd);
     fs.flush(dd);
+    fs.touch_dir(newparent);
     fuse_entry_param ep;
     if ((err = fs.fill_entry(newparent, name_entry, &ep))) return (void)fuse_reply_err(req, err);
     fuse_reply_entry(req, &ep);

@@ -49,6 +49,7 @@ int exchange(Fs& fs, fuse_ino_t parent, DirState* d, const std::string& a, const
     fs.mark_dirty(d);
     if (int err = fs.flush(d)) return err;
     fs.swap_keys(parent, a, b);
+    fs.touch_dir(parent);
     return 0;
 }
 
@@ -110,6 +111,8 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         fs.mark_dirty(sd);
         fs.mark_dirty(dd);
         fs.relink_hint(moved.link_id, newparent, newname);
+        fs.touch_dir(parent);
+        fs.touch_dir(newparent);
         fs.flush(dd);
         fs.flush(sd);
         return (void)fuse_reply_err(req, 0);
@@ -180,6 +183,8 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     fs.mark_dirty(sd);
     fs.mark_dirty(dd);
     fs.rekey(parent, name, newparent, newname);
+    fs.touch_dir(parent);
+    fs.touch_dir(newparent);
     fs.flush(dd);
     fs.flush(sd);
     fuse_reply_err(req, 0);

@@ -15,7 +15,9 @@ void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     int err = 0;
     DirState* d = fs.dir_of(parent, &err);
     if (!d) return (void)fuse_reply_err(req, err);
-    fuse_reply_err(req, fs.remove_name(parent, *d, name));
+    err = fs.remove_name(parent, *d, name);
+    if (err == 0) fs.touch_dir(parent);
+    fuse_reply_err(req, err);
 }
 
 void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -44,6 +46,7 @@ void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     d->remove(name);
     fs.mark_dirty(d);
     fs.detach(parent, name, copy);
+    fs.touch_dir(parent);
     fuse_reply_err(req, 0);
 }
 

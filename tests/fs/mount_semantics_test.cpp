@@ -427,6 +427,29 @@ TEST_F(FsTest, UnlinkRmdirStatfsAndOpenUnlinked) {
     EXPECT_EQ(sv.f_namemax, 255u);
 }
 
+TEST_F(FsTest, DirectoryTimesFollowTheirContents) {
+    Mount m(t.backing(), t.mnt());
+    ASSERT_EQ(mkdir(m.path("d").c_str(), 0755), 0);
+    const timespec old[2] = {{1000, 0}, {1000, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, m.path("d").c_str(), old, 0), 0);
+    write_file(m.path("d/f"), "x");
+    EXPECT_GT(lst(m.path("d")).st_mtim.tv_sec, 1000);
+    ASSERT_EQ(utimensat(AT_FDCWD, m.path("d").c_str(), old, 0), 0);
+    ASSERT_EQ(unlink(m.path("d/f").c_str()), 0);
+    EXPECT_GT(lst(m.path("d")).st_mtim.tv_sec, 1000);
+}
+
+TEST_F(FsTest, ReadOnlyMount) {
+    write_file(t.backing() + "/f", "x");
+    Mount m(t.backing(), t.mnt(), "ro");
+    EXPECT_EQ(read_file(m.path("f")), "x");
+    EXPECT_LT(open(m.path("g").c_str(), O_CREAT | O_WRONLY, 0644), 0);
+    EXPECT_EQ(errno, EROFS);
+    EXPECT_NE(chmod(m.path("f").c_str(), 0600), 0);
+    m.unmount();
+    EXPECT_FALSE(std::filesystem::exists(t.backing() + "/PERSHOME.IDX"));
+}
+
 TEST_F(FsTest, ManyFilesAndReaddir) {
     Mount m(t.backing(), t.mnt());
     std::set<std::string> want;

@@ -1,0 +1,105 @@
+#!/bin/bash
+# Benchmarks pershome-fs against the same backing directory accessed directly
+# and through bindfs (a generic FUSE passthrough), side by side in one run.
+#   bench-fs.sh PERSHOME_FS WORKLOAD_BINARY [SCRATCH_DIR]
+# BENCH_FS_SIZE_MB (default 1024) sets the sequential file size,
+# BENCH_FS_SMALL (default 10000) the number of small files.
+# Runs itself in a private mount namespace; needs root (FUSE allow_other-free).
+set -euo pipefail
+FS=${1:?pershome-fs binary}
+WL=${2:?workload binary}
+SCRATCH=${3:-${TMPDIR:-/var/tmp}}
+SIZE=${BENCH_FS_SIZE_MB:-1024}
+SMALL=${BENCH_FS_SMALL:-10000}
+
+if [ -z "${BENCH_FS_IN_NS:-}" ]; then
+    BENCH_FS_IN_NS=1 exec unshare -m --propagation private "$0" "$@"
+fi
+
+T=$(mktemp -d "$SCRATCH/pershome-bench.XXXXXX")
+PH_PID=
+cleanup() {
+    for m in "$T/bindfs" "$T/pershome"; do
+        mountpoint -q "$m" && umount "$m"
+    done
+    [ -n "$PH_PID" ] && wait "$PH_PID" 2>/dev/null || true
+    rm -rf "$T"
+}
+trap cleanup EXIT
+mkdir -p "$T/direct" "$T/bindfs-backing" "$T/bindfs" "$T/pershome-backing" "$T/pershome"
+
+wait_mounted() {
+    for _ in $(seq 200); do
+        mountpoint -q "$1" && return 0
+        sleep 0.05
+    done
+    echo "bench-fs: $1 did not mount" >&2
+    exit 1
+}
+
+bindfs "$T/bindfs-backing" "$T/bindfs"
+wait_mounted "$T/bindfs"
+"$FS" -f -o flush=5 "$T/pershome-backing" "$T/pershome" 2>"$T/pershome.log" &
+PH_PID=$!
+wait_mounted "$T/pershome"
+
+declare -A R
+run() {  # run NAME WORKLOAD ARGS...
+    local name=$1 dir
+    shift
+    case $name in
+        direct) dir=$T/direct ;;
+        bindfs) dir=$T/bindfs ;;
+        pershome) dir=$T/pershome ;;
+    esac
+    local wl=$1
+    shift
+    local extra=()
+    if [ "$wl" = read ]; then
+        case $name in
+            bindfs) extra=("$T/bindfs-backing/big") ;;
+            pershome) extra=("$T/pershome-backing/big") ;;
+        esac
+        R[$name,$wl]=$("$WL" read "$dir" "${extra[@]}")
+    else
+        R[$name,$wl]=$("$WL" "$wl" "$dir" "$@")
+    fi
+}
+
+for target in direct bindfs pershome; do
+    run $target write "$SIZE"
+    run $target read
+    rm -f "$T/$target/big" "$T/$target-backing/big" 2>/dev/null || true
+    run $target small "$SMALL"
+done
+
+wchar() { awk '/^wchar/ {print $2}' "/proc/$PH_PID/io"; }
+W0=$(wchar)
+run direct storm
+run bindfs storm
+run pershome storm
+W1=$(wchar)
+umount "$T/pershome"
+wait "$PH_PID" || true
+PH_PID=
+WRITES=$(sed -n 's/.*pershome-fs: \([0-9]*\) index writes.*/\1/p' "$T/pershome.log")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+printf '%-34s %10s %10s %10s %12s %12s\n' workload direct bindfs pershome "pershome/dir" "pershome/bindfs"
+line() {  # line LABEL WL UNIT_AMOUNT UNIT  (speed = amount / seconds)
+    local label=$1 wl=$2 amount=$3 unit=$4
+    local d=${R[direct,$wl]} b=${R[bindfs,$wl]} p=${R[pershome,$wl]}
+    local sd sb sp
+    sd=$(awk -v a="$amount" -v t="$d" 'BEGIN { printf "%.1f", a / t }')
+    sb=$(awk -v a="$amount" -v t="$b" 'BEGIN { printf "%.1f", a / t }')
+    sp=$(awk -v a="$amount" -v t="$p" 'BEGIN { printf "%.1f", a / t }')
+    printf '%-34s %10s %10s %10s %12s %12s\n' "$label ($unit)" "$sd" "$sb" "$sp" \
+        "$(ratio "$sp" "$sd")" "$(ratio "$sp" "$sb")"
+}
+line "seq write ${SIZE} MiB + fsync" write "$SIZE" "MiB/s"
+line "cold read ${SIZE} MiB" read "$SIZE" "MiB/s"
+line "create+stat+unlink ${SMALL} files" small "$SMALL" "files/s"
+line "chmod/utime storm 10000" storm 10000 "ops/s"
+STORM_S=${R[pershome,storm]}
+LIMIT=$(awk -v s="$STORM_S" 'BEGIN { printf "%d", int(s / 5 + 0.999) + 2 }')
+echo "storm: pershome-fs wrote the index $WRITES times in the whole run (storm ${STORM_S} s; target <= $LIMIT for the storm), wchar during storm $((W1 - W0)) bytes"

@@ -1,0 +1,115 @@
+// pershome-fs-bench-workload: one timed workload on one directory. The
+// driver (bench-fs.sh) runs it on the direct backing, bindfs and pershome-fs
+// side by side and prints the ratios.
+//
+//   write DIR MIB            sequential 1 MiB writes, then fsync
+//   read DIR [BACKING_FILE]  cold read of DIR/big (page cache dropped first)
+//   small DIR N              create + stat + unlink of N small files
+//   storm DIR                10,000 chmod/utimensat on 100 files
+// Prints "<seconds>" on stdout.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+[[noreturn]] void die(const std::string& what) {
+    std::perror(what.c_str());
+    std::exit(1);
+}
+
+void drop_cache(const std::string& path) {
+    const int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0) return;
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: %s write|read|small|storm DIR [ARG]\n", argv[0]);
+        return 2;
+    }
+    const std::string mode = argv[1], dir = argv[2];
+    const std::string big = dir + "/big";
+    double t0 = 0, t1 = 0;
+    if (mode == "write") {
+        const long mib = argc > 3 ? std::atol(argv[3]) : 1024;
+        std::vector<char> buf(1 << 20, 'p');
+        const int fd = open(big.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+        if (fd < 0) die(big);
+        t0 = now();
+        for (long i = 0; i < mib; ++i)
+            if (write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) die("write");
+        if (fsync(fd) != 0) die("fsync");
+        t1 = now();
+        close(fd);
+    } else if (mode == "read") {
+        drop_cache(big);
+        if (argc > 3) drop_cache(argv[3]);
+        std::vector<char> buf(1 << 20);
+        const int fd = open(big.c_str(), O_RDONLY);
+        if (fd < 0) die(big);
+        t0 = now();
+        while (true) {
+            const ssize_t n = read(fd, buf.data(), buf.size());
+            if (n < 0) die("read");
+            if (n == 0) break;
+        }
+        t1 = now();
+        close(fd);
+    } else if (mode == "small") {
+        const int n = argc > 3 ? std::atoi(argv[3]) : 10000;
+        t0 = now();
+        for (int i = 0; i < n; ++i) {
+            const std::string p = dir + "/s" + std::to_string(i);
+            const int fd = open(p.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+            if (fd < 0 || write(fd, "small\n", 6) != 6) die(p);
+            close(fd);
+        }
+        struct stat st;
+        for (int i = 0; i < n; ++i)
+            if (stat((dir + "/s" + std::to_string(i)).c_str(), &st) != 0) die("stat");
+        for (int i = 0; i < n; ++i)
+            if (unlink((dir + "/s" + std::to_string(i)).c_str()) != 0) die("unlink");
+        t1 = now();
+    } else if (mode == "storm") {
+        for (int i = 0; i < 100; ++i) {
+            const std::string p = dir + "/storm" + std::to_string(i);
+            const int fd = open(p.c_str(), O_CREAT | O_WRONLY, 0644);
+            if (fd < 0) die(p);
+            close(fd);
+        }
+        t0 = now();
+        for (int r = 0; r < 100; ++r)
+            for (int i = 0; i < 100; ++i) {
+                const std::string p = dir + "/storm" + std::to_string(i);
+                if (r % 2) {
+                    if (chmod(p.c_str(), r % 4 == 1 ? 0600 : 0644) != 0) die("chmod");
+                } else {
+                    const timespec ts[2] = {{r, 0}, {1000000 + r, 1}};
+                    if (utimensat(AT_FDCWD, p.c_str(), ts, 0) != 0) die("utimensat");
+                }
+            }
+        t1 = now();
+    } else {
+        std::fprintf(stderr, "unknown workload %s\n", mode.c_str());
+        return 2;
+    }
+    std::printf("%.4f\n", t1 - t0);
+    return 0;
+}
