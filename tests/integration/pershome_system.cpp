@@ -56,7 +56,7 @@ void Login::crash() {
     child.kill_and_reap();
 }
 
-PershomeSystem::PershomeSystem() {
+PershomeSystem::PershomeSystem(PrivateBus::Policy policy) {
     enter_private_mount_namespace();
     // Users must reach their homes below it.
     fs::permissions(dir(), fs::perms(0755));
@@ -86,7 +86,7 @@ PershomeSystem::PershomeSystem() {
     write_file(dir() / "pershomed.json", "{\n  \"state_dir\": \"" + state_dir().string() +
                                              "\",\n  \"log_level\": \"debug\"\n}\n");
 
-    bus_ = std::make_unique<PrivateBus>(dir(), PrivateBus::Policy::System, PERSHOME_POLICY_FILE);
+    bus_ = std::make_unique<PrivateBus>(dir(), policy, PERSHOME_POLICY_FILE);
     setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_->address().c_str(), 1);
     service("login",
             "tmphome=" + tmphome().string() + "/ skel=" + skel().string() + "/ umask=0077 debug");

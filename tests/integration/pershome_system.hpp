@@ -43,8 +43,9 @@ class PershomeSystem {
     static constexpr int kPatrons = 60;
     static constexpr uid_t kFirstUid = 20000;
 
-    // Enters a private mount namespace first (see mount_namespace.hpp).
-    PershomeSystem();
+    // Enters a private mount namespace first (see mount_namespace.hpp). The
+    // bus has the system bus's policy plus ours, unless POLICY says Open.
+    explicit PershomeSystem(PrivateBus::Policy policy = PrivateBus::Policy::System);
     ~PershomeSystem();
 
     const fs::path& dir() const { return tmp_.path(); }

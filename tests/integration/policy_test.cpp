@@ -14,6 +14,7 @@ namespace {
 // Runs FN in a child that has dropped to uid/gid 65534 (nobody) with its own
 // bus connection; returns FN's result as the child's exit code.
 int as_nobody(const std::function<int()>& fn) {
+    fflush(nullptr);
     pid_t pid = fork();
     if (pid == 0) {
         if (setgroups(0, nullptr) < 0 || setgid(65534) < 0 || setuid(65534) < 0) _exit(100);
@@ -92,6 +93,30 @@ TEST_F(PolicyTest, AnyoneMayReadPropertiesAndIntrospect) {
     });
     EXPECT_EQ(rc, 0);
     login->close();
+}
+
+// Defence in depth: with a bus that lets anyone call anything, the daemon
+// still refuses a caller who is not root.
+TEST(DaemonCallerCheck, RefusesNonRootEvenWhenTheBusPolicyIsOpen) {
+    PershomeSystem sys(PrivateBus::Policy::Open);
+    sys.start_daemon();
+    int rc = as_nobody([] {
+        auto conn = sdbus::createSystemBusConnection();
+        auto proxy = sdbus::createProxy(*conn, bus::kBusName, bus::kManagerPath);
+        try {
+            std::map<std::string, sdbus::Variant> options;
+            options["tmphome"] = sdbus::Variant(std::string("/tmp"));
+            proxy->callMethod("OpenSession")
+                .onInterface(bus::kManagerInterface)
+                .withArguments(std::string("patron1"), options);
+            return 1;
+        } catch (const sdbus::Error& e) {
+            return e.getName() == bus::kErrorPermissionDenied ? 0 : 2;
+        }
+    });
+    EXPECT_EQ(rc, 0) << "1: went through; 2: wrong error";
+    EXPECT_TRUE(std::filesystem::is_empty(sys.tmphome()));
+    EXPECT_NE(sys.daemon_log().find("refused for uid 65534"), std::string::npos);
 }
 
 }  // namespace
