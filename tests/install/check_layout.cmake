@@ -1,0 +1,30 @@
+# Installs the build into a scratch DESTDIR with prefix /usr and checks that
+# every file lands where Debian and an LTSP image look for it.
+# -DBUILD_DIR=... -DSCRATCH=... -DARCH=<multiarch triplet>
+file(REMOVE_RECURSE ${SCRATCH})
+execute_process(
+  COMMAND ${CMAKE_COMMAND} -E env DESTDIR=${SCRATCH}
+          ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix /usr
+  RESULT_VARIABLE rc OUTPUT_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cmake --install failed: ${rc}")
+endif()
+set(expected
+  usr/sbin/pershomed
+  usr/lib/${ARCH}/security/pam_pershome.so
+  usr/share/dbus-1/system.d/org.pershome1.conf
+  usr/share/dbus-1/system-services/org.pershome1.service
+  usr/lib/systemd/system/pershomed.service
+  usr/lib/tmpfiles.d/pershome.conf
+  usr/share/pam-configs/pershome)
+foreach(f IN LISTS expected)
+  if(NOT EXISTS ${SCRATCH}/${f})
+    message(FATAL_ERROR "not installed: /${f}")
+  endif()
+endforeach()
+file(READ ${SCRATCH}/usr/share/pam-configs/pershome profile)
+if(NOT profile MATCHES "pam_pershome.so tmphome=/tmphome/")
+  message(FATAL_ERROR "pam-configs profile lacks the session line")
+endif()
+file(REMOVE_RECURSE ${SCRATCH})
+message(STATUS "install layout OK")
