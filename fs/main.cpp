@@ -62,7 +62,9 @@ int run_mount(const Options& opt) {
                     rc = fuse_session_loop_mt(se, cfg);
                     fuse_loop_cfg_destroy(cfg);
                 }
-                rc = rc == 0 ? 0 : 1;
+                // A positive value is the signal (SIGTERM, SIGINT) that ended
+                // the loop: a normal way to stop.
+                rc = rc >= 0 ? 0 : 1;
             }
             fuse_session_unmount(se);
         }
