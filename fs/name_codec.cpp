@@ -170,6 +170,9 @@ std::string generated_name(std::string_view name, std::uint32_t attempt) {
         out.push_back('.');
         out.append(e);
     }
+    // A dot inside the stem can leave a DOS device name in front of it
+    // ("CON.t.." -> "CON.t~..."): Windows looks only before the first dot.
+    if (is_reserved_dos_name(out)) out.insert(0, 1, '_');
     return out;
 }
 

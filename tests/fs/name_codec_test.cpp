@@ -82,7 +82,10 @@ TEST(GeneratedName, AlwaysFatLegalAndRecognisable) {
                                        "a.\xff\xff",
                                        "tab\t.c",
                                        "PERSHOME.IDX",
-                                       "\xc3\xa9t\xc3\xa9?.odt"};
+                                       "\xc3\xa9t\xc3\xa9?.odt",
+                                       "CON.t..",
+                                       "aux.x.y?",
+                                       "lpt1.tar.gz."};
     std::string all_bad;
     for (int c = 1; c < 256; ++c)
         if (c != '/') all_bad += static_cast<char>(c);
