@@ -23,6 +23,13 @@ uint64_t now_usec() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
 }
 
+// Said at every login into a temporary home: on a shared terminal the user
+// must know that nothing saved there survives the logout.
+std::string temporary_home_notice(const std::string& home) {
+    return fmt::format("Your home {} is temporary: everything in it is deleted when you log out.",
+                       home);
+}
+
 // What the worker found out and did for an open.
 struct Prepared {
     UserInfo user;
@@ -90,7 +97,7 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
         log::info("{}: another session ({}{}{}) joins the open home {}", request.user,
                   request.service, request.tty.empty() ? "" : " on ", request.tty,
                   it->second->home);
-        add_reference(*it->second, done);
+        add_reference(*it->second, done, temporary_home_notice(it->second->home));
         next();
         return;
     }
@@ -157,13 +164,13 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
         log::notice("{}: temporary home {} created ({}{}{})", s.user, s.home, request.service,
                     request.tty.empty() ? "" : " on ", request.tty);
         if (listener_) listener_->session_added(s);
-        add_reference(s, done);
+        add_reference(s, done, temporary_home_notice(s.home));
         next();
     };
     workers_.submit(std::move(job), std::move(finish));
 }
 
-void Manager::add_reference(Session& session, const OpenDone& done) {
+void Manager::add_reference(Session& session, const OpenDone& done, std::string message) {
     std::string id = Reference::new_id();
     auto created = Reference::create(store_.refs_dirfd(), id);
     if (!created) {
@@ -181,6 +188,7 @@ void Manager::add_reference(Session& session, const OpenDone& done) {
     reply.home = session.home;
     reply.reference = id;
     reply.fifo = std::move(write_end);
+    reply.message = std::move(message);
     log::info("{}: reference {} taken ({} open)", session.user, id, session.references.size());
     done(std::move(reply));
 }

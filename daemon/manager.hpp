@@ -84,7 +84,7 @@ class Manager {
     void run_next(const std::string& user);
 
     void run_open(const OpenRequest& request, const OpenDone& done, Next next);
-    void add_reference(Session& session, const OpenDone& done);
+    void add_reference(Session& session, const OpenDone& done, std::string message);
     void watch_reference(const std::string& user, const Reference& ref);
     void release_reference(const std::string& user, const std::string& reference,
                            const CloseDone& done, Next next);

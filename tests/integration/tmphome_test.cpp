@@ -45,6 +45,11 @@ TEST_F(TmphomeTest, LoginCreatesHomeFromSkelAndLogoutRemovesIt) {
     auto login = sys.login("patron1");
     ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text << login->child.err_text;
     const fs::path home = sys.home("patron1");
+    EXPECT_NE(login->open_text.find("info: Your home " + home.string() +
+                                    " is temporary: everything in it is deleted when you log "
+                                    "out."),
+              std::string::npos)
+        << login->open_text;
 
     struct stat st = lstat_of(home);
     ASSERT_TRUE(S_ISDIR(st.st_mode));
