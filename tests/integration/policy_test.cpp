@@ -30,6 +30,20 @@ int as_nobody(const std::function<int()>& fn) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 200;
 }
 
+// The D-Bus error name an OpenSession call gets, or "" if it went through.
+std::string open_session_error(sdbus::IProxy& manager) {
+    try {
+        std::map<std::string, sdbus::Variant> options;
+        options["tmphome"] = sdbus::Variant(std::string("/tmp"));
+        manager.callMethod("OpenSession")
+            .onInterface(bus::kManagerInterface)
+            .withArguments(std::string("patron1"), options);
+        return "";
+    } catch (const sdbus::Error& e) {
+        return e.getName();
+    }
+}
+
 class PolicyTest : public ::testing::Test {
   protected:
     void SetUp() override { sys.start_daemon(); }
@@ -40,16 +54,9 @@ TEST_F(PolicyTest, NonRootCannotOpenOrCloseSessions) {
     int rc = as_nobody([] {
         auto conn = sdbus::createSystemBusConnection();
         auto proxy = sdbus::createProxy(*conn, bus::kBusName, bus::kManagerPath);
-        try {
-            std::map<std::string, sdbus::Variant> options;
-            options["tmphome"] = sdbus::Variant(std::string("/tmp"));
-            proxy->callMethod("OpenSession")
-                .onInterface(bus::kManagerInterface)
-                .withArguments(std::string("patron1"), options);
-            return 1;  // it went through
-        } catch (const sdbus::Error& e) {
-            if (e.getName() != "org.freedesktop.DBus.Error.AccessDenied") return 2;
-        }
+        std::string error = open_session_error(*proxy);
+        if (error.empty()) return 1;  // it went through
+        if (error != "org.freedesktop.DBus.Error.AccessDenied") return 2;
         try {
             proxy->callMethod("CloseSession")
                 .onInterface(bus::kManagerInterface)
@@ -103,16 +110,9 @@ TEST(DaemonCallerCheck, RefusesNonRootEvenWhenTheBusPolicyIsOpen) {
     int rc = as_nobody([] {
         auto conn = sdbus::createSystemBusConnection();
         auto proxy = sdbus::createProxy(*conn, bus::kBusName, bus::kManagerPath);
-        try {
-            std::map<std::string, sdbus::Variant> options;
-            options["tmphome"] = sdbus::Variant(std::string("/tmp"));
-            proxy->callMethod("OpenSession")
-                .onInterface(bus::kManagerInterface)
-                .withArguments(std::string("patron1"), options);
-            return 1;
-        } catch (const sdbus::Error& e) {
-            return e.getName() == bus::kErrorPermissionDenied ? 0 : 2;
-        }
+        std::string error = open_session_error(*proxy);
+        if (error.empty()) return 1;
+        return error == bus::kErrorPermissionDenied ? 0 : 2;
     });
     EXPECT_EQ(rc, 0) << "1: went through; 2: wrong error";
     EXPECT_TRUE(std::filesystem::is_empty(sys.tmphome()));
