@@ -320,6 +320,11 @@ tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
     if (!S_ISDIR(before.mode)) {
         return tl::unexpected(fmt::format("{} is not a directory; refusing to remove it", name));
     }
+    // Checked here first too, so that a home of someone else is refused before the chmod below.
+    if (options.expected_uid && before.uid != *options.expected_uid) {
+        return tl::unexpected(fmt::format("{} is owned by uid {}, not {}; refusing to remove it",
+                                          name, before.uid, *options.expected_uid));
+    }
     Where parent;
     if (stat_where(parent_dirfd_, "", AT_EMPTY_PATH, parent) != 0) {
         return tl::unexpected(

@@ -183,6 +183,12 @@ TEST(RemoveTree, OwnerCheck) {
     EXPECT_NE(wrong.error().find("owned by uid 4242, not 4243"), std::string::npos)
         << wrong.error();
     EXPECT_EQ(read_file(tmp / "home/b/d/e/f"), "f");
+    // A locked home of someone else is not even chmodded.
+    make_dir(tmp / "locked", 0755);
+    ASSERT_EQ(::chown((tmp / "locked").c_str(), 4242, 4242), 0);
+    ASSERT_EQ(::chmod((tmp / "locked").c_str(), 0000), 0);
+    EXPECT_FALSE(remove_tree(tmp.fd(), "locked", {.expected_uid = 4243, .max_open_dirs = 64}));
+    EXPECT_EQ(test::mode_of(tmp / "locked"), S_IFDIR | 0000);
     auto right = remove_tree(tmp.fd(), "home", {.expected_uid = 4242, .max_open_dirs = 64});
     ASSERT_TRUE(right) << right.error();
     EXPECT_FALSE(exists(tmp / "home"));
