@@ -1,4 +1,5 @@
 #include "homework/home_dir.hpp"
+#include "homework/errno_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,22 +20,22 @@ tl::expected<UniqueFd, std::string> create_home_dir(int parent_dirfd, std::strin
     }
     // 0700 until the owner is right, so nobody else can get in meanwhile.
     if (::mkdirat(parent_dirfd, name.c_str(), 0700) != 0) {
-        return tl::unexpected(fmt::format("cannot create {}: {}", name, std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot create {}: {}", name, errno_text(errno)));
     }
     UniqueFd fd(
         ::openat(parent_dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {
-        return tl::unexpected(fmt::format("cannot open {}: {}", name, std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot open {}: {}", name, errno_text(errno)));
     }
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
         return tl::unexpected(fmt::format("{} was replaced right after creation; refusing", name));
     }
     if (::fchown(fd.get(), uid, gid) != 0) {
-        return tl::unexpected(fmt::format("cannot chown {}: {}", name, std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot chown {}: {}", name, errno_text(errno)));
     }
     if (::fchmod(fd.get(), mode & 01777) != 0) {
-        return tl::unexpected(fmt::format("cannot chmod {}: {}", name, std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot chmod {}: {}", name, errno_text(errno)));
     }
     return fd;
 }

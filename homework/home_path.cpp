@@ -1,4 +1,5 @@
 #include "homework/home_path.hpp"
+#include "homework/errno_text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -94,7 +95,7 @@ tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw) {
     UniqueFd dir(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!dir) {
         return tl::unexpected(
-            fmt::format("tmphome root {}: cannot open /: {}", path, std::strerror(errno)));
+            fmt::format("tmphome root {}: cannot open /: {}", path, errno_text(errno)));
     }
     std::string walked;
     const auto parts = split_components(path);
@@ -105,7 +106,7 @@ tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw) {
         struct stat pst {};
         if (::fstat(dir.get(), &pst) != 0) {
             return tl::unexpected(fmt::format("tmphome root {}: cannot stat {}: {}", path,
-                                              walked.empty() ? "/" : walked, std::strerror(errno)));
+                                              walked.empty() ? "/" : walked, errno_text(errno)));
         }
         if (pst.st_uid != 0 || ((pst.st_mode & S_IWOTH) && !(pst.st_mode & S_ISVTX)) ||
             ((pst.st_mode & S_IWGRP) && !(pst.st_mode & S_ISVTX) && pst.st_gid != 0)) {
@@ -135,8 +136,8 @@ tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw) {
                 return tl::unexpected(
                     fmt::format("tmphome root {}: {} does not exist", path, walked));
             }
-            return tl::unexpected(fmt::format("tmphome root {}: cannot open {}: {}", path, walked,
-                                              std::strerror(err)));
+            return tl::unexpected(
+                fmt::format("tmphome root {}: cannot open {}: {}", path, walked, errno_text(err)));
         }
         dir = std::move(next);
     }
@@ -144,7 +145,7 @@ tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw) {
     struct stat st {};
     if (::fstat(dir.get(), &st) != 0) {
         return tl::unexpected(
-            fmt::format("tmphome root {}: cannot stat: {}", path, std::strerror(errno)));
+            fmt::format("tmphome root {}: cannot stat: {}", path, errno_text(errno)));
     }
     if (st.st_uid != 0) {
         return tl::unexpected(
@@ -164,7 +165,7 @@ tl::expected<UniqueFd, std::string> open_dir_below(int dirfd, std::string_view r
     }
     UniqueFd dir(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) {
-        return tl::unexpected(fmt::format("cannot reopen directory: {}", std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot reopen directory: {}", errno_text(errno)));
     }
     std::string walked;
     for (std::string_view part : split_components(relative)) {
@@ -184,7 +185,7 @@ tl::expected<UniqueFd, std::string> open_dir_below(int dirfd, std::string_view r
                 S_ISLNK(st.st_mode)) {
                 return tl::unexpected(fmt::format("{} is a symbolic link; refusing", walked));
             }
-            return tl::unexpected(fmt::format("cannot open {}: {}", walked, std::strerror(err)));
+            return tl::unexpected(fmt::format("cannot open {}: {}", walked, errno_text(err)));
         }
         dir = std::move(next);
     }

@@ -1,4 +1,5 @@
 #include "homework/skel_copy.hpp"
+#include "homework/errno_text.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -38,7 +39,7 @@ std::string join(const std::string& dir, const char* name) {
 }
 
 std::string errmsg(const std::string& path, const char* what, int err) {
-    return fmt::format("skel {}: {}: {}", path.empty() ? "." : path, what, std::strerror(err));
+    return fmt::format("skel {}: {}: {}", path.empty() ? "." : path, what, errno_text(err));
 }
 
 // Copies all of `in` to `out`. copy_file_range stays in the kernel (and can reflink);

@@ -11,6 +11,7 @@
 // - Before entering a directory we compare its mount (stx_mnt_id, st_dev, STATX_ATTR_MOUNT_ROOT)
 //   with the top's; a mount point is never entered, so a stick or bind mount keeps its content.
 #include "homework/tree_remove.hpp"
+#include "homework/errno_text.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -117,7 +118,7 @@ void Remover::fail(size_t depth, std::string_view child, std::string_view what, 
     stack_[depth].blocked = true;
     if (++stats_.failure_count <= kMaxFailuresKept) {
         stats_.failures.push_back(
-            fmt::format("{}: {}: {}", path_of(depth, child), what, std::strerror(err)));
+            fmt::format("{}: {}: {}", path_of(depth, child), what, errno_text(err)));
     }
 }
 
@@ -239,7 +240,7 @@ tl::expected<bool, std::string> Remover::finish(size_t depth) {
             struct stat st {};
             if (!up || ::fstat(up.get(), &st) != 0) {
                 return tl::unexpected(fmt::format("cannot reopen the parent of {}: {}",
-                                                  path_of(depth), std::strerror(errno)));
+                                                  path_of(depth), errno_text(errno)));
             }
             if (Identity{st.st_dev, st.st_ino} != p.id) {
                 return tl::unexpected(
@@ -291,7 +292,7 @@ tl::expected<bool, std::string> Remover::finish(size_t depth) {
         }
         if (depth == 0) {
             ++stats_.failure_count;
-            stats_.failures.push_back(fmt::format(".: cannot remove: {}", std::strerror(err)));
+            stats_.failures.push_back(fmt::format(".: cannot remove: {}", errno_text(err)));
         } else if (err == EBUSY) {
             stack_[depth - 1].blocked = true;
             stats_.skipped_mounts.push_back(path_of(depth));
@@ -312,7 +313,7 @@ tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
     }
     Where before;
     if (stat_where(parent_dirfd_, name.c_str(), AT_SYMLINK_NOFOLLOW, before) != 0) {
-        return tl::unexpected(fmt::format("cannot stat {}: {}", name, std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot stat {}: {}", name, errno_text(errno)));
     }
     if (S_ISLNK(before.mode)) {
         return tl::unexpected(fmt::format("{} is a symbolic link; refusing to remove it", name));
@@ -328,7 +329,7 @@ tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
     Where parent;
     if (stat_where(parent_dirfd_, "", AT_EMPTY_PATH, parent) != 0) {
         return tl::unexpected(
-            fmt::format("cannot stat the parent of {}: {}", name, std::strerror(errno)));
+            fmt::format("cannot stat the parent of {}: {}", name, errno_text(errno)));
     }
 
     UniqueFd fd;
@@ -340,10 +341,10 @@ tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
         if (::fchmodat(parent_dirfd_, name.c_str(), 0700, AT_SYMLINK_NOFOLLOW) != 0) break;
     }
     if (!fd) {
-        return tl::unexpected(fmt::format("cannot open {}: {}", name, std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot open {}: {}", name, errno_text(errno)));
     }
     if (stat_where(fd.get(), "", AT_EMPTY_PATH, top_) != 0) {
-        return tl::unexpected(fmt::format("cannot stat {}: {}", name, std::strerror(errno)));
+        return tl::unexpected(fmt::format("cannot stat {}: {}", name, errno_text(errno)));
     }
     if (top_.id != before.id) {
         return tl::unexpected(fmt::format("{} was replaced while being checked; refusing", name));
