@@ -1,0 +1,37 @@
+// Guest-side helpers for running pershome-fs on the kernel's vfat inside a
+// UmlMachine, and host-side looks at the stick image afterwards.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "tests/uml/uml_machine.hpp"
+
+namespace pershome::test::uml {
+
+// The pershome-fs binary of this build.
+std::string pershome_fs_binary();
+
+// Shell functions for UmlMachine::add_guest_library (documented in the .cpp):
+// stick_mount [DEV], stick_umount, home_mount [OPT...], home_umount,
+// home_is_mounted, listing DIR, times_listing DIR, backing_listing DIR, with
+// $STICK (/run/stick), $HOME_DIR (/run/home), $FS_PID, $FS_LOG
+// ($SHARED/pershome-fs.log) and $VFAT_OPTS (as udisks mounts sticks, minus
+// `flush`, which costs ~100 ms per close in UML).
+std::string pershome_guest_library();
+
+// What pershome-fs logged in the guest (SHARED/pershome-fs.log), and whether
+// it holds a sanitizer report or a crash.
+std::string pershome_fs_log(const std::filesystem::path& shared);
+testing::AssertionResult log_is_clean(const std::string& log);
+
+// The same listing as the guest's `backing_listing`, of DIR inside IMAGE as
+// fusefat (a second FAT implementation, in user space) shows it. fusefat
+// runs read-only, in this process's private mount namespace, bounded by
+// TIMEOUT. Throws with fusefat's output when it cannot mount or list.
+std::string fusefat_listing(const std::filesystem::path& image, const std::string& dir,
+                            const std::filesystem::path& scratch,
+                            std::chrono::seconds timeout = std::chrono::seconds(30));
+
+}  // namespace pershome::test::uml

@@ -1,0 +1,482 @@
+#include "tests/uml/uml_machine.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+#include "tests/support/temp_dir.hpp"
+
+namespace pershome::test::uml {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+const char* const kModuleRoot = "/usr/lib/uml/modules";
+
+// The guest's PATH: the kernel hands PID 1 none, and then every exec'ing
+// tool (timeout, xargs, env) falls back to /bin:/usr/bin and misses sbin.
+const char* const kGuestPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Shell functions every guest script can use. Reports go to stdout as
+// "@@ok NAME" or "@@fail NAME ..." followed by "@@| " detail lines, which
+// the host parses into GuestResult::checks.
+const char* const kGuestFunctions = R"sh(
+# check NAME CMD [ARG...]: runs CMD in this shell (functions work), output
+# captured; reports ok when it exits 0. Returns CMD's status.
+check() {
+    _c_name=$1; shift
+    "$@" >/run/.check-out 2>&1
+    _c_st=$?
+    if [ "$_c_st" -eq 0 ]; then
+        echo "@@ok $_c_name"
+    else
+        echo "@@fail $_c_name: status $_c_st: $*"
+        sed 's/^/@@| /' /run/.check-out | head -n 40
+    fi
+    return "$_c_st"
+}
+# check_fails NAME CMD [ARG...]: CMD must fail (exit non-zero).
+check_fails() {
+    _c_name=$1; shift
+    "$@" >/run/.check-out 2>&1
+    _c_st=$?
+    if [ "$_c_st" -ne 0 ]; then
+        echo "@@ok $_c_name"
+    else
+        echo "@@fail $_c_name: succeeded but must fail: $*"
+        sed 's/^/@@| /' /run/.check-out | head -n 40
+    fi
+    [ "$_c_st" -ne 0 ]
+}
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+    if [ "$2" = "$3" ]; then
+        echo "@@ok $1"
+    else
+        echo "@@fail $1: values differ"
+        printf '%s\n' "expected: $2" "actual:   $3" | sed 's/^/@@| /'
+        return 1
+    fi
+}
+# fail NAME MESSAGE: reports a failed check.
+fail() { echo "@@fail $1: $2"; return 1; }
+pass() { echo "@@ok $1"; }
+# signal_host NAME: makes $SHARED/NAME for UmlMachine::wait_for_file.
+signal_host() { : > "$SHARED/$1"; }
+# wait_for_host NAME [SECONDS]: waits for the host to make $SHARED/NAME.
+wait_for_host() {
+    _w_n=$(( ${2:-30} * 10 ))
+    while [ ! -e "$SHARED/$1" ]; do
+        _w_n=$((_w_n - 1)); [ "$_w_n" -gt 0 ] || return 1
+        sleep 0.1
+    done
+}
+# wait_until SECONDS CMD [ARG...]: polls CMD every 0.1 s until it succeeds.
+wait_until() {
+    _u_n=$(( $1 * 10 )); shift
+    until "$@"; do
+        _u_n=$((_u_n - 1)); [ "$_u_n" -gt 0 ] || return 1
+        sleep 0.1
+    done
+}
+# wait_pid PID SECONDS: waits for a child to end, returns its status, or 124
+# if it is still running at the deadline (it is left running).
+wait_pid() {
+    _p_n=$(( $2 * 10 ))
+    while kill -0 "$1" 2>/dev/null; do
+        _p_n=$((_p_n - 1)); [ "$_p_n" -gt 0 ] || return 124
+        sleep 0.1
+    done
+    wait "$1"
+}
+# load_module NAME...: modprobe from UML's module tree (dependencies included).
+load_module() {
+    for _m in "$@"; do modprobe -d /run/.modroot "$_m" || return 1; done
+}
+# start_udev: udevd, and add events for the block devices there are.
+start_udev() {
+    /lib/systemd/systemd-udevd --daemon &&
+    udevadm trigger --action=add --subsystem-match=block &&
+    udevadm settle --timeout=30
+}
+)sh";
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) {
+        if (c == '\'') {
+            q += "'\\''";
+        } else {
+            q += c;
+        }
+    }
+    return q + "'";
+}
+
+std::string tail(const std::string& text, size_t lines) {
+    size_t pos = text.size();
+    if (pos > 0 && text[pos - 1] == '\n') --pos;
+    for (size_t n = 0; n < lines && pos > 0; ++n) {
+        size_t nl = text.rfind('\n', pos - 1);
+        if (nl == std::string::npos) return text;
+        pos = nl;
+    }
+    return pos == 0 ? text : text.substr(pos + 1);
+}
+
+std::string find_in_path(const std::string& name) {
+    if (name.find('/') != std::string::npos) return name;
+    const char* path = getenv("PATH");
+    std::istringstream dirs(path && *path ? path : kGuestPath);
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        fs::path p = fs::path(dir.empty() ? "." : dir) / name;
+        if (access(p.c_str(), X_OK) == 0) return p;
+    }
+    // Root's PATH may lack sbin (fsck.vfat lives there).
+    for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) {
+        fs::path p = fs::path(dir) / name;
+        if (access(p.c_str(), X_OK) == 0) return p;
+    }
+    throw std::runtime_error("program not found: " + name);
+}
+
+void parse_checks(GuestResult& r) {
+    std::istringstream in(r.out);
+    std::string* detail = nullptr;
+    for (std::string line; std::getline(in, line);) {
+        bool ok = line.starts_with("@@ok ");
+        bool bad = line.starts_with("@@fail ");
+        if (ok || bad) {
+            std::string rest = line.substr(ok ? 5 : 7);
+            std::string name = rest.substr(0, rest.find_first_of(": "));
+            auto [it, fresh] = r.checks.try_emplace(name);
+            if (fresh) r.check_order.push_back(name);
+            if (bad) {
+                it->second.ok = false;
+                if (!it->second.detail.empty()) it->second.detail += "\n";
+                it->second.detail += rest;
+                detail = &it->second.detail;
+            } else {
+                detail = nullptr;
+            }
+        } else if (line.starts_with("@@| ") && detail) {
+            *detail += "\n  " + line.substr(4);
+        } else {
+            detail = nullptr;
+        }
+    }
+}
+
+}  // namespace
+
+std::string kernel_version() {
+    // The package installs exactly one module tree, named by the version.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(kModuleRoot, ec)) {
+        if (e.is_directory()) return e.path().filename();
+    }
+    return "";
+}
+
+std::string unavailable_reason() {
+    if (access(kUmlKernel, X_OK) != 0) {
+        return std::string(kUmlKernel) + " is missing (package user-mode-linux)";
+    }
+    if (kernel_version().empty()) {
+        return std::string("no UML kernel modules under ") + kModuleRoot;
+    }
+    if (geteuid() != 0)
+        return "UML tests need root (fusefat mounts on the host, the stick image is root's)";
+    return "";
+}
+
+std::string GuestResult::describe() const {
+    std::ostringstream s;
+    switch (outcome) {
+        case Outcome::Finished:
+            s << "guest script finished with status " << exit_status;
+            break;
+        case Outcome::NoBoot:
+            s << "UML did not boot (the guest script never started)";
+            break;
+        case Outcome::Timeout:
+            s << "guest script still running after " << deadline.count() << " s; UML killed";
+            break;
+        case Outcome::Died:
+            s << "UML exited while the guest script ran (panic or oops?)";
+            break;
+    }
+    s << " [boot " << boot_time.count() << " ms, total " << total_time.count() << " ms]";
+    if (!err.empty()) s << "\n--- guest stderr (tail) ---\n" << tail(err, 30);
+    if (outcome != Outcome::Finished || exit_status != 0) {
+        s << "\n--- guest stdout (tail) ---\n" << tail(out, 20);
+        s << "\n--- UML console (tail) ---\n" << tail(console, 25);
+    }
+    return s.str();
+}
+
+testing::AssertionResult GuestResult::ok() const {
+    if (finished() && exit_status == 0) return testing::AssertionSuccess();
+    return testing::AssertionFailure() << describe();
+}
+
+testing::AssertionResult GuestResult::passed(const std::string& name) const {
+    auto it = checks.find(name);
+    if (it == checks.end()) {
+        return testing::AssertionFailure() << "check " << name << " never ran\n" << describe();
+    }
+    if (!it->second.ok) {
+        return testing::AssertionFailure() << "check failed: " << it->second.detail;
+    }
+    return testing::AssertionSuccess();
+}
+
+testing::AssertionResult GuestResult::failed(const std::string& name) const {
+    auto it = checks.find(name);
+    if (it == checks.end()) {
+        return testing::AssertionFailure() << "check " << name << " never ran\n" << describe();
+    }
+    if (it->second.ok) return testing::AssertionFailure() << "check " << name << " passed";
+    return testing::AssertionSuccess();
+}
+
+testing::AssertionResult GuestResult::all_passed() const {
+    std::ostringstream bad;
+    for (const auto& name : check_order) {
+        const auto& c = checks.at(name);
+        if (!c.ok) bad << "\n" << c.detail;
+    }
+    if (!finished()) return testing::AssertionFailure() << describe() << bad.str();
+    if (!bad.str().empty()) return testing::AssertionFailure() << "failed checks:" << bad.str();
+    return testing::AssertionSuccess();
+}
+
+UmlMachine::UmlMachine(std::filesystem::path dir, std::string name)
+    : dir_(fs::absolute(std::move(dir))), name_(std::move(name)) {}
+
+UmlMachine::~UmlMachine() {
+    kill_group();
+}
+
+void UmlMachine::add_disk(const std::string& ubd, const std::filesystem::path& image) {
+    disks_.emplace_back(ubd, fs::absolute(image));
+}
+
+void UmlMachine::kill_group() {
+    // UML runs as several host processes (kernel, I/O thread, one per guest
+    // address space); setsid made them one process group led by our child.
+    // Killing the group while the leader is still unreaped cannot hit
+    // anyone else's processes.
+    if (uml_.running()) {
+        ::kill(-uml_.pid(), SIGKILL);
+        uml_.kill_and_reap();
+    }
+}
+
+void UmlMachine::start(const std::string& script) {
+    if (uml_.running()) throw std::logic_error("UML machine already started");
+    exited_ = false;
+    fs::remove_all(dir_ / "uml");
+    fs::create_directories(dir_ / "uml");
+
+    std::ostringstream init;
+    init << "#!/bin/sh\n"
+         << "# PID 1 of a test's UML guest; written by tests/uml/uml_machine.cpp.\n"
+         << "export PATH=" << kGuestPath << "\n"
+         << "SHARED=" << quote(dir_) << "; U=\"$SHARED/uml\"; export SHARED\n"
+         << "mount -t proc proc /proc; mount -t sysfs sys /sys\n"
+         << "mount -t tmpfs -o mode=0755 tmpfs /run\n"
+         // hostfs writes land on the host: give the guest a private /tmp
+         // (and HOME), keeping only the shared dir at its host path.
+         << "mkdir /run/.shared && mount --bind \"$SHARED\" /run/.shared\n"
+         << "mount -t tmpfs -o mode=1777 tmpfs /tmp\n"
+         << "mkdir -p \"$SHARED\" && mount --move /run/.shared \"$SHARED\"\n"
+         << "mkdir -p /run/root && export HOME=/run/root TMPDIR=/tmp LC_ALL=C.UTF-8\n"
+         << ": > \"$U/booted\"\n"
+         // modprobe wants DIR/lib/modules/VERSION; the host has no
+         // /lib/modules and we may not make one, so point at UML's tree.
+         << "mkdir -p /run/.modroot/lib/modules && ln -s " << kModuleRoot
+         << "/$(uname -r) /run/.modroot/lib/modules/$(uname -r)\n"
+         << "for m in nls_cp437 nls_iso8859-1 nls_utf8 vfat fuse";
+    for (const auto& m : modules_) init << " " << quote(m);
+    init << "; do\n"
+         << "  modprobe -d /run/.modroot \"$m\" || echo \"prelude: cannot load module $m\" >&2\n"
+         << "done 2>> \"$U/stderr\"\n"
+         << "(\n  . \"$U/functions.sh\"\n  cd /run\n  . \"$U/script.sh\"\n)"
+         << " < /dev/null > \"$U/stdout\" 2>> \"$U/stderr\"\n"
+         << "echo $? > \"$U/status.tmp\" && mv \"$U/status.tmp\" \"$U/status\"\n"
+         // Bounded: a sync stuck on a dead device must not hold the poweroff.
+         << "sync & s=$!; n=50; while kill -0 $s 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; "
+            "n=$((n-1)); done\n"
+         << "poweroff -f\n";
+    write_file(guest_file("init"), init.str());
+    fs::permissions(guest_file("init"), fs::perms::owner_all | fs::perms::group_read |
+                                            fs::perms::group_exec | fs::perms::others_read |
+                                            fs::perms::others_exec);
+    std::string functions = kGuestFunctions;
+    for (const auto& lib : libraries_) functions += "\n" + lib + "\n";
+    write_file(guest_file("functions.sh"), functions);
+    write_file(guest_file("script.sh"), script);
+
+    std::vector<std::string> argv = {"/usr/bin/setsid",  // own process group: see kill_group
+                                     kUmlKernel, "mem=" + std::to_string(memory_mb_) + "M",
+                                     "umid=" + name_, "uml_dir=" + (dir_ / "uml").string() + "/"};
+    for (const auto& [ubd, image] : disks_) argv.push_back(ubd + "=" + image.string());
+    for (const char* a : {"root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw", "con=null",
+                          "con0=fd:0,fd:1"}) {
+        argv.emplace_back(a);
+    }
+    argv.push_back("init=" + guest_file("init").string());
+    started_ = Clock::now();
+    uml_.start(argv, clean_environment(), guest_file("console.log"));
+    uml_.close_stdin();  // the console reads EOF, as with </dev/null
+}
+
+bool UmlMachine::wait_for_file(const std::string& name, Clock::time_point deadline) {
+    while (Clock::now() < deadline) {
+        if (fs::exists(dir_ / name)) return true;
+        if (!uml_.running()) return fs::exists(dir_ / name);
+        if (uml_.wait(Clock::now() + 50ms) != -1) {
+            exited_ = true;
+            return fs::exists(dir_ / name);
+        }
+    }
+    return fs::exists(dir_ / name);
+}
+
+std::string UmlMachine::mconsole(const std::string& command) {
+    std::vector<std::string> argv = {"uml_mconsole", (dir_ / "uml" / name_ / "mconsole").string()};
+    std::istringstream words(command);
+    for (std::string w; words >> w;) argv.push_back(w);
+    ToolResult r = run_tool(argv, 30s);
+    if (r.status < 0) throw std::runtime_error("uml_mconsole " + command + ": no answer");
+    return r.text();
+}
+
+GuestResult UmlMachine::finish(std::chrono::seconds timeout) {
+    GuestResult r;
+    r.deadline = timeout;
+    const auto deadline = started_ + timeout;
+    const auto boot_deadline = started_ + boot_timeout_;
+    const fs::path booted = guest_file("booted");
+    bool saw_boot = false;
+    auto elapsed = [&] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_);
+    };
+    while (uml_.running()) {
+        if (!saw_boot && fs::exists(booted)) {
+            saw_boot = true;
+            r.boot_time = elapsed();
+        }
+        const auto now = Clock::now();
+        if (now >= deadline || (!saw_boot && now >= boot_deadline)) break;
+        if (uml_.wait(std::min({deadline, now + 50ms})) != -1) exited_ = true;
+    }
+    const bool exited = exited_;
+    kill_group();
+    r.total_time = elapsed();
+    if (!saw_boot && fs::exists(booted)) saw_boot = true;
+
+    r.console = read_file(guest_file("console.log"));
+    r.out = read_file(guest_file("stdout"));
+    r.err = read_file(guest_file("stderr"));
+    std::string status = read_file(guest_file("status"));
+    if (!status.empty()) {
+        r.outcome = GuestResult::Outcome::Finished;
+        r.exit_status = std::stoi(status);
+    } else if (!saw_boot) {
+        r.outcome = GuestResult::Outcome::NoBoot;
+        if (!exited) {
+            r.err =
+                "UML did not boot within " + std::to_string(boot_timeout_.count()) + " s\n" + r.err;
+        }
+    } else {
+        r.outcome = exited ? GuestResult::Outcome::Died : GuestResult::Outcome::Timeout;
+    }
+    parse_checks(r);
+    return r;
+}
+
+ToolResult run_tool(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+    std::vector<std::string> a = argv;
+    a[0] = find_in_path(a[0]);
+    std::vector<std::string> env = clean_environment();
+    env.push_back("LC_ALL=C.UTF-8");
+    env.push_back("MTOOLS_SKIP_CHECK=1");
+    Child c;
+    c.start(a, env);
+    c.close_stdin();
+    ToolResult r;
+    const auto deadline = Clock::now() + timeout;
+    int st = c.wait(deadline);
+    c.read_until(std::min(deadline, Clock::now() + 1s));  // what is left in the pipes
+    if (st != -1 && WIFEXITED(st)) r.status = WEXITSTATUS(st);
+    if (st == -1)
+        r.err += "\n[killed: still running after " + std::to_string(timeout.count()) + " s]";
+    r.out = std::move(c.out_text);
+    r.err = std::move(c.err_text) + r.err;
+    return r;
+}
+
+void make_fat32_image(const std::filesystem::path& image, int mb,
+                      const std::vector<std::string>& folders, const std::string& label) {
+    {
+        std::ofstream f(image, std::ios::binary | std::ios::trunc);
+        if (!f) throw std::runtime_error("cannot create " + image.string());
+    }
+    fs::resize_file(image, static_cast<uintmax_t>(mb) << 20);
+    ToolResult r = run_tool({"mkfs.vfat", "-F", "32", "-n", label, image.string()});
+    if (r.status != 0) throw std::runtime_error("mkfs.vfat failed: " + r.text());
+    for (const auto& dir : folders) {
+        r = run_tool({"mmd", "-i", image.string(), "::/" + dir});
+        if (r.status != 0) throw std::runtime_error("mmd " + dir + " failed: " + r.text());
+    }
+}
+
+FsckResult fsck_vfat(const std::filesystem::path& image) {
+    ToolResult t = run_tool({"fsck.vfat", "-n", image.string()});
+    FsckResult r;
+    r.status = t.status;
+    r.output = t.text();
+    r.clean = t.status == 0;
+    if (t.status == 1) {
+        // Lines a pull leaves and that mean nothing else: Linux sets the
+        // dirty bit (byte 65 of the FAT32 boot sector) at mount and clears
+        // it at unmount; fsck compares the sector with its backup.
+        static const std::regex harmless(
+            R"(^(fsck\.fat .*|There are differences between boot sector and its backup\.|)"
+            R"(This is mostly harmless\. Differences: \(offset:original/backup\)|  65:01/00|)"
+            R"(  Not automatically fixing this\.|Dirty bit is set\. Fs was not properly )"
+            R"(unmounted and some data may be corrupt\.| Automatically removing dirty bit\.|)"
+            R"(Leaving filesystem unchanged\.|.*: \d+ files, \d+/\d+ clusters|)$)");
+        bool only_dirty = r.output.find("Dirty bit is set") != std::string::npos;
+        std::istringstream in(r.output);
+        for (std::string line; std::getline(in, line);) {
+            if (!std::regex_match(line, harmless)) only_dirty = false;
+        }
+        r.clean_but_dirty = only_dirty;
+    }
+    return r;
+}
+
+std::vector<std::string> mdir_names(const std::filesystem::path& image, const std::string& dir) {
+    ToolResult r = run_tool({"mdir", "-b", "-i", image.string(), dir});
+    if (r.status != 0) throw std::runtime_error("mdir " + dir + " failed: " + r.text());
+    std::vector<std::string> names;
+    std::istringstream in(r.out);
+    const std::string prefix = dir + "/";
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with(prefix)) names.push_back(line.substr(prefix.size()));
+    }
+    return names;
+}
+
+}  // namespace pershome::test::uml
