@@ -1,5 +1,6 @@
 #include "tests/integration/pershome_system.hpp"
 
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,10 +18,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The test binaries may be built with ASan; the wrappers are preloaded before
-// its runtime, which ASan must be told to accept.
-constexpr const char* kAsanOptions =
-    "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:abort_on_error=1";
+// In a sanitizer build the programs are built with ASan. The cwrap wrappers
+// dlopen with RTLD_DEEPBIND, which ASan refuses, unless they see libasan in
+// LD_PRELOAD; so it goes first there.
+std::string preload(const std::string& libs) {
+    const std::string asan = ASAN_RUNTIME;
+    return "LD_PRELOAD=" + (asan.empty() ? libs : asan + " " + libs);
+}
+constexpr const char* kAsanOptions = "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1";
 
 }  // namespace
 
@@ -94,7 +99,15 @@ PershomeSystem::PershomeSystem(PrivateBus::Policy policy) {
 
 PershomeSystem::~PershomeSystem() {
     connection_.reset();
+    // A clean stop, so that a sanitizer build reports leaks at exit; any
+    // sanitizer report in the daemon's log fails the test.
+    daemon_.signal(SIGTERM);
+    daemon_.wait(Clock::now() + 20s);
     daemon_.kill_and_reap();
+    const std::string log = daemon_log();
+    for (const char* alarm : {"Sanitizer", "runtime error:"}) {
+        if (log.find(alarm) != std::string::npos) ADD_FAILURE() << "pershomed: " << log;
+    }
     // Leave nothing mounted under our temp dir (we are in a private
     // namespace, but the dir must be removable).
     std::string cmd = "umount -R -q " + dir().string() + "/tmphome/*/* 2>/dev/null";
@@ -117,7 +130,7 @@ void PershomeSystem::service(const std::string& name, const std::string& args,
 void PershomeSystem::start_daemon() {
     auto env = clean_environment();
     env.push_back("DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address());
-    env.push_back("LD_PRELOAD=libnss_wrapper.so");
+    env.push_back(preload("libnss_wrapper.so"));
     env.push_back("NSS_WRAPPER_PASSWD=" + (dir() / "passwd").string());
     env.push_back("NSS_WRAPPER_GROUP=" + (dir() / "group").string());
     env.push_back(kAsanOptions);
@@ -158,7 +171,7 @@ std::string PershomeSystem::daemon_log() const {
 std::vector<std::string> PershomeSystem::login_env() const {
     auto env = clean_environment();
     env.push_back("DBUS_SYSTEM_BUS_ADDRESS=" + bus_->address());
-    env.push_back("LD_PRELOAD=libpam_wrapper.so libnss_wrapper.so");
+    env.push_back(preload("libpam_wrapper.so libnss_wrapper.so"));
     env.push_back("PAM_WRAPPER=1");
     env.push_back("PAM_WRAPPER_SERVICE_DIR=" + (dir() / "pam.d").string());
     env.push_back("PAM_WRAPPER_DEBUGLEVEL=2");
