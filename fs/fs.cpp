@@ -391,6 +391,8 @@ int Fs::remove_name(fuse_ino_t parent, DirState& d, const std::string& name) {
                 n->detached_entry.nlink = 0;
                 if (n->nlookup == 0 && n->open_fds.empty()) nodes_.erase(ino);
             }
+        } else if (pe->nlink == 1) {
+            unlink_last_but_one(id);
         }
         return 0;
     }
@@ -400,6 +402,64 @@ int Fs::remove_name(fuse_ino_t parent, DirState& d, const std::string& name) {
     mark_dirty(&d);
     detach(parent, name, copy);
     return 0;
+}
+
+void Fs::unlink_last_but_one(std::uint64_t id) {
+    // Find the one name left among the loaded directories (git's link +
+    // unlink of every object lands here with both directories loaded).
+    int err = 0;
+    DirState* p = pool(false, &err);
+    Entry* pe = p ? p->find(link_name(id)) : nullptr;
+    if (!pe) return;
+    fuse_ino_t dir_ino = 0;
+    DirState* d = nullptr;
+    std::string name;
+    for (auto& [ino, n] : nodes_) {
+        if (!n.dir || n.detached) continue;
+        for (auto& [ename, e] : n.dir->entries) {
+            if (e.link_id != id) continue;
+            if (d) return;  // more names than the count says: leave it to --check
+            dir_ino = ino;
+            d = n.dir.get();
+            name = ename;
+        }
+    }
+    if (!d || !fat_can_hold(name) || d->claimed.count(name)) return;
+    // 1. The name gets its backing name (and the inode's attributes) while
+    //    still linked: written at once. 2. The file moves out of the pool.
+    //    3. The entry becomes a plain one; the pool entry goes (lazily).
+    // A crash after 1 resolves through the pool; after 2, reconcile finds the
+    // pool file gone and the name's backing present: a plain file.
+    Entry moved = *pe;
+    moved.name = name;
+    moved.real = name;
+    moved.link_id = id;
+    moved.nlink = 1;
+    d->remove(name);
+    d->add(moved);
+    mark_dirty(d);
+    if (flush(d) != 0 || renameat2(p->fd.get(), pe->real.c_str(), d->fd.get(), name.c_str(),
+                                   RENAME_NOREPLACE) != 0) {
+        moved.real.clear();
+        d->remove(name);
+        d->add(moved);
+        mark_dirty(d);
+        return;
+    }
+    d->find(name)->link_id = 0;
+    mark_dirty(d);
+    p->remove(link_name(id));
+    mark_dirty(p);
+    auto it = by_link_.find(id);
+    if (it != by_link_.end()) {
+        const fuse_ino_t ino = it->second;
+        by_link_.erase(it);
+        Node* n = node(ino);
+        n->link_id = 0;
+        n->parent = dir_ino;
+        n->name = name;
+        by_name_[{dir_ino, name}] = ino;
+    }
 }
 
 void Fs::mark_dirty(DirState* d, bool atime_only) {

@@ -89,6 +89,9 @@ class Fs {
     // Removes name `name` of directory `d` (file or hard link, not a directory).
     int remove_name(fuse_ino_t parent, DirState& d, const std::string& name);
 
+    // A hard-linked inode down to one name moves back out of the link pool,
+    // under that name, when its directory is loaded and FAT can hold it.
+    void unlink_last_but_one(std::uint64_t id);
     DirState* pool(bool create, int* err);
     std::string link_name(std::uint64_t id) const;
     std::uint64_t next_link_id();

@@ -290,6 +290,29 @@ TEST_F(FsTest, HardLinks) {
     EXPECT_EQ(read_file(m.path("b renamed?")), "changed through b");
 }
 
+TEST_F(FsTest, LastNameOfAHardLinkLeavesThePool) {
+    // What git does for every object: link(tmp, objects/ab/cd), unlink(tmp).
+    {
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(mkdir(m.path("ab").c_str(), 0755), 0);
+        write_file(m.path("tmp_obj"), "object");
+        ASSERT_EQ(chmod(m.path("tmp_obj").c_str(), 0444), 0);
+        const ino_t ino = lst(m.path("tmp_obj")).st_ino;
+        ASSERT_EQ(link(m.path("tmp_obj").c_str(), m.path("ab/cdef").c_str()), 0);
+        ASSERT_EQ(unlink(m.path("tmp_obj").c_str()), 0);
+        EXPECT_EQ(lst(m.path("ab/cdef")).st_nlink, 1u);
+        EXPECT_EQ(lst(m.path("ab/cdef")).st_ino, ino);
+        EXPECT_EQ(read_file(m.path("ab/cdef")), "object");
+        m.unmount();
+    }
+    // On the stick it is a plain file under its own name again.
+    EXPECT_EQ(read_file(t.backing() + "/ab/cdef"), "object");
+    EXPECT_EQ(list(t.backing() + "/PERSHOME.LNK"), (std::set<std::string>{"PERSHOME.IDX"}));
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(lst(m.path("ab/cdef")).st_mode & 0777, 0444u);
+    EXPECT_EQ(read_file(m.path("ab/cdef")), "object");
+}
+
 TEST_F(FsTest, FifosAndSockets) {
     Mount m(t.backing(), t.mnt());
     ASSERT_EQ(mkfifo(m.path("fifo").c_str(), 0600), 0);
