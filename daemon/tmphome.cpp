@@ -103,13 +103,24 @@ tl::expected<std::string, OpError> remove_existing(int parent, const std::string
         return tl::unexpected(
             err(bus::kErrorFailed, fmt::format("cannot remove {}: {}", home, removed.error())));
     }
-    if (removed->skipped_mounts.empty()) return std::string();
-    std::string list;
-    for (const auto& m : removed->skipped_mounts) {
-        list += (list.empty() ? "" : ", ") + home + "/" + m;
+    if (removed->top_removed) return std::string();
+    // Something stayed: a mount inside (left on purpose) or entries that
+    // could not be removed (an immutable file, say). Name them.
+    std::string note = fmt::format("{} was not removed completely:", home);
+    if (!removed->skipped_mounts.empty()) {
+        std::string list;
+        for (const auto& m : removed->skipped_mounts) {
+            list += (list.empty() ? "" : ", ") + home + "/" + m;
+        }
+        note += " mount point(s) left in place: " + list + ";";
     }
-    std::string note =
-        fmt::format("{} was not removed completely: mount point(s) left in place: {}", home, list);
+    if (removed->failure_count > 0) {
+        note += fmt::format(" {} entr{} could not be removed", removed->failure_count,
+                            removed->failure_count == 1 ? "y" : "ies");
+        for (size_t i = 0; i < removed->failures.size() && i < 5; ++i) {
+            note += (i == 0 ? ": " : ", ") + removed->failures[i];
+        }
+    }
     if (must_be_complete) return tl::unexpected(err(bus::kErrorHomeUnsafe, note));
     return note;
 }

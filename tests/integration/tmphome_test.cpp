@@ -210,6 +210,29 @@ TEST_F(TmphomeTest, MountInsideHomeIsLeftUntouchedAndLogged) {
     umount2(mnt.c_str(), MNT_DETACH);
 }
 
+TEST_F(TmphomeTest, WhatCannotBeRemovedIsLoggedAndTheNextLoginRefused) {
+    auto login = sys.login("patron15");
+    ASSERT_EQ(login->open_rc, kPamSuccess);
+    const fs::path stuck = sys.home("patron15") / "stuck.txt";
+    write_file(stuck, "immutable\n");
+    if (system(("chattr +i " + stuck.string() + " 2>/dev/null").c_str()) != 0) {
+        login->close();
+        GTEST_SKIP() << "this filesystem has no immutable flag (chattr +i)";
+    }
+    EXPECT_EQ(login->close(), kPamSuccess);
+    EXPECT_TRUE(eventually([&] {
+        return sys.daemon_log().find("could not be removed") != std::string::npos;
+    })) << sys.daemon_log();
+    // The old home is still there, so a fresh one cannot be made: refused,
+    // with the reason, rather than reused.
+    auto again = sys.login("patron15");
+    EXPECT_EQ(again->open_rc, kPamSessionErr) << again->open_text;
+    EXPECT_NE(again->open_text.find("not removed completely"), std::string::npos)
+        << again->open_text;
+    again->close();
+    EXPECT_EQ(system(("chattr -i " + stuck.string()).c_str()), 0);
+}
+
 TEST_F(TmphomeTest, UnreadableDirectoriesAreRemoved) {
     auto login = sys.login("patron6");
     ASSERT_EQ(login->open_rc, kPamSuccess);
