@@ -27,25 +27,6 @@ bool enabled(Level level) {
     return static_cast<int>(level) <= g_level.load();
 }
 
-bool parse_level(std::string_view name, Level& out) {
-    struct Entry {
-        std::string_view name;
-        Level level;
-    };
-    static constexpr Entry kLevels[] = {{"error", Level::Error},
-                                        {"warning", Level::Warning},
-                                        {"notice", Level::Notice},
-                                        {"info", Level::Info},
-                                        {"debug", Level::Debug}};
-    for (const auto& e : kLevels) {
-        if (e.name == name) {
-            out = e.level;
-            return true;
-        }
-    }
-    return false;
-}
-
 void write(Level level, std::string_view message) {
     if (!enabled(level)) return;
     std::string line;

@@ -9,10 +9,10 @@
 
 namespace pershome::log {
 
+// Syslog priorities, so config::syslog_priority() converts directly.
 enum class Level { Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
 
 void set_level(Level level);
-bool parse_level(std::string_view name, Level& out);
 bool enabled(Level level);
 void write(Level level, std::string_view message);
 
