@@ -1,6 +1,8 @@
 // What a user of the mounted home sees, checked with real syscalls.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -363,6 +365,44 @@ TEST_F(FsTest, FatSizeLimitIsEfbig) {
     EXPECT_EQ(ftruncate(fd, 10), 0);
     close(fd);
     EXPECT_EQ(lst(m.path("big")).st_size, 10);
+}
+
+TEST_F(FsTest, LocksAndSharedMmap) {
+    Mount m(t.backing(), t.mnt());
+    write_file(m.path("f"), std::string(8192, 'a'));
+    const int a = open(m.path("f").c_str(), O_RDWR);
+    const int b = open(m.path("f").c_str(), O_RDWR);
+    ASSERT_GE(a, 0);
+    ASSERT_GE(b, 0);
+    EXPECT_EQ(flock(a, LOCK_EX | LOCK_NB), 0);
+    EXPECT_NE(flock(b, LOCK_EX | LOCK_NB), 0);
+    EXPECT_EQ(errno, EWOULDBLOCK);
+    EXPECT_EQ(flock(a, LOCK_UN), 0);
+    // A POSIX lock held by another process blocks ours.
+    struct flock fl {};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_len = 10;
+    ASSERT_EQ(fcntl(a, F_SETLK, &fl), 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int c = open(m.path("f").c_str(), O_RDWR);
+        struct flock f2 = fl;
+        _exit(fcntl(c, F_SETLK, &f2) == -1 && (errno == EAGAIN || errno == EACCES) ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    // Shared writable mmap: writes reach the file.
+    void* p = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, b, 0);
+    ASSERT_NE(p, MAP_FAILED);
+    std::memcpy(static_cast<char*>(p) + 4096, "mapped", 6);
+    ASSERT_EQ(msync(p, 8192, MS_SYNC), 0);
+    munmap(p, 8192);
+    close(a);
+    close(b);
+    m.unmount();
+    EXPECT_EQ(read_file(t.backing() + "/f").substr(4096, 6), "mapped");
 }
 
 TEST_F(FsTest, Xattrs) {
