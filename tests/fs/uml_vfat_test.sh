@@ -11,6 +11,10 @@ WL=$(readlink -f "${2:?workload binary (bench/fs)}")
 for tool in linux.uml mkfs.vfat fsck.vfat mdir mattrib mmd; do
     command -v "$tool" >/dev/null || { echo "skipped: $tool missing"; exit 77; }
 done
+# ASan cannot place its shadow memory in UML's address space layout.
+if ldd "$FS" | grep -q 'libasan\|libubsan'; then
+    echo "skipped: sanitizer builds do not run inside user-mode Linux"; exit 77
+fi
 T=$(mktemp -d /tmp/pershome-uml.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 truncate -s 64M "$T/stick.img"
@@ -37,6 +41,7 @@ up() {
     PID=\$!
     for i in \$(seq 200); do grep -q " \$M " /proc/self/mountinfo && return 0; sleep 0.05; done
     echo "FAIL mount" >>\$R
+    poweroff -f
 }
 down() { umount \$M; wait \$PID; }
 mount -t vfat -o utf8 /dev/ubdb \$S || { echo "FAIL vfat" >>\$R; poweroff -f; }
