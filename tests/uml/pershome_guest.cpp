@@ -31,6 +31,7 @@ const char* const kHomeFunctions = R"sh(
 STICK=/run/stick
 HOME_DIR=/run/home
 FS_LOG="$SHARED/pershome-fs.log"
+export STICK HOME_DIR FS_LOG
 # As udisks mounts sticks, without `flush` (slow here, and not what we test).
 VFAT_OPTS=shortname=mixed,utf8
 # stick_mount [DEVICE]: the stick's vfat at $STICK, with pershome/ on it.
@@ -48,16 +49,16 @@ home_mount() {
     echo "== pershome-fs $* $STICK/pershome $HOME_DIR" >> "$FS_LOG"
     "$FS_BIN" -f "$@" "$STICK/pershome" "$HOME_DIR" >> "$FS_LOG" 2>&1 &
     FS_PID=$!
-    _h_n=100
+    _uptime_cs; _h_end=$((_cs + 1000))
     until home_is_mounted; do
         if ! kill -0 "$FS_PID" 2>/dev/null; then
             wait "$FS_PID"
             echo "pershome-fs exited with status $? before mounting" >&2
             return 1
         fi
-        _h_n=$((_h_n - 1))
-        [ "$_h_n" -gt 0 ] || { echo "pershome-fs did not mount within 10 s" >&2; return 1; }
-        sleep 0.1
+        _uptime_cs
+        [ "$_cs" -lt "$_h_end" ] || { echo "pershome-fs did not mount within 10 s" >&2; return 1; }
+        sleep 0.05
     done
 }
 # home_umount: unmounts; waits up to 20 s for pershome-fs to exit. Its exit

@@ -13,6 +13,12 @@ namespace pershome::test::uml {
 // The pershome-fs binary of this build.
 std::string pershome_fs_binary();
 
+// Why pershome-fs cannot be tested in UML here ("" when it can): UML
+// missing, or a sanitizer build (ASan cannot place its shadow memory in a
+// UML guest's address space: "Shadow memory range interleaves with an
+// existing memory mapping").
+std::string home_unavailable_reason();
+
 // Shell functions for UmlMachine::add_guest_library (documented in the .cpp):
 // stick_mount [DEV], stick_umount, home_mount [OPT...], home_umount,
 // home_is_mounted, listing DIR, times_listing DIR, backing_listing DIR, with

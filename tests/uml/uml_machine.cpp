@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -29,16 +30,25 @@ const char* const kGuestPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 // "@@ok NAME" or "@@fail NAME ..." followed by "@@| " detail lines, which
 // the host parses into GuestResult::checks.
 const char* const kGuestFunctions = R"sh(
+# _uptime_cs: the guest's uptime in centiseconds, in $_cs (no fork: checks
+# report how long they took, for finding where a test's time goes).
+_uptime_cs() {
+    read -r _cs _cs_rest < /proc/uptime
+    _cs=$(( ${_cs%.*} * 100 + 1${_cs#*.} - 100 ))
+}
 # check NAME CMD [ARG...]: runs CMD in this shell (functions work), output
 # captured; reports ok when it exits 0. Returns CMD's status.
 check() {
     _c_name=$1; shift
+    _uptime_cs; _c_t0=$_cs
     "$@" >/run/.check-out 2>&1
     _c_st=$?
+    _uptime_cs; _c_cs=$((_cs - _c_t0))
+    _c_secs="$((_c_cs / 100)).$((_c_cs / 10 % 10))$((_c_cs % 10)) s"
     if [ "$_c_st" -eq 0 ]; then
-        echo "@@ok $_c_name"
+        echo "@@ok $_c_name ($_c_secs)"
     else
-        echo "@@fail $_c_name: status $_c_st: $*"
+        echo "@@fail $_c_name: status $_c_st after $_c_secs: $*"
         sed 's/^/@@| /' /run/.check-out | head -n 40
     fi
     return "$_c_st"
@@ -71,28 +81,30 @@ fail() { echo "@@fail $1: $2"; return 1; }
 pass() { echo "@@ok $1"; }
 # signal_host NAME: makes $SHARED/NAME for UmlMachine::wait_for_file.
 signal_host() { : > "$SHARED/$1"; }
+# The waits below count guest time (uptime), not loop rounds: under load a
+# round's fork of sleep costs more than its 0.1 s.
 # wait_for_host NAME [SECONDS]: waits for the host to make $SHARED/NAME.
 wait_for_host() {
-    _w_n=$(( ${2:-30} * 10 ))
+    _uptime_cs; _w_end=$((_cs + ${2:-30} * 100))
     while [ ! -e "$SHARED/$1" ]; do
-        _w_n=$((_w_n - 1)); [ "$_w_n" -gt 0 ] || return 1
+        _uptime_cs; [ "$_cs" -lt "$_w_end" ] || return 1
         sleep 0.1
     done
 }
 # wait_until SECONDS CMD [ARG...]: polls CMD every 0.1 s until it succeeds.
 wait_until() {
-    _u_n=$(( $1 * 10 )); shift
+    _uptime_cs; _u_end=$((_cs + $1 * 100)); shift
     until "$@"; do
-        _u_n=$((_u_n - 1)); [ "$_u_n" -gt 0 ] || return 1
+        _uptime_cs; [ "$_cs" -lt "$_u_end" ] || return 1
         sleep 0.1
     done
 }
 # wait_pid PID SECONDS: waits for a child to end, returns its status, or 124
 # if it is still running at the deadline (it is left running).
 wait_pid() {
-    _p_n=$(( $2 * 10 ))
+    _uptime_cs; _p_end=$((_cs + $2 * 100))
     while kill -0 "$1" 2>/dev/null; do
-        _p_n=$((_p_n - 1)); [ "$_p_n" -gt 0 ] || return 124
+        _uptime_cs; [ "$_cs" -lt "$_p_end" ] || return 124
         sleep 0.1
     done
     wait "$1"
@@ -248,6 +260,22 @@ testing::AssertionResult GuestResult::failed(const std::string& name) const {
     return testing::AssertionSuccess();
 }
 
+testing::AssertionResult GuestResult::passed_all(const std::string& prefix) const {
+    std::ostringstream bad;
+    int ran = 0;
+    for (const auto& name : check_order) {
+        if (!name.starts_with(prefix)) continue;
+        ++ran;
+        if (!checks.at(name).ok) bad << "\n" << checks.at(name).detail;
+    }
+    if (ran == 0) {
+        return testing::AssertionFailure() << "no check named " << prefix << "* ran\n"
+                                           << describe();
+    }
+    if (!bad.str().empty()) return testing::AssertionFailure() << "failed checks:" << bad.str();
+    return testing::AssertionSuccess();
+}
+
 testing::AssertionResult GuestResult::all_passed() const {
     std::ostringstream bad;
     for (const auto& name : check_order) {
@@ -392,6 +420,10 @@ GuestResult UmlMachine::finish(std::chrono::seconds timeout) {
     if (!status.empty()) {
         r.outcome = GuestResult::Outcome::Finished;
         r.exit_status = std::stoi(status);
+    } else if (!fs::exists(guest_file("init"))) {
+        // Seen once: the whole directory emptied from outside while UML ran.
+        r.outcome = GuestResult::Outcome::Died;
+        r.err = "the test's directory " + dir_.string() + " was emptied while UML ran\n" + r.err;
     } else if (!saw_boot) {
         r.outcome = GuestResult::Outcome::NoBoot;
         if (!exited) {
@@ -402,6 +434,11 @@ GuestResult UmlMachine::finish(std::chrono::seconds timeout) {
         r.outcome = exited ? GuestResult::Outcome::Died : GuestResult::Outcome::Timeout;
     }
     parse_checks(r);
+    if (getenv("PERSHOME_UML_VERBOSE")) {
+        std::cerr << "--- UML guest in " << dir_ << ": " << r.describe() << "\n--- stdout\n"
+                  << r.out << "--- stderr\n"
+                  << r.err << "---\n";
+    }
     return r;
 }
 
@@ -447,22 +484,30 @@ FsckResult fsck_vfat(const std::filesystem::path& image) {
     r.status = t.status;
     r.output = t.text();
     r.clean = t.status == 0;
+    r.no_damage = r.clean;
     if (t.status == 1) {
-        // Lines a pull leaves and that mean nothing else: Linux sets the
-        // dirty bit (byte 65 of the FAT32 boot sector) at mount and clears
-        // it at unmount; fsck compares the sector with its backup.
-        static const std::regex harmless(
+        // fsck's report lines that mean nothing but the dirty bit (byte 65
+        // of the FAT32 boot sector differs from the backup's), and the
+        // ones that mean lost clusters; anything else is damage.
+        static const std::regex dirty(
             R"(^(fsck\.fat .*|There are differences between boot sector and its backup\.|)"
             R"(This is mostly harmless\. Differences: \(offset:original/backup\)|  65:01/00|)"
             R"(  Not automatically fixing this\.|Dirty bit is set\. Fs was not properly )"
             R"(unmounted and some data may be corrupt\.| Automatically removing dirty bit\.|)"
             R"(Leaving filesystem unchanged\.|.*: \d+ files, \d+/\d+ clusters|)$)");
+        static const std::regex lost(
+            R"(^(Reclaimed \d+ unused clusters? \(\d+ bytes\)\.|)"
+            R"(Free cluster summary wrong \(\d+ vs\. really \d+\)|  Auto-correcting\.)$)");
         bool only_dirty = r.output.find("Dirty bit is set") != std::string::npos;
+        bool only_lost = only_dirty;
         std::istringstream in(r.output);
         for (std::string line; std::getline(in, line);) {
-            if (!std::regex_match(line, harmless)) only_dirty = false;
+            if (std::regex_match(line, dirty)) continue;
+            only_dirty = false;
+            if (!std::regex_match(line, lost)) only_lost = false;
         }
         r.clean_but_dirty = only_dirty;
+        r.no_damage = only_lost;
     }
     return r;
 }

@@ -22,6 +22,9 @@
 // with mconsole("config ubdc=...") and touches files the guest waits for with
 // `wait_for_host NAME`; finish() collects the result.
 //
+// PERSHOME_UML_VERBOSE=1 in the environment prints every guest's output and
+// each check's duration to stderr.
+//
 // Writes from the guest to hostfs reach the host's disk: guest scripts write
 // only below the shared directory ($SHARED), /run, /tmp (both private tmpfs)
 // and the disks they were given.
@@ -84,6 +87,8 @@ struct GuestResult {
     testing::AssertionResult passed(const std::string& name) const;
     // The check named NAME ran and failed (for checks that must fail).
     testing::AssertionResult failed(const std::string& name) const;
+    // Checks whose names start with PREFIX ran (at least one) and passed.
+    testing::AssertionResult passed_all(const std::string& prefix) const;
     // The script finished and every check it ran passed.
     testing::AssertionResult all_passed() const;
 };
@@ -161,14 +166,19 @@ void make_fat32_image(const std::filesystem::path& image, int mb,
                       const std::vector<std::string>& folders = {},
                       const std::string& label = "STICK");
 
-// fsck.vfat -n IMAGE. `clean`: nothing to report. `clean_but_dirty`: the only
-// findings are the dirty bit and its copy in the backup boot sector, which
-// every stick pulled while mounted has (Linux sets it at mount).
+// fsck.vfat -n IMAGE. `clean`: nothing to report. `clean_but_dirty`: the
+// only finding is the dirty bit (and its copy in the backup boot sector),
+// which every stick pulled while mounted has: Linux sets it at mount.
+// `no_damage`: besides the dirty bit, at most lost clusters (allocated in
+// the FAT, in no file): what a pull leaves on FAT when the FAT sectors were
+// written (any fsync on vfat writes them all) but the entries of files made
+// since were not. No file is damaged by that; fsck -a frees the space.
 struct FsckResult {
     int status = -1;
     std::string output;
     bool clean = false;
     bool clean_but_dirty = false;
+    bool no_damage = false;
 };
 FsckResult fsck_vfat(const std::filesystem::path& image);
 

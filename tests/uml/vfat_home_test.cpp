@@ -1,0 +1,434 @@
+// pershome-fs on the Linux kernel's own vfat, inside user-mode Linux: what
+// users run. Each test boots once: a FAT32 image is mounted with
+// `mount -t vfat`, pershome-fs mounts <vfat>/pershome, the test's CREATE
+// part makes files, both filesystems are unmounted and mounted again, and
+// the VERIFY part checks what survived. Listings taken before and after the
+// remount must match. Then, on the host: fsck.vfat finds nothing, and
+// fusefat (a second FAT implementation) shows the same backing files as the
+// kernel's vfat did.
+//
+// A check that fails because pershome-fs does not do something yet stays:
+// its test is DISABLED_ with a comment naming the behaviour.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/temp_dir.hpp"
+#include "tests/uml/pershome_guest.hpp"
+#include "tests/uml/uml_machine.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace pershome::test;
+using namespace pershome::test::uml;
+using namespace std::chrono_literals;
+
+// Names a home needs; one a line (none has a newline). The first two differ
+// only in case; then names FAT refuses, a DOS device name, UTF-8, invalid
+// UTF-8, and names at the length limit.
+const char* const kOddNames = R"sh(
+odd_names() {
+    printf '%s\n' Makefile makefile 'a:b' 'what?' 'x.' 'x ' ' lead' CON aux.txt '%41' \
+        'café.txt' 'Ünïcödé ✓ ok' '*' 'q"uote' '<a>' 'p|pe' 'back\slash' 'tab	in'
+    printf 'bad\377utf8\n'
+    printf 'n%.0s' $(seq 255); echo
+    printf 'é%.0s' $(seq 127); echo x
+}
+)sh";
+
+// Splits a listing into lines, for readable diffs.
+std::vector<std::string> lines(const std::string& text) {
+    std::vector<std::string> v;
+    std::istringstream in(text);
+    for (std::string l; std::getline(in, l);) v.push_back(l);
+    return v;
+}
+
+// Column COL of each "|"-separated line, with the path (column 0).
+std::vector<std::string> column(const std::string& text, size_t col) {
+    std::vector<std::string> out;
+    for (const auto& l : lines(text)) {
+        std::vector<std::string> f;
+        std::istringstream in(l);
+        for (std::string x; std::getline(in, x, '|');) f.push_back(x);
+        out.push_back(f.at(0) + "|" + (col < f.size() ? f[col] : ""));
+    }
+    return out;
+}
+
+class VfatHome : public testing::Test {
+  protected:
+    void SetUp() override {
+        if (std::string why = home_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+        make_fat32_image(image_, 64);
+    }
+    void TearDown() override {
+        if (HasFailure()) tmp_.keep();
+    }
+
+    // One boot: CREATE in a fresh home, unmount both, mount both, VERIFY.
+    // MOUNT_OPTIONS go to pershome-fs.
+    GuestResult run_home(const std::string& create, const std::string& verify,
+                         const std::string& mount_options = "") {
+        UmlMachine m(tmp_.path());
+        m.add_disk("ubdb", image_);
+        m.add_guest_library(pershome_guest_library());
+        m.add_guest_library(kOddNames);
+        const std::string opts = mount_options.empty() ? "" : "-o " + mount_options;
+        std::string script =
+            "export TZ=UTC\n"
+            "check stick_mount stick_mount || exit 1\n"
+            "check home_mount home_mount " +
+            opts +
+            " || exit 1\n"
+            "cd \"$HOME_DIR\" || exit 1\n"
+            "umask 022\n" +
+            create +
+            "\ncd /run\n"
+            "listing \"$HOME_DIR\" > \"$SHARED/before.txt\"\n"
+            "times_listing \"$HOME_DIR\" > \"$SHARED/times-before.txt\"\n"
+            "check home_umount home_umount\n"
+            "check stick_umount stick_umount\n"
+            "check stick_remount stick_mount || exit 1\n"
+            "check home_remount home_mount " +
+            opts +
+            " || exit 1\n"
+            "listing \"$HOME_DIR\" > \"$SHARED/after.txt\"\n"
+            "times_listing \"$HOME_DIR\" > \"$SHARED/times-after.txt\"\n"
+            "cd \"$HOME_DIR\" || exit 1\n" +
+            verify +
+            "\ncd /run\n"
+            "check home_final_umount home_umount\n"
+            "backing_listing \"$STICK/pershome\" > \"$SHARED/vfat.txt\"\n"
+            "check stick_final_umount stick_umount\n";
+        GuestResult r = m.run(script, 120s);
+        // The mount plumbing itself, reported once here.
+        EXPECT_TRUE(r.finished()) << r.describe();
+        for (const char* c :
+             {"stick_mount", "home_mount", "home_umount", "stick_umount", "stick_remount",
+              "home_remount", "home_final_umount", "stick_final_umount"}) {
+            EXPECT_TRUE(r.passed(c));
+        }
+        EXPECT_TRUE(log_is_clean(pershome_fs_log(tmp_.path())));
+        return r;
+    }
+
+    std::string shared(const std::string& name) { return read_file(tmp_ / name); }
+
+    // The remount kept names, types, modes, link counts, sizes and targets.
+    void expect_listing_survived() {
+        EXPECT_FALSE(shared("before.txt").empty());
+        EXPECT_EQ(lines(shared("after.txt")), lines(shared("before.txt")));
+    }
+
+    // The stick after the final unmount: fsck finds nothing, fusefat shows
+    // the same backing files (names, sizes, contents) as the kernel's vfat.
+    void expect_stick_is_sound() {
+        FsckResult f = fsck_vfat(image_);
+        EXPECT_TRUE(f.clean) << f.output;
+        const std::string vfat = shared("vfat.txt");
+        EXPECT_FALSE(vfat.empty());
+        try {
+            EXPECT_EQ(lines(fusefat_listing(image_, "pershome", tmp_.path())), lines(vfat));
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << e.what();
+        }
+    }
+
+    TempDir tmp_{"pershome-uml"};
+    fs::path image_ = tmp_ / "stick.img";
+};
+
+TEST_F(VfatHome, OddNamesSurviveRemountAndFatLegalNamesStayThemselves) {
+    GuestResult r = run_home(R"sh(
+odd_names | while IFS= read -r n; do printf '%s' "$n" > "./$n" || echo "cannot create $n" >&2; done
+mkdir 'dir:colon?' && printf inner > 'dir:colon?/inner*'
+)sh",
+                             R"sh(
+i=0
+odd_names > /run/names
+while IFS= read -r n; do
+    i=$((i + 1))
+    expect_eq "names.content.$i" "$n" "$(cat "./$n")"
+done < /run/names
+expect_eq names.all "$( (cat /run/names; echo 'dir:colon?') | LC_ALL=C sort)" "$(ls -A | LC_ALL=C sort)"
+check names.case_distinct test "$(stat -c %i Makefile)" != "$(stat -c %i makefile)"
+expect_eq names.in_dir inner "$(cat 'dir:colon?/inner*')"
+)sh");
+    expect_listing_survived();
+    EXPECT_TRUE(r.passed_all("names."));
+    EXPECT_EQ(r.checks.count("names.content.21"), 1u) << "not every name was checked";
+    expect_stick_is_sound();
+
+    // What another computer sees: FAT-legal names as themselves, the rest
+    // under generated names (FAT cannot hold ? : or the case twin).
+    std::vector<std::string> names = mdir_names(image_, "::/pershome");
+    auto has = [&](const std::string& n) {
+        return std::find(names.begin(), names.end(), n) != names.end();
+    };
+    std::string all;
+    for (const auto& n : names) all += n + "\n";
+    for (const char* n : {"Makefile", "café.txt", "Ünïcödé ✓ ok", "%41"}) {
+        EXPECT_TRUE(has(n)) << n << " is not on the stick as itself; mdir shows:\n" << all;
+    }
+    for (const char* n : {"makefile", "what?", "a:b", "x.", "x ", "CON", "aux.txt", "*"}) {
+        EXPECT_FALSE(has(n)) << n << " is on the stick as itself; mdir shows:\n" << all;
+    }
+}
+
+TEST_F(VfatHome, RenamesAmongOddNamesSurviveRemount) {
+    GuestResult r = run_home(R"sh(
+echo 1 > readme && check rename.case_only mv readme README
+echo 2 > 'what?' && check rename.generated_to_legal mv 'what?' plain.txt
+echo 3 > legal.txt && check rename.legal_to_generated mv legal.txt 'a:b'
+echo 4 > Makefile && echo 5 > makefile && check rename.replace_case_twin mv makefile Makefile
+mkdir 'd?' && echo 6 > 'd?/f' && check rename.dir mv 'd?' 'e:'
+echo 7 > CON && check rename.reserved_to_legal mv CON con.txt
+echo 8 > keep && echo 9 > 'x.' && check rename.replace_generated mv keep 'x.'
+)sh",
+                             R"sh(
+expect_eq rename.names "$(printf '%s\n' Makefile README a:b con.txt e: plain.txt x. | LC_ALL=C sort)" "$(ls -A | LC_ALL=C sort)"
+expect_eq rename.c1 1 "$(cat README)"
+expect_eq rename.c2 2 "$(cat plain.txt)"
+expect_eq rename.c3 3 "$(cat a:b)"
+expect_eq rename.c5 5 "$(cat Makefile)"
+expect_eq rename.c6 6 "$(cat 'e:/f')"
+expect_eq rename.c7 7 "$(cat con.txt)"
+expect_eq rename.c8 8 "$(cat 'x.')"
+)sh");
+    expect_listing_survived();
+    EXPECT_TRUE(r.all_passed());
+    for (const char* c : {"rename.case_only", "rename.generated_to_legal",
+                          "rename.legal_to_generated", "rename.replace_case_twin", "rename.dir",
+                          "rename.reserved_to_legal", "rename.replace_generated", "rename.names"}) {
+        EXPECT_TRUE(r.passed(c));
+    }
+    expect_stick_is_sound();
+}
+
+TEST_F(VfatHome, ModesSurviveRemountAndAreEnforced) {
+    // uid/gid of nobody and allow_other, so that a process of nobody's and
+    // one of another user meet the permission bits (root passes them all).
+    GuestResult r = run_home(R"sh(
+umask 027; echo a > umasked; mkdir umasked_dir; umask 022
+echo b > m600 && chmod 600 m600
+echo c > m755 && chmod 755 m755
+echo d > m000 && chmod 000 m000
+echo e > m4755 && chmod 4755 m4755
+mkdir d700 && chmod 700 d700 && echo f > d700/inner && chmod 640 d700/inner
+mkdir d1777 && chmod 1777 d1777
+)sh",
+                             R"sh(
+expect_eq modes.umask_file 640 "$(stat -c %a umasked)"
+expect_eq modes.umask_dir 750 "$(stat -c %a umasked_dir)"
+expect_eq modes.600 600 "$(stat -c %a m600)"
+expect_eq modes.755 755 "$(stat -c %a m755)"
+expect_eq modes.000 0 "$(stat -c %a m000)"
+expect_eq modes.setuid_dropped 755 "$(stat -c %a m4755)"
+expect_eq modes.dir700 700 "$(stat -c %a d700)"
+expect_eq modes.inner640 640 "$(stat -c %a d700/inner)"
+expect_eq modes.sticky_dropped 777 "$(stat -c %a d1777)"
+expect_eq modes.owner 65534:65534 "$(stat -c %u:%g m600)"
+check_fails modes.chown_refused chown 12345 m600
+check_fails modes.mknod_refused mknod dev c 1 3
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+other() { setpriv --reuid=4242 --regid=4242 --clear-groups "$@"; }
+check modes.owner_reads_600 nobody cat m600
+check_fails modes.owner_denied_000 nobody cat m000
+check_fails modes.other_denied_600 other cat m600
+check modes.other_reads_755 other cat m755
+check_fails modes.other_denied_dir700 other ls d700
+check_fails modes.other_cannot_write_755 other sh -c 'echo x >> m755'
+)sh",
+                             "uid=65534,gid=65534,allow_other");
+    expect_listing_survived();
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("modes."));
+    EXPECT_EQ(r.checks.count("modes.other_cannot_write_755"), 1u);
+    expect_stick_is_sound();
+}
+
+TEST_F(VfatHome, SymlinksSurviveRemountExactly) {
+    GuestResult r = run_home(R"sh(
+mkdir d && echo inside > d/f
+ln -s ../outside rel
+ln -s /etc/hostname abs
+ln -s nowhere dangling
+ln -s d dirlink
+ln -s "$(printf 'L%.0s' $(seq 4000))" long
+ln -s 'odd:*?"<>|\ target' odd
+ln -s "$(printf 'bad\377')" badutf8
+ln -s 'd/../d/./f' dotty
+ln -s target 'link:named?'
+)sh",
+                             R"sh(
+expect_eq sym.rel ../outside "$(readlink rel)"
+expect_eq sym.abs /etc/hostname "$(readlink abs)"
+expect_eq sym.dangling nowhere "$(readlink dangling)"
+expect_eq sym.dirlink d "$(readlink dirlink)"
+expect_eq sym.long "$(printf 'L%.0s' $(seq 4000))" "$(readlink long)"
+expect_eq sym.odd 'odd:*?"<>|\ target' "$(readlink odd)"
+expect_eq sym.badutf8 "$(printf 'bad\377')" "$(readlink badutf8)"
+expect_eq sym.dotty 'd/../d/./f' "$(readlink dotty)"
+expect_eq sym.odd_name target "$(readlink 'link:named?')"
+expect_eq sym.follow_dir inside "$(cat dirlink/f)"
+expect_eq sym.follow_file inside "$(cat dotty)"
+check sym.is_link test -L dangling
+check_fails sym.dangling_dangles test -e dangling
+)sh");
+    expect_listing_survived();
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("sym."));
+    EXPECT_EQ(r.checks.count("sym.dangling_dangles"), 1u);
+    expect_stick_is_sound();
+}
+
+TEST_F(VfatHome, HardLinksSurviveRemount) {
+    GuestResult r = run_home(R"sh(
+echo shared > a
+check link.make ln a b
+mkdir 'd:odd' && ln a 'd:odd/c'
+ln a 'name?'
+echo more >> b
+echo solo > s && ln s s2 && rm s
+stat -c %i a > /run/ino_a
+)sh",
+                             R"sh(
+expect_eq link.count 4 "$(stat -c %h a)"
+ino=$(stat -c %i a)
+expect_eq link.same_b "$ino" "$(stat -c %i b)"
+expect_eq link.same_c "$ino" "$(stat -c %i 'd:odd/c')"
+expect_eq link.same_q "$ino" "$(stat -c %i 'name?')"
+expect_eq link.data "$(printf 'shared\nmore')" "$(cat 'd:odd/c')"
+expect_eq link.unlinked_count 1 "$(stat -c %h s2)"
+expect_eq link.unlinked_data solo "$(cat s2)"
+echo again >> 'name?'
+expect_eq link.shared_write "$(printf 'shared\nmore\nagain')" "$(cat a)"
+rm b
+expect_eq link.count_after_unlink 3 "$(stat -c %h a)"
+expect_eq link.data_after_unlink "$(printf 'shared\nmore\nagain')" "$(cat 'd:odd/c')"
+)sh");
+    expect_listing_survived();
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("link."));
+    expect_stick_is_sound();
+}
+
+TEST_F(VfatHome, FifosAndSocketsSurviveRemountAndWork) {
+    GuestResult r = run_home(R"sh(
+check fifo.make mkfifo fifo
+chmod 600 fifo
+check sock.make python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")'
+)sh",
+                             R"sh(
+check fifo.is_fifo test -p fifo
+expect_eq fifo.mode 600 "$(stat -c %a fifo)"
+timeout 10 sh -c 'echo through > fifo' &
+expect_eq fifo.works through "$(timeout 10 cat fifo)"
+check sock.is_socket test -S sock
+check sock.live python3 -c '
+import socket, os
+s = socket.socket(socket.AF_UNIX); s.bind("live"); s.listen(1)
+c = socket.socket(socket.AF_UNIX); c.settimeout(10); c.connect("live")
+a, _ = s.accept(); c.sendall(b"ping"); assert a.recv(4) == b"ping"
+'
+check_fails sock.stale_refused python3 -c '
+import socket; c = socket.socket(socket.AF_UNIX); c.settimeout(10); c.connect("sock")'
+)sh");
+    expect_listing_survived();
+    EXPECT_TRUE(r.all_passed());
+    for (const char* c : {"fifo.make", "fifo.is_fifo", "fifo.mode", "fifo.works", "sock.make",
+                          "sock.is_socket", "sock.live", "sock.stale_refused"}) {
+        EXPECT_TRUE(r.passed(c));
+    }
+    expect_stick_is_sound();
+}
+
+TEST_F(VfatHome, NanosecondTimesSurviveRemount) {
+    GuestResult r = run_home(R"sh(
+echo a > t1 && touch -d '2021-03-04 05:06:07.123456789' t1
+echo b > t2 && touch -m -d '1999-12-31 23:59:59.999999999' t2 && touch -a -d '2000-01-01 00:00:00.5' t2
+mkdir td && touch -d '2010-10-10 10:10:10.000000001' td
+echo e > now
+ln -s t1 lnk && touch -h -d '2005-05-05 05:05:05.555555555' lnk
+)sh",
+                             R"sh(
+expect_eq time.t1 '2021-03-04 05:06:07.123456789 +0000' "$(stat -c %y t1)"
+expect_eq time.t2_mtime '1999-12-31 23:59:59.999999999 +0000' "$(stat -c %y t2)"
+expect_eq time.t2_atime '2000-01-01 00:00:00.500000000 +0000' "$(stat -c %x t2)"
+expect_eq time.dir '2010-10-10 10:10:10.000000001 +0000' "$(stat -c %y td)"
+expect_eq time.symlink '2005-05-05 05:05:05.555555555 +0000' "$(stat -c %y lnk)"
+)sh");
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("time."));
+    EXPECT_EQ(r.checks.count("time.symlink"), 1u);
+    // Every mtime, set or not (`now` got the time of its write), to the ns.
+    EXPECT_EQ(column(shared("times-after.txt"), 1), column(shared("times-before.txt"), 1));
+    expect_listing_survived();
+    expect_stick_is_sound();
+}
+
+// FAILS (pershome-fs): times FAT cannot hold come back clamped to FAT's
+// range after a remount: 1969-07-20 20:17:40.25 as 1980-01-01 00:00:00,
+// 2200-01-01 00:00:00.75 as 2107-12-31 23:59:58. The index holds signed
+// seconds and nanoseconds; at mount the backing's clamped mtime seems to win
+// over it (reconciliation taking it for an edit made elsewhere?).
+TEST_F(VfatHome, DISABLED_TimesOutsideFatRangeSurviveRemount) {
+    GuestResult r = run_home(R"sh(
+echo c > early && touch -d '1969-07-20 20:17:40.25' early
+echo d > late && touch -d '2200-01-01 00:00:00.75' late
+echo e > epoch && touch -d '1970-01-01 00:00:00.000000001' epoch
+)sh",
+                             R"sh(
+expect_eq time.before_1980 '1969-07-20 20:17:40.250000000 +0000' "$(stat -c %y early)"
+expect_eq time.after_2107 '2200-01-01 00:00:00.750000000 +0000' "$(stat -c %y late)"
+expect_eq time.epoch '1970-01-01 00:00:00.000000001 +0000' "$(stat -c %y epoch)"
+)sh");
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("time."));
+    EXPECT_EQ(column(shared("times-after.txt"), 1), column(shared("times-before.txt"), 1));
+    expect_stick_is_sound();
+}
+
+TEST_F(VfatHome, CtimeSurvivesRemount) {
+    run_home("echo a > f && chmod 600 f && mkdir d && ln -s f l && mkfifo p\n", "");
+    EXPECT_EQ(column(shared("times-after.txt"), 2), column(shared("times-before.txt"), 2));
+}
+
+// Everything above at once, each kind in its own directory, with the files
+// hard-linked across them: the interactions, and what other FAT readers see.
+TEST_F(VfatHome, WholeHomeCrossSection) {
+    GuestResult r = run_home(R"sh(
+mkdir names && (cd names && odd_names | while IFS= read -r n; do printf '%s' "$n" > "./$n"; done)
+mkdir 'modes:x' && (cd 'modes:x' && echo a > f600 && chmod 600 f600 && mkdir d700 && chmod 700 d700)
+mkdir links && (cd links && ln -s ../names/Makefile mk && ln ../names/makefile twin && ln -s /nowhere gone)
+mkdir special && (cd special && mkfifo fifo && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("s")')
+mkdir times && (cd times && echo t > t && touch -d '2021-03-04 05:06:07.123456789' t)
+dd if=/dev/urandom of=big bs=64k count=40 2>/dev/null && md5sum big > /run/big.md5
+mv names/CON 'names/CON2?'
+)sh",
+                             R"sh(
+expect_eq all.twin makefile "$(cat links/twin)"
+expect_eq all.twin_count 2 "$(stat -c %h names/makefile)"
+expect_eq all.mk Makefile "$(cat links/mk)"
+check all.big md5sum -c /run/big.md5
+expect_eq all.time '2021-03-04 05:06:07.123456789 +0000' "$(stat -c %y times/t)"
+check all.fifo test -p special/fifo
+check all.sock test -S special/s
+expect_eq all.mode 600 "$(stat -c %a 'modes:x/f600')"
+)sh");
+    expect_listing_survived();
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_EQ(column(shared("times-after.txt"), 1), column(shared("times-before.txt"), 1));
+    expect_stick_is_sound();
+    std::vector<std::string> names = mdir_names(image_, "::/pershome/names");
+    EXPECT_NE(std::find(names.begin(), names.end(), "Makefile"), names.end());
+    EXPECT_EQ(std::find(names.begin(), names.end(), "what?"), names.end());
+}
+
+}  // namespace
