@@ -93,6 +93,15 @@ std::string pershome_fs_binary() {
     return PERSHOME_FS_BIN;
 }
 
+std::string home_unavailable_reason() {
+    if (std::string why = unavailable_reason(); !why.empty()) return why;
+#ifdef PERSHOME_FS_SANITIZED
+    return "sanitizer build: ASan cannot map its shadow memory inside user-mode Linux";
+#else
+    return "";
+#endif
+}
+
 std::string pershome_guest_library() {
     return "FS_BIN='" + pershome_fs_binary() + "'\n" + kHomeFunctions + kBackingListing;
 }
