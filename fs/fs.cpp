@@ -81,6 +81,21 @@ std::uint64_t Fs::next_link_id() {
     return ++max_link_id_;
 }
 
+bool Fs::stored_as_itself(const std::string& name) const {
+    return opt_.names_83 ? is_83_name(name) : fat_can_hold(name);
+}
+
+std::string Fs::generated(const std::string& name, std::uint32_t attempt) const {
+    return opt_.names_83 ? generated_name_83(name, attempt) : generated_name(name, attempt);
+}
+
+std::string Fs::pool_backing_name(std::uint64_t id) const {
+    if (!opt_.names_83) return link_name(id);
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%08llX.LNK", static_cast<unsigned long long>(id & 0xFFFFFFFFu));
+    return buf;
+}
+
 DirState* Fs::pool(bool create, int* err) {
     if (!pool_loaded_ || (!pool_ && create)) {
         pool_loaded_ = true;
@@ -326,7 +341,7 @@ void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& nam
 
 int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
                   bool sync) {
-    if (fat_can_hold(e.name) && !d.claimed.count(e.name)) {
+    if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {
         const int err = make(d.fd.get(), e.name);
         if (err == 0) {
             e.real = e.name;
@@ -339,7 +354,7 @@ int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::
         // The backing says it collides (FAT folds case): generated name.
     }
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
-        std::string g = generated_name(e.name, attempt);
+        std::string g = generated(e.name, attempt);
         struct stat st {};
         if (d.claimed.count(g) || fstatat(d.fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
@@ -424,7 +439,7 @@ void Fs::unlink_last_but_one(std::uint64_t id) {
             name = ename;
         }
     }
-    if (!d || !fat_can_hold(name) || d->claimed.count(name)) return;
+    if (!d || !stored_as_itself(name) || d->claimed.count(name)) return;
     // 1. The name gets its backing name (and the inode's attributes) while
     //    still linked: written at once. 2. The file moves out of the pool.
     //    3. The entry becomes a plain one; the pool entry goes (lazily).

@@ -93,6 +93,12 @@ class Fs {
     // under that name, when its directory is loaded and FAT can hold it.
     void unlink_last_but_one(std::uint64_t id);
     DirState* pool(bool create, int* err);
+    // The naming policy (names=auto or names=8.3): may `name` be its own
+    // backing name, and the generated one otherwise.
+    bool stored_as_itself(const std::string& name) const;
+    std::string generated(const std::string& name, std::uint32_t attempt) const;
+    // The pool's backing name for link group `id`.
+    std::string pool_backing_name(std::uint64_t id) const;
     std::string link_name(std::uint64_t id) const;
     std::uint64_t next_link_id();
 

@@ -95,10 +95,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pershome-fs: %s\n%s", err.c_str(), kUsage);
         return 2;
     }
-    if (opt.names_83) {
-        std::fprintf(stderr, "pershome-fs: names=8.3 is not yet implemented\n");
-        return 2;
-    }
     if (opt.check) return run_check(opt.backing, opt.repair, opt.umask);
     return run_mount(opt);
 }

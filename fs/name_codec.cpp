@@ -176,4 +176,54 @@ std::string generated_name(std::string_view name, std::uint32_t attempt) {
     return out;
 }
 
+namespace {
+
+bool short_name_char(char c) {
+    if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("!#$%&'()-@^_`{}~").find(c) != std::string_view::npos;
+}
+
+std::string short_part(std::string_view s, std::size_t max) {
+    std::string out;
+    for (char c : s) {
+        if (out.size() == max) break;
+        c = ascii_upper(c);
+        if (short_name_char(c) && c != '~') out.push_back(c);
+    }
+    return out;
+}
+
+}  // namespace
+
+bool is_83_name(std::string_view name) {
+    const auto dot = name.find('.');
+    const std::string_view base = name.substr(0, dot);
+    const std::string_view ext = dot == std::string_view::npos ? "" : name.substr(dot + 1);
+    if (base.empty() || base.size() > 8 || ext.size() > 3) return false;
+    if (dot != std::string_view::npos && ext.empty()) return false;
+    for (char c : base)
+        if (!short_name_char(c)) return false;
+    for (char c : ext)
+        if (!short_name_char(c)) return false;
+    return !is_reserved_dos_name(name) && !is_reserved_backing_name(name);
+}
+
+std::string generated_name_83(std::string_view name, std::uint32_t attempt) {
+    const auto dot = name.rfind('.');
+    const std::string_view stem =
+        dot == std::string_view::npos || dot == 0 ? name : name.substr(0, dot);
+    const std::string_view ext =
+        dot == std::string_view::npos || dot == 0 ? std::string_view{} : name.substr(dot + 1);
+    std::string base = short_part(stem, 2);
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%08X", fnv1a(name, attempt * 0x9E3779B9u));
+    base.append(hex, 8 - base.size());
+    const std::string e = short_part(ext, 3);
+    if (!e.empty()) {
+        base.push_back('.');
+        base.append(e);
+    }
+    return base;
+}
+
 }  // namespace pershome::fs

@@ -38,4 +38,12 @@ bool fat_can_hold(std::string_view name);
 // different names, so a caller retries on a collision.
 std::string generated_name(std::string_view name, std::uint32_t attempt);
 
+// True for an upper-case 8.3 name (1-8 + 0-3 characters from FAT's short-name
+// set), which a FAT driver without long names stores as itself.
+bool is_83_name(std::string_view name);
+
+// An 8.3 backing name for `name` (names=8.3): up to two characters of the
+// name, hex digits of its hash, up to three characters of its extension.
+std::string generated_name_83(std::string_view name, std::uint32_t attempt);
+
 }  // namespace pershome::fs

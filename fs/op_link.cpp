@@ -39,7 +39,8 @@ void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
         Entry& e = *a.entry;
         const std::uint64_t id = fs.next_link_id();
         Entry p = e;
-        p.name = p.real = fs.link_name(id);
+        p.name = fs.link_name(id);
+        p.real = fs.pool_backing_name(id);
         p.link_id = 0;
         p.nlink = 2;
         p.ctime = now;

@@ -136,7 +136,7 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     } else if (dst) {
         if ((err = fs.remove_name(newparent, *dd, newname))) return (void)fuse_reply_err(req, err);
     }
-    if (!done && fat_can_hold(newname) && !dd->claimed.count(newname)) {
+    if (!done && fs.stored_as_itself(newname) && !dd->claimed.count(newname)) {
         err = backing_rename_noreplace(sd->fd.get(), old_real, dd->fd.get(), newname);
         if (err == 0) {
             target = newname;
@@ -152,7 +152,7 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     }
     if (!done) {
         for (std::uint32_t attempt = 0; attempt < 64 && !done; ++attempt) {
-            std::string g = generated_name(newname, attempt);
+            std::string g = fs.generated(newname, attempt);
             struct stat st {};
             if (dd->claimed.count(g) ||
                 fstatat(dd->fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)

@@ -23,7 +23,7 @@ const char* const kUsage =
     "  -o uid=N,gid=N      owner shown for every file (default: the caller)\n"
     "  -o umask=OOO        mode mask for files found without metadata (022)\n"
     "  -o flush=SECONDS    metadata write-back interval (5)\n"
-    "  -o names=auto|8.3   backing names (8.3: not yet implemented)\n"
+    "  -o names=auto|8.3   backing names: long where FAT can hold them, or 8.3 only\n"
     "  -o ro               read-only\n"
     "  -o allow_other,default_permissions and other FUSE mount options\n"
     "Always mounted nosuid,nodev with default_permissions.\n"

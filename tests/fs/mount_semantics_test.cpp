@@ -104,6 +104,33 @@ TEST_F(FsTest, OddNamesSurviveRemountAndStayReadableOnTheBacking) {
     EXPECT_EQ(errno, ENAMETOOLONG);
 }
 
+TEST_F(FsTest, ShortNamesOption) {
+    {
+        Mount m(t.backing(), t.mnt(), "names=8.3");
+        for (const auto& n : odd_names()) write_file(m.path(n), "content of " + n);
+        ASSERT_EQ(mkdir(m.path("Long Directory Name").c_str(), 0755), 0);
+        write_file(m.path("Long Directory Name/inner file.html"), "inner");
+        ASSERT_EQ(rename(m.path("Makefile").c_str(), m.path("GNUmakefile").c_str()), 0);
+        ASSERT_EQ(link(m.path("GNUmakefile").c_str(), m.path("hard link").c_str()), 0);
+        m.unmount();
+    }
+    // Every backing name, at every level, is an 8.3 name.
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(t.backing())) {
+        const std::string n = entry.path().filename().string();
+        EXPECT_TRUE(n.size() <= 12 &&
+                    n.find_first_of("abcdefghijklmnopqrstuvwxyz ") == std::string::npos)
+            << n;
+    }
+    Mount m(t.backing(), t.mnt(), "names=8.3");
+    for (const auto& n : odd_names()) {
+        if (n == "Makefile") continue;
+        EXPECT_EQ(read_file(m.path(n)), "content of " + n) << n;
+    }
+    EXPECT_EQ(read_file(m.path("GNUmakefile")), "content of Makefile");
+    EXPECT_EQ(read_file(m.path("hard link")), "content of Makefile");
+    EXPECT_EQ(read_file(m.path("Long Directory Name/inner file.html")), "inner");
+}
+
 TEST_F(FsTest, RenamesAmongOddNames) {
     Mount m(t.backing(), t.mnt());
     write_file(m.path("plain"), "1");

@@ -107,5 +107,29 @@ TEST(GeneratedName, AlwaysFatLegalAndRecognisable) {
     EXPECT_NE(generated_name("a:b", 0), generated_name("a?b", 0));
 }
 
+TEST(ShortNames, Recognised) {
+    for (const char* n : {"README", "A.TXT", "PERSHO~1.X", "12345678.123", "A_B-C!", "$"})
+        EXPECT_TRUE(is_83_name(n)) << n;
+    for (const char* n : {"readme", "A.TXTX", "123456789", "A.", ".A", "A B", "A.B.C", "CON",
+                          "AUX.TXT", "PERSHOME.IDX", "", "\xc3\xa9"})
+        EXPECT_FALSE(is_83_name(n)) << n;
+}
+
+TEST(ShortNames, GeneratedAreShortAndDistinct) {
+    std::set<std::string> seen;
+    for (const char* n : {"Makefile", "makefile", "report.odt", "a:b", "CON", ".bashrc", "x.",
+                          "caf\xc3\xa9.tar.gz", "\xff", "?"}) {
+        for (std::uint32_t a = 0; a < 3; ++a) {
+            const auto g = generated_name_83(n, a);
+            EXPECT_TRUE(is_83_name(g)) << n << " -> " << g;
+            EXPECT_TRUE(fat_can_hold(g)) << g;
+            seen.insert(g);
+        }
+    }
+    EXPECT_EQ(seen.size(), 30u);
+    EXPECT_EQ(generated_name_83("report.odt", 0).substr(0, 2), "RE");
+    EXPECT_EQ(generated_name_83("report.odt", 0).substr(8), ".ODT");
+}
+
 }  // namespace
 }  // namespace pershome::fs
