@@ -400,6 +400,47 @@ TEST_F(VfatHome, CtimeSurvivesRemount) {
     EXPECT_EQ(column(shared("times-after.txt"), 2), column(shared("times-before.txt"), 2));
 }
 
+// Programs a desktop runs in a home, before and after the remount: tar of
+// a tree with hard links, symlinks, a fifo and odd names, extracted and
+// compared; git; ssh-keygen, whose key ssh refuses unless it is 0600; rsync.
+TEST_F(VfatHome, RealProgramsWorkInTheHome) {
+    GuestResult r = run_home(R"sh(
+mkdir src && (cd src && echo a > 'a:b' && ln 'a:b' hard && ln -s 'a:b' sym && mkdir 'd?' &&
+    echo x > 'd?/Makefile' && echo y > 'd?/makefile' && mkfifo fifo && chmod 640 'a:b' &&
+    touch -d '2020-01-01 00:00:00.5' 'd?/Makefile')
+check prog.tar_create tar -C src -cf /run/src.tar .
+mkdir dst && check prog.tar_extract tar -C dst -xpf /run/src.tar
+check prog.tar_compare tar -C dst --compare -f /run/src.tar
+# diff calls any two fifos different: tar --compare checks the fifo.
+check prog.diff diff -r --no-dereference -x fifo src dst
+check prog.git sh -c 'git init -q repo && cd repo && git config user.email t@example.org &&
+    git config user.name t && echo hi > Makefile && echo lo > makefile && mkdir "x:y" &&
+    echo z > "x:y/what?" && ln -s Makefile link && git add . && git commit -qm one &&
+    test -z "$(git status --porcelain)"'
+check prog.ssh_keygen ssh-keygen -q -t ed25519 -N '' -C test -f key
+check prog.rsync_out rsync -a src/ /run/rs/
+check prog.rsync_back rsync -a /run/rs/ back/
+check prog.rsync_same diff -r --no-dereference -x fifo src back
+check prog.rsync_fifo test -p back/fifo
+)sh",
+                             R"sh(
+check prog.tar_compare_after tar -C dst --compare -f /run/src.tar
+check prog.tar_compare_src_after tar -C src --compare -f /run/src.tar
+check prog.git_status_after sh -c 'cd repo && test -z "$(git status --porcelain)"'
+check prog.git_fsck_after sh -c 'cd repo && git fsck --strict 2>&1'
+check prog.git_commit_after sh -c 'cd repo && echo more >> makefile && git commit -qam two &&
+    test "$(git log --oneline | wc -l)" = 2'
+expect_eq prog.key_mode 600 "$(stat -c %a key)"
+check prog.ssh_accepts_key ssh-keygen -y -f key
+check prog.rsync_check sh -c 'test -z "$(rsync -ai --dry-run /run/rs/ back/)"'
+)sh");
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("prog."));
+    EXPECT_EQ(r.checks.count("prog.rsync_check"), 1u);
+    expect_listing_survived();
+    expect_stick_is_sound();
+}
+
 // Everything above at once, each kind in its own directory, with the files
 // hard-linked across them: the interactions, and what other FAT readers see.
 TEST_F(VfatHome, WholeHomeCrossSection) {
