@@ -49,6 +49,18 @@ struct BackingItem {
     struct stat st;
 };
 
+// Whether a file's backing mtime, `diff` seconds away from the indexed one,
+// means another computer wrote it. FAT keeps 2 s; it also keeps local time,
+// so a different time zone or a daylight-saving change shifts every file by
+// a multiple of 15 minutes (within 14 h): that is not an edit.
+bool edited_elsewhere(std::int64_t diff) {
+    const std::int64_t a = diff < 0 ? -diff : diff;
+    if (a <= 2) return false;
+    const std::int64_t off = a % 900;
+    if (a <= 14 * 3600 + 2 && (off <= 2 || off >= 898)) return false;
+    return true;
+}
+
 Timestamp ts_of(const timespec& t) {
     return {t.tv_sec, static_cast<std::uint32_t>(t.tv_nsec)};
 }
@@ -176,10 +188,8 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             e.target.clear();
             d.dirty = true;
         }
-        if (e.type == NodeType::File) {
-            // Edited elsewhere (FAT keeps 2 s, so allow that much slack).
-            const std::int64_t diff = b.st.st_mtim.tv_sec - e.mtime.sec;
-            if (diff > 2 || diff < -2) {
+        if (e.type == NodeType::File && edited_elsewhere(b.st.st_mtim.tv_sec - e.mtime.sec)) {
+            {
                 e.mtime = ts_of(b.st.st_mtim);
                 e.ctime = e.mtime;
                 d.dirty = true;

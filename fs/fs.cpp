@@ -350,8 +350,9 @@ int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::
             if (sync) flush(&d);
             return 0;
         }
-        if (err != EEXIST) return err;
-        // The backing says it collides (FAT folds case): generated name.
+        if (!backing_refused_name(err)) return err;
+        // The backing says it collides (FAT folds case) or cannot encode
+        // it: generated name.
     }
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
         std::string g = generated(e.name, attempt);

@@ -2,6 +2,7 @@
 // backing names for the others. Pure functions: no I/O, unit-tested hard.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,6 +38,13 @@ bool fat_can_hold(std::string_view name);
 // ("what?.txt" -> "what_~1a2b3c4d.txt"). Different `attempt` values give
 // different names, so a caller retries on a collision.
 std::string generated_name(std::string_view name, std::uint32_t attempt);
+
+// True when the backing refused a name it was asked to hold as itself in a
+// way a generated name avoids: a collision (EEXIST) or a character set the
+// FAT mount cannot encode (EINVAL, EILSEQ, ENAMETOOLONG: vfat without utf8).
+inline bool backing_refused_name(int err) {
+    return err == EEXIST || err == EINVAL || err == EILSEQ || err == ENAMETOOLONG;
+}
 
 // True for an upper-case 8.3 name (1-8 + 0-3 characters from FAT's short-name
 // set), which a FAT driver without long names stores as itself.

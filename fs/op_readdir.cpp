@@ -2,6 +2,8 @@
 // snapshot of the names taken at opendir, so offsets stay meaningful while
 // the directory changes.
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <memory>
 #include <vector>
@@ -110,6 +112,9 @@ void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
     int err = 0;
     DirState* d = fs.dir_of(ino, &err);
     if (!d) return (void)fuse_reply_err(req, err);
+    // The backing directory's own entries (names created, removed) too.
+    UniqueFd rd(openat(d->fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (rd && ::fsync(rd.get()) != 0) return (void)fuse_reply_err(req, errno);
     fuse_reply_err(req, fs.flush(d));
 }
 

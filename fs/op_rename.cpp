@@ -141,7 +141,7 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         if (err == 0) {
             target = newname;
             done = true;
-        } else if (err != EEXIST) {
+        } else if (!backing_refused_name(err)) {
             return (void)fuse_reply_err(req, err);
         }
     }

@@ -479,6 +479,28 @@ TEST_F(FsTest, ReconcileEditsMadeElsewhere) {
     EXPECT_EQ(read_file(m.path("New Folder/inside")), "i");
 }
 
+TEST_F(FsTest, TimeZoneShiftIsNotAnEdit) {
+    const timespec exact[2] = {{1600000000, 123456789}, {1600000000, 123456789}};
+    {
+        Mount m(t.backing(), t.mnt());
+        write_file(m.path("tz"), "t");
+        write_file(m.path("edited"), "e");
+        ASSERT_EQ(utimensat(AT_FDCWD, m.path("tz").c_str(), exact, 0), 0);
+        ASSERT_EQ(utimensat(AT_FDCWD, m.path("edited").c_str(), exact, 0), 0);
+        m.unmount();
+    }
+    // The same stick under another time zone (local time on FAT): +1 h.
+    const timespec shifted[2] = {{1600003600, 0}, {1600003600, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, (t.backing() + "/tz").c_str(), shifted, 0), 0);
+    // Really edited elsewhere: 100 s later.
+    const timespec later[2] = {{1600000100, 0}, {1600000100, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, (t.backing() + "/edited").c_str(), later, 0), 0);
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(lst(m.path("tz")).st_mtim.tv_sec, 1600000000);
+    EXPECT_EQ(lst(m.path("tz")).st_mtim.tv_nsec, 123456789);
+    EXPECT_EQ(lst(m.path("edited")).st_mtim.tv_sec, 1600000100);
+}
+
 TEST_F(FsTest, HostileIndexIsIgnored) {
     write_file(t.backing() + "/file", "data");
     std::string junk(10000, '\0');
