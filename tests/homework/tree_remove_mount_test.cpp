@@ -13,6 +13,7 @@
 
 #include "homework/tree_remove.hpp"
 #include "temp_dir.hpp"
+#include "tests/support/mount_namespace.hpp"
 
 namespace pershome::homework {
 namespace {
@@ -24,8 +25,12 @@ using test::TempDir;
 using test::write_file;
 
 bool enter_private_mount_namespace() {
-    return ::unshare(CLONE_NEWNS) == 0 &&
-           ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    try {
+        pershome::test::enter_private_mount_namespace();
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
 }
 
 // An fd opened before unshare() still points into the old namespace's mounts and would not see
