@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
 #include <string>
 
 #include "tests/support/temp_dir.hpp"
@@ -96,6 +97,86 @@ expect_eq replug.inner 'in a new dir' "$(cat newdir/inner.txt)"
 expect_eq replug.inner_posix 'in a new dir' "$(cat newdir2/inner.txt)"
 check replug.home_umount home_umount
 check replug.stick_umount stick_umount
+)sh";
+
+// Pulls at random instants of a workload that keeps making, fsync'ing,
+// renaming and chmod'ing files, ROUNDS times in one boot; after each pull
+// the stick is checked in the guest (fsck output for the host to judge,
+// pershome-fs --check) and plugged in again: every file whose fsync
+// returned is there, under exactly one of the names it had (old or new),
+// with its content, its fsync'ed mtime, and its old or new mode.
+const char* const kRandomPullScript = R"sh(
+export TZ=UTC DM_DISABLE_UDEV=1
+N=$(blockdev --getsz /dev/ubdb)
+force_umount() { umount "$1" 2>/dev/null || umount -l "$1"; }
+# workload DIR: step j makes fJ (mode 600, mtime 1600000000+j.123456789),
+# fsyncs it and DIR, logs j as durable, then chmods fJ 640 and, with
+# RENAME=1, renames f(j-1) to "g:(j-1)?" (a generated backing name), both
+# not synced (the next step's fsync of DIR may or may not carry them).
+workload() {
+    cd "$HOME_DIR" && mkdir "$1" && sync "$1" . && cd "$1" || return 1
+    j=1
+    while :; do
+        printf 'data %s\n' "$j" > "f$j" && chmod 600 "f$j" &&
+            touch -d "@$((1600000000 + j)).123456789" "f$j" && sync "f$j" . || return 1
+        echo "$j" > "/run/durable-$1"
+        if [ "$RENAME" = 1 ] && [ "$j" -gt 1 ]; then mv "f$((j - 1))" "g:$((j - 1))?" || return 1; fi
+        chmod 640 "f$j" || return 1
+        j=$((j + 1))
+    done
+}
+ends_within() { wait_pid "$1" "$2"; [ $? -ne 124 ]; }
+verify() {
+    _d="$HOME_DIR/$1"; _n=$2; _bad=""; _j=1
+    while [ "$_j" -le "$_n" ]; do
+        _a="$_d/f$_j"; _b="$_d/g:$_j?"; _p=""
+        if [ -e "$_a" ] && [ -e "$_b" ]; then _bad="$_bad f$_j:under-both-names"
+        elif [ -e "$_a" ]; then _p=$_a
+        elif [ -e "$_b" ]; then _p=$_b
+        else _bad="$_bad f$_j:lost"; fi
+        if [ -n "$_p" ]; then
+            [ "$(cat "$_p")" = "data $_j" ] ||
+                _bad="$_bad f$_j:content(${_p##*/}:$(stat -c %s "$_p")_bytes)"
+            _m=$(stat -c %a "$_p")
+            [ "$_m" = 600 ] || [ "$_m" = 640 ] || _bad="$_bad f$_j:mode=$_m"
+            _t=$(stat -c %.9Y "$_p")
+            [ "$_t" = "$((1600000000 + _j)).123456789" ] || _bad="$_bad f$_j:mtime=$_t"
+        fi
+        _j=$((_j + 1))
+    done
+    if [ -z "$_bad" ]; then pass "$3"; else fail "$3" "of $_n durable files:$_bad"; fi
+}
+round() {
+    check "pull$1.dm_create" dmsetup create stick --table "0 $N linear /dev/ubdb 0" || return 1
+    check "pull$1.stick_mount" stick_mount /dev/mapper/stick || return 1
+    check "pull$1.home_mount" home_mount -o flush=1 || return 1
+    workload "r$1" > "$SHARED/workload-$1.txt" 2>&1 &
+    _w=$!
+    _cs=$(( $(od -An -N2 -tu2 /dev/urandom) % 200 + 30 ))
+    echo "round $1: pull after $_cs cs"
+    sleep "$((_cs / 100)).$((_cs / 10 % 10))$((_cs % 10))"
+    check "pull$1.pull" sh -c "dmsetup suspend --nolockfs --noflush stick &&
+        dmsetup load stick --table '0 $N error' && dmsetup resume stick"
+    kill -9 "$_w" 2>/dev/null
+    check "pull$1.workload_ends" ends_within "$_w" 20
+    cd /run
+    force_umount "$HOME_DIR"
+    wait_pid "$FS_PID" 20; _st=$?
+    echo "round $1: pershome-fs exit status $_st, $(cat "/run/durable-r$1" 2>/dev/null || echo 0) durable"
+    check "pull$1.fs_exits" test "$_st" -ne 124 -a "$_st" -lt 128
+    force_umount "$STICK"
+    check "pull$1.dm_remove" wait_until 10 dmsetup remove stick || return 1
+    fsck.vfat -n /dev/ubdb > "$SHARED/fsck-$1.txt" 2>&1; echo $? > "$SHARED/fsck-$1.status"
+    check "pull$1.replug" stick_mount /dev/ubdb || return 1
+    "$FS_BIN" --check "$STICK/pershome" > "$SHARED/check-$1.txt" 2>&1
+    echo $? > "$SHARED/check-$1.status"
+    check "pull$1.home_replug" home_mount || return 1
+    verify "r$1" "$(cat "/run/durable-r$1" 2>/dev/null || echo 0)" "pull$1.durable_files"
+    check "pull$1.home_umount" home_umount
+    check "pull$1.stick_umount" stick_umount
+}
+i=1
+while [ "$i" -le "$ROUNDS" ]; do round "$i" || break; i=$((i + 1)); done
 )sh";
 
 class PulledStick : public testing::Test {
@@ -203,6 +284,65 @@ TEST_F(PulledStick, FsyncedMetadataSurvivesReplug) {
     // Linux leaves a dirty bit it found at mount for fsck to see.
     FsckResult f = fsck_vfat(image_);
     EXPECT_TRUE(f.no_damage) << f.output;
+}
+
+class RandomPulls : public PulledStick {
+  protected:
+    // ROUNDS pulls in one boot, then the host's judgement of each.
+    void run_rounds(bool renames) {
+        const int rounds = 4;
+        UmlMachine m(tmp_.path());
+        m.add_disk("ubdb", image_);
+        m.add_module("dm-mod");
+        m.add_guest_library(pershome_guest_library());
+        GuestResult r = m.run("ROUNDS=" + std::to_string(rounds) +
+                                  " RENAME=" + (renames ? "1" : "0") + "\n" + kRandomPullScript,
+                              170s);
+        ASSERT_TRUE(r.finished()) << r.describe();
+        EXPECT_TRUE(r.all_passed());
+        for (int i = 1; i <= rounds; ++i) {
+            const std::string n = std::to_string(i);
+            SCOPED_TRACE("pull " + n);
+            EXPECT_TRUE(r.passed("pull" + n + ".durable_files"));
+            EXPECT_TRUE(r.passed("pull" + n + ".fs_exits"));
+            // The FAT: no damage beyond what any pull leaves (dirty bit,
+            // lost clusters).
+            const std::string fsck_status = read_file(tmp_ / ("fsck-" + n + ".status"));
+            ASSERT_FALSE(fsck_status.empty());
+            FsckResult f =
+                classify_fsck(std::stoi(fsck_status), read_file(tmp_ / ("fsck-" + n + ".txt")));
+            EXPECT_TRUE(f.no_damage) << f.output;
+            // The index: no damaged slot, and the check ran (status 2:
+            // could not). Files added or entries dropped are what a pull
+            // before the lazy index write leaves; the mount reconciles them.
+            const std::string check = read_file(tmp_ / ("check-" + n + ".txt"));
+            EXPECT_NE(read_file(tmp_ / ("check-" + n + ".status")), "2\n") << check;
+            static const std::regex damage("no index slot verifies|index file too large");
+            EXPECT_FALSE(std::regex_search(check, damage)) << check;
+            std::cout << "pull " << n << ": pershome-fs --check said:\n" << check;
+        }
+        std::cout << r.out;
+        EXPECT_TRUE(log_is_clean(pershome_fs_log(tmp_.path())));
+    }
+};
+
+TEST_F(RandomPulls, DuringCreatesAndChmodsKeepEveryFsyncedFile) {
+    run_rounds(false);
+}
+
+// FAILS (pershome-fs on vfat): a file fsync'ed, then renamed to a name that
+// needs a generated backing name, the directory fsync'ed afterwards by the
+// next step, then the stick pulled: the file is found under its new name
+// empty (0 bytes, the mtime of the pull instead of its fsync'ed one), its
+// data clusters lost, or it is gone altogether ("entry without backing file
+// dropped: g:6?"). Linux vfat writes a renamed file's cluster and size into
+// its new directory entry only when the renamed inode is written back; an
+// fsync of the directory does not do that, the file's own fsync does. So a
+// rename is durable on vfat only after an fsync of the renamed file itself,
+// which pershome-fs's rename (or its fsyncdir) has to do. Seen in every
+// round of 4.
+TEST_F(RandomPulls, DISABLED_DuringRenamesKeepEveryFsyncedFile) {
+    run_rounds(true);
 }
 
 }  // namespace

@@ -480,12 +480,16 @@ void make_fat32_image(const std::filesystem::path& image, int mb,
 
 FsckResult fsck_vfat(const std::filesystem::path& image) {
     ToolResult t = run_tool({"fsck.vfat", "-n", image.string()});
+    return classify_fsck(t.status, t.text());
+}
+
+FsckResult classify_fsck(int status, const std::string& output) {
     FsckResult r;
-    r.status = t.status;
-    r.output = t.text();
-    r.clean = t.status == 0;
+    r.status = status;
+    r.output = output;
+    r.clean = status == 0;
     r.no_damage = r.clean;
-    if (t.status == 1) {
+    if (status == 1) {
         // fsck's report lines that mean nothing but the dirty bit (byte 65
         // of the FAT32 boot sector differs from the backup's), and the
         // ones that mean lost clusters; anything else is damage.
