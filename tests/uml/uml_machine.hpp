@@ -14,8 +14,14 @@
 //   make_fat32_image(tmp / "stick.img", 64, {"pershome"});
 //   UmlMachine m(tmp.path());
 //   m.add_disk("ubdb", tmp / "stick.img");
-//   GuestResult r = m.run("check mount mount -t vfat /dev/ubdb /run/stick\n", 60s);
+//   GuestResult r = m.run("mkdir /run/s\ncheck mount mount -t vfat /dev/ubdb /run/s\n", 60s);
 //   EXPECT_TRUE(r.passed("mount"));
+//
+// Guest functions: check NAME CMD..., check_fails NAME CMD..., expect_eq NAME
+// EXPECTED ACTUAL, pass NAME, fail NAME MSG, wait_until SECS CMD...,
+// wait_pid PID SECS, signal_host NAME, wait_for_host NAME [SECS],
+// load_module NAME... (modprobe in UML's module tree), start_udev. $SHARED
+// is the test's directory.
 //
 // For hot-plug, start() boots in the background; the guest signals readiness
 // with `signal_host NAME` (wait_for_file on the host), the host changes disks
