@@ -390,6 +390,12 @@ TEST_F(FsTest, FatSizeLimitIsEfbig) {
     EXPECT_EQ(ftruncate(fd, 0x100000000ll), -1);
     EXPECT_EQ(errno, EFBIG);
     EXPECT_EQ(ftruncate(fd, 10), 0);
+    // fallocate where the backing allows it, EFBIG past FAT's limit.
+    EXPECT_EQ(fallocate(fd, 0, 0, 1 << 20), 0) << std::strerror(errno);
+    EXPECT_EQ(lst(m.path("big")).st_size, 1 << 20);
+    EXPECT_EQ(fallocate(fd, 0, 0xFFFFFFFFll - 10, 100), -1);
+    EXPECT_EQ(errno, EFBIG);
+    EXPECT_EQ(ftruncate(fd, 10), 0);
     close(fd);
     EXPECT_EQ(lst(m.path("big")).st_size, 10);
 }
