@@ -20,10 +20,15 @@
 
 #include <gtest/gtest.h>
 
+#include "fs/index_format.hpp"
 #include "tests/fs/mount_harness.hpp"
 
 namespace pershome::fs::test {
 namespace {
+
+using pershome::fs::Entry;
+using pershome::fs::IndexContent;
+using pershome::fs::NodeType;
 
 std::set<std::string> list(const std::string& dir) {
     std::set<std::string> out;
@@ -521,6 +526,60 @@ TEST_F(FsTest, HostileIndexIsIgnored) {
     EXPECT_NE(log.find("rebuilt"), std::string::npos) << log;
     Mount m2(t.backing(), t.mnt());
     EXPECT_EQ(lst(m2.path("file")).st_mode & 0777, 0600u);
+}
+
+TEST_F(FsTest, CraftedHostileIndexIsSanitised) {
+    // A well-formed, correctly checksummed index written by an attacker.
+    for (const char* f : {"suid", "dev", "victim", "sym", "dir"})
+        write_file(t.backing() + "/" + f, "x");
+    IndexContent c;
+    auto add = [&](std::string name, std::string real, NodeType type, std::uint32_t mode) {
+        Entry e;
+        e.name = std::move(name);
+        e.real = std::move(real);
+        e.type = type;
+        e.mode = mode;
+        c.entries.push_back(e);
+        return &c.entries.back();
+    };
+    add("setuid", "suid", NodeType::File, 0777);
+    add("..", "victim", NodeType::File, 0644);
+    add("a/b", "victim", NodeType::File, 0644);
+    add("device", "dev", NodeType::File, 0644);
+    add("again", "suid", NodeType::File, 0644);  // a second name for one backing file
+    add("escape", "../../etc", NodeType::File, 0644);
+    add("index", "PERSHOME.IDX", NodeType::File, 0644);
+    add("dir-claims-file", "dir", NodeType::Dir, 0755);
+    std::string payload = serialize_payload(c);
+    // Forge what serialize_payload refuses to write: setuid bits and a
+    // device-node type (mode field at +8, type at +4 of each entry record).
+    const std::size_t first = 8 + 68;
+    payload[first + 8 + 1] = static_cast<char>(payload[first + 8 + 1] | 0x0E);  // 07000
+    std::size_t off = first;
+    for (int i = 0; i < 3; ++i) {  // walk to the 4th record ("device")
+        const auto nl = static_cast<unsigned char>(payload[off]) |
+                        static_cast<unsigned char>(payload[off + 1]) << 8;
+        const auto rl = static_cast<unsigned char>(payload[off + 2]) |
+                        static_cast<unsigned char>(payload[off + 3]) << 8;
+        off += 68 + nl + rl;
+    }
+    payload[off + 4] = 6;  // not a type pershome-fs has
+    const std::string slot = encode_slot(1, kSlotAlign, payload);
+    write_file(t.backing() + "/PERSHOME.IDX", slot);
+    Mount m(t.backing(), t.mnt());
+    const auto names = list(t.mnt());
+    // ("dir-claims-file" keeps its name; the backing decides it is a file.)
+    EXPECT_EQ(names, (std::set<std::string>{"setuid", "dev", "victim", "sym", "dir-claims-file"}))
+        << [&] {
+               std::string all;
+               for (const auto& n : names) all += "'" + n + "' ";
+               return all;
+           }();
+    EXPECT_EQ(lst(m.path("setuid")).st_mode, S_IFREG | 0777u);  // no setuid, ever
+    EXPECT_TRUE(S_ISREG(lst(m.path("dev")).st_mode));
+    EXPECT_TRUE(S_ISREG(lst(m.path("dir-claims-file")).st_mode));
+    const std::string log = m.unmount();
+    EXPECT_NE(log.find("invalid"), std::string::npos) << log;
 }
 
 TEST_F(FsTest, UnlinkRmdirStatfsAndOpenUnlinked) {
