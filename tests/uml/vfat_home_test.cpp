@@ -400,6 +400,52 @@ TEST_F(VfatHome, CtimeSurvivesRemount) {
     EXPECT_EQ(column(shared("times-after.txt"), 2), column(shared("times-before.txt"), 2));
 }
 
+// File operations beyond names and modes, on the real vfat: truncate,
+// fallocate, user.* xattrs, shared writable mmap, locks, statfs of the
+// stick, and FAT's 4 GiB - 1 limit told as EFBIG (not ENOSPC on this small
+// stick, not corruption).
+TEST_F(VfatHome, FileOperationsSurviveRemount) {
+    GuestResult r = run_home(R"sh(
+printf '0123456789' > shrink && check ops.truncate_shrink truncate -s 4 shrink
+printf 'ab' > grow && check ops.truncate_grow truncate -s 5000 grow
+check ops.fallocate fallocate -l 100000 falloc
+echo x > xa && check ops.xattr_set python3 -c '
+import os; os.setxattr("xa", "user.color", b"blue"); os.setxattr("xa", "user.empty", b"")'
+check_fails ops.xattr_trusted_refused python3 -c '
+import os; os.setxattr("xa", "trusted.x", b"1")'
+head -c 8192 /dev/zero > mm && check ops.mmap_write python3 -c '
+import mmap, os
+fd = os.open("mm", os.O_RDWR); m = mmap.mmap(fd, 8192, mmap.MAP_SHARED)
+m[100:105] = b"hello"; m.flush(); m.close(); os.close(fd)'
+flock_conflict() {
+    flock -n lk sh -c ': > /run/locked; sleep 1' &
+    _holder=$!
+    wait_until 10 test -e /run/locked && ! flock -n lk true
+    _fl=$?; wait "$_holder"; return $_fl  # not a bare wait: pershome-fs is a job too
+}
+check ops.flock_conflict flock_conflict
+check ops.efbig sh -c 'truncate -s 4294967296 big 2>&1 | grep -q "File too large"'
+check ops.efbig_write sh -c 'echo x | dd of=big2 bs=1 seek=4294967295 2>&1 | grep -q "File too large"'
+expect_eq ops.statfs_size "$(($(stat -f -c '%b * %S' "$STICK")))" "$(($(stat -f -c '%b * %S' .)))"
+)sh",
+                             R"sh(
+expect_eq ops.shrunk 0123 "$(cat shrink)"
+expect_eq ops.grown 5000 "$(stat -c %s grow)"
+expect_eq ops.grown_zeros 0 "$(tail -c +3 grow | tr -d '\0' | wc -c)"
+expect_eq ops.fallocated 100000 "$(stat -c %s falloc)"
+expect_eq ops.xattr_kept "blue|" "$(python3 -c '
+import os; print(os.getxattr("xa", "user.color").decode() + "|" + os.getxattr("xa", "user.empty").decode())')"
+expect_eq ops.xattr_list "user.color user.empty" "$(python3 -c '
+import os; print(" ".join(sorted(os.listxattr("xa"))))')"
+expect_eq ops.mmap_kept hello "$(dd if=mm bs=1 skip=100 count=5 2>/dev/null)"
+)sh");
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("ops."));
+    EXPECT_EQ(r.checks.count("ops.mmap_kept"), 1u);
+    expect_listing_survived();
+    expect_stick_is_sound();
+}
+
 // Programs a desktop runs in a home, before and after the remount: tar of
 // a tree with hard links, symlinks, a fifo and odd names, extracted and
 // compared; git; ssh-keygen, whose key ssh refuses unless it is 0600; rsync.
