@@ -347,6 +347,33 @@ TEST_F(FsTest, LastNameOfAHardLinkLeavesThePool) {
     EXPECT_EQ(read_file(m.path("ab/cdef")), "object");
 }
 
+TEST_F(FsTest, RenamesInvolvingHardLinks) {
+    Mount m(t.backing(), t.mnt());
+    write_file(m.path("a"), "A");
+    ASSERT_EQ(link(m.path("a").c_str(), m.path("a2").c_str()), 0);
+    write_file(m.path("plain?"), "P");
+    // A plain file over one name of a linked pair.
+    ASSERT_EQ(rename(m.path("plain?").c_str(), m.path("a2").c_str()), 0);
+    EXPECT_EQ(read_file(m.path("a2")), "P");
+    EXPECT_EQ(lst(m.path("a")).st_nlink, 1u);
+    // A linked name over a plain file.
+    ASSERT_EQ(link(m.path("a").c_str(), m.path("b:").c_str()), 0);
+    write_file(m.path("c"), "C");
+    ASSERT_EQ(rename(m.path("b:").c_str(), m.path("c").c_str()), 0);
+    EXPECT_EQ(read_file(m.path("c")), "A");
+    EXPECT_EQ(lst(m.path("c")).st_ino, lst(m.path("a")).st_ino);
+    // Two names of one inode: rename does nothing.
+    ASSERT_EQ(rename(m.path("a").c_str(), m.path("c").c_str()), 0);
+    EXPECT_EQ(list(t.mnt()), (std::set<std::string>{"a", "a2", "c"}));
+    m.unmount();
+    Mount m2(t.backing(), t.mnt());
+    EXPECT_EQ(list(t.mnt()), (std::set<std::string>{"a", "a2", "c"}));
+    EXPECT_EQ(read_file(m2.path("a")), "A");
+    EXPECT_EQ(read_file(m2.path("c")), "A");
+    EXPECT_EQ(read_file(m2.path("a2")), "P");
+    EXPECT_EQ(lst(m2.path("a")).st_nlink, 2u);
+}
+
 TEST_F(FsTest, FifosAndSockets) {
     Mount m(t.backing(), t.mnt());
     ASSERT_EQ(mkfifo(m.path("fifo").c_str(), 0600), 0);
