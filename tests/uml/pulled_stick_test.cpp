@@ -297,7 +297,7 @@ class RandomPulls : public PulledStick {
         m.add_guest_library(pershome_guest_library());
         GuestResult r = m.run("ROUNDS=" + std::to_string(rounds) +
                                   " RENAME=" + (renames ? "1" : "0") + "\n" + kRandomPullScript,
-                              170s);
+                              140s);
         ASSERT_TRUE(r.finished()) << r.describe();
         EXPECT_TRUE(r.all_passed());
         for (int i = 1; i <= rounds; ++i) {
