@@ -133,8 +133,9 @@ int Child::wait(Clock::time_point deadline) {
         }
         if (Clock::now() >= deadline) return -1;
         // Drain output meanwhile so a chatty child cannot block on a full pipe.
-        read_until(std::min(deadline, Clock::now() + std::chrono::milliseconds(5)), "\x01\x02");
-        if (!out_ && !err_) poll(nullptr, 0, 2);
+        if (!read_some(std::min(deadline, Clock::now() + std::chrono::milliseconds(5)))) {
+            poll(nullptr, 0, 2);
+        }
     }
     return -1;
 }
