@@ -1,5 +1,6 @@
 #include "fs/index_format.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -301,14 +302,23 @@ SlotPlace place_next_slot(std::optional<SlotSpan> newest, std::uint32_t capacity
     auto round_up = [](std::uint64_t v) { return (v + kSlotAlign - 1) / kSlotAlign * kSlotAlign; };
     const std::uint64_t want = round_up(std::max<std::uint64_t>(kSlotAlign, 2 * slot_bytes));
     if (!newest) return {0, static_cast<std::uint32_t>(want)};
-    // The usual case: two regions [0, cap) and [cap, 2 cap), used alternately.
-    if (capacity % kSlotAlign == 0 && capacity != 0 && slot_bytes <= capacity &&
-        newest->length <= capacity && (newest->offset == 0 || newest->offset == capacity))
-        return {newest->offset == 0 ? capacity : 0, capacity};
+    // The capacity comes from the stick: the format calls it informative, so
+    // it is used only when it agrees with the layout actually found (aligned,
+    // holding the newest slot where a region starts, and not far beyond what
+    // the slots need). A hostile value could otherwise send the next write to
+    // an offset the reader never scans, or gigabytes into a FAT file (which
+    // has no holes).
+    const std::uint64_t need =
+        round_up(std::max<std::uint64_t>({kSlotAlign, 2 * slot_bytes, 2 * newest->length}));
+    const bool trusted = capacity != 0 && capacity % kSlotAlign == 0 &&
+                         newest->length <= capacity && capacity <= 4 * need &&
+                         (newest->offset == 0 || newest->offset == capacity);
+    if (trusted && slot_bytes <= capacity)
+        return {newest->offset == 0 ? std::uint64_t{capacity} : 0, capacity};
     // Grow (or recover from an odd layout): the new slot goes at the new
     // capacity, past the end of the newest slot, so a torn write of the new
     // one cannot damage it.
-    std::uint64_t cap = std::max<std::uint64_t>(2 * std::uint64_t{capacity}, want);
+    std::uint64_t cap = std::max<std::uint64_t>(trusted ? 2 * std::uint64_t{capacity} : 0, want);
     cap = std::max<std::uint64_t>(cap, round_up(newest->offset + newest->length));
     return {cap, static_cast<std::uint32_t>(cap)};
 }

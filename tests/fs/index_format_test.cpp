@@ -123,6 +123,27 @@ TEST(Slots, PlacementNeverOverlapsNewest) {
     }
 }
 
+TEST(Slots, HostileCapacityIsNotTrusted) {
+    // (Found by the fuzzer: the capacity field of a slot is informative.)
+    struct Case {
+        std::uint64_t offset, length;
+        std::uint32_t capacity;
+    };
+    for (const Case c :
+         {Case{0, 1000, 0x80000000u}, Case{0, 1000, 5000}, Case{4096, 1000, 0x80001000u},
+          Case{0, 1000, 0x656B6166u}, Case{8192, 100, 4096}, Case{0, 100, 0}}) {
+        for (std::size_t want : {100ul, 1000ul, 5000ul, 70000ul}) {
+            const auto p = place_next_slot(SlotSpan{c.offset, c.length}, c.capacity, want);
+            EXPECT_EQ(p.offset % kSlotAlign, 0u) << c.capacity;
+            EXPECT_TRUE(p.offset == 0 || p.offset == p.capacity) << c.capacity;
+            EXPECT_LE(want, p.capacity);
+            EXPECT_LE(p.offset + want, 1u << 20) << c.capacity;  // no giant files
+            const bool overlap = p.offset < c.offset + c.length && c.offset < p.offset + want;
+            EXPECT_FALSE(overlap) << c.capacity;
+        }
+    }
+}
+
 // ---- Hostile indexes: never crash, never accept what the mount must not see.
 
 TEST(Hostile, TruncatedPayloadsAreRejectedOrPartial) {
