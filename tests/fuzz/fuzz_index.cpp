@@ -12,9 +12,9 @@
 //   duplicate names or backing names, no reserved backing name;
 // * serialize(parse(x)) parses back to the same content, with no problem
 //   reported, and serialises to the same bytes again;
-// * the place chosen for the next slot is aligned, does not overlap the
-//   newest slot, and keeps the file readable by this reader (see
-//   check_next_slot_bounds()).
+// * the next slot, placed and written as write_index does, does not overlap
+//   the newest slot, is aligned, keeps the file readable by this reader, and
+//   is what the next mount reads (partly gated: check_next_slot_bounds()).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -155,23 +155,45 @@ void check_round_trip(const IndexContent& c) {
     CHECK(serialize_payload(*again) == bytes);
 }
 
-// What write_index does after loading this file: the next slot's place.
-void check_next_slot(const SlotFound& newest, std::size_t file_size, std::size_t slot_bytes) {
+// What write_index does after loading this file (the next slot's place,
+// then the slot written there) and what the next mount reads back.
+void check_write_back(std::string_view file, const SlotFound& newest, const IndexContent& c) {
+    const std::string payload = serialize_payload(c);
+    const std::size_t slot_bytes = kSlotHeaderSize + payload.size();
+    const std::string slot = encode_slot(newest.generation + 1, kSlotAlign, payload);
+    CHECK(slot.size() == slot_bytes);
+    const auto alone = find_newest_slot(slot);
+    CHECK(alone && alone->payload == payload && alone->generation == newest.generation + 1);
+
     const SlotSpan span{newest.offset, newest.length};
     const SlotPlace p = place_next_slot(span, newest.capacity, slot_bytes);
     // A torn write of the new slot must not damage the newest one.
     CHECK(p.offset + slot_bytes <= span.offset || p.offset >= span.offset + span.length);
-    if (!check_next_slot_bounds()) return;
-    // The reader only looks at multiples of kSlotAlign: a slot elsewhere is
-    // lost at the next mount.
-    CHECK(p.offset % kSlotAlign == 0);
-    // The region layout holds: the capacity recorded is the real one.
-    CHECK(p.offset == 0 || p.offset == p.capacity);
-    CHECK(slot_bytes <= p.capacity);
-    // A small file never grows past what the reader accepts (it ignores
-    // index files over kMaxIndexFileSize, losing all metadata).
-    if (file_size <= (1u << 20) && slot_bytes <= (1u << 20))
-        CHECK(p.offset + slot_bytes <= kMaxIndexFileSize);
+    const bool strict = check_next_slot_bounds();
+    if (strict) {
+        // The reader only looks at multiples of kSlotAlign: a slot elsewhere
+        // is lost at the next mount.
+        CHECK(p.offset % kSlotAlign == 0);
+        // The region layout holds: the capacity recorded is the real one.
+        CHECK(p.offset == 0 || p.offset == p.capacity);
+        CHECK(slot_bytes <= p.capacity);
+        // A small file never grows past what the reader accepts (it ignores
+        // index files over kMaxIndexFileSize, losing all metadata).
+        if (file.size() <= (1u << 20) && slot_bytes <= (1u << 20))
+            CHECK(p.offset + slot_bytes <= kMaxIndexFileSize);
+    }
+    // Write the slot where it was placed (a plausible place only: this
+    // simulates the file in memory) and read the file back: the new slot
+    // must win. Outside strict mode a newest generation of 2^64-1 is left
+    // out: the next one wraps to 0 and loses (known, see crashers/README).
+    if (p.offset % kSlotAlign != 0 || p.offset + slot_bytes > (2u << 20)) return;
+    if (!strict && newest.generation == UINT64_MAX) return;
+    std::string after(file);
+    if (after.size() < p.offset + slot_bytes) after.resize(p.offset + slot_bytes, '\0');
+    after.replace(p.offset, slot_bytes, encode_slot(newest.generation + 1, p.capacity, payload));
+    const auto back = find_newest_slot(after);
+    CHECK(back.has_value());
+    CHECK(back->offset == p.offset && back->payload == payload);
 }
 
 void check_payload(std::string_view payload) {
@@ -213,7 +235,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (parsed) {
             check_sane(*parsed);
             check_round_trip(*parsed);
-            check_next_slot(*slot, size, kSlotHeaderSize + serialize_payload(*parsed).size());
+            check_write_back(file, *slot, *parsed);
         }
     }
 

@@ -197,10 +197,6 @@ void index_seeds() {
         put32(f, 28, 0xFFFFFFFFu);
         seal(f);
         emit("index", "hostile-payload-length-huge", f);
-        f = good;
-        put64(f, 16, ~0ull);
-        seal(f);
-        emit("index", "hostile-generation-max", f);
         // Two slots with the same generation: either may win.
         std::string g = good;
         g.resize(kSlotAlign, '\0');
@@ -312,8 +308,8 @@ void index_seeds() {
     }
 }
 
-// Inputs for the known place_next_slot bug (tests/fuzz/crashers/README):
-// valid, checksummed index files whose only oddity is the capacity field.
+// Inputs for the known bugs of tests/fuzz/crashers/README: valid,
+// checksummed index files whose only oddity is the capacity or generation.
 void crashers(const stdfs::path& dir) {
     g_out = dir;
     const std::string every = serialize_payload(every_kind());
@@ -333,6 +329,11 @@ void crashers(const stdfs::path& dir) {
     f.resize(kSlotAlign, '\0');
     f += encode_slot(2, 0x80001000u, every);
     emit("index", "index-capacity-u32-overflow", f);
+    // Generation 2^64-1: the next slot gets generation 0 and loses to it.
+    f = one_slot(every);
+    put64(f, 16, ~0ull);
+    seal(f);
+    emit("index", "index-generation-wrap", f);
 }
 
 void name(const std::string& file, unsigned char control, const std::string& names) {
