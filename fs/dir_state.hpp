@@ -34,6 +34,12 @@ struct DirState {
     std::uint32_t capacity = 0;
     std::uint64_t generation = 0;
 
+    // Backing names renamed into this directory since its last sync: vfat
+    // records a renamed file's clusters and size in the new directory entry
+    // only when that file is written back, so these are fsynced with the
+    // directory (an fsync of the directory alone does not carry them).
+    std::vector<std::string> renamed_in;
+
     bool dirty = false;        // write at the next flush
     bool atime_dirty = false;  // write only along with something else, or at unmount
 

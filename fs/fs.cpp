@@ -463,6 +463,7 @@ void Fs::unlink_last_but_one(std::uint64_t id) {
         return;
     }
     d->find(name)->link_id = 0;
+    note_renamed(d, name);
     mark_dirty(d);
     p->remove(link_name(id));
     mark_dirty(p);
@@ -494,8 +495,32 @@ void Fs::touch_dir(fuse_ino_t dir) {
     mark_dirty(a.owner);
 }
 
+void Fs::note_renamed(DirState* d, const std::string& real) {
+    if (!d) return;
+    d->renamed_in.push_back(real);
+    dirty_.insert(d);
+}
+
+int Fs::sync_renamed(DirState* d) {
+    if (!d) return 0;
+    int rc = 0;
+    for (const auto& real : d->renamed_in) {
+        UniqueFd fd(openat(d->fd.get(), real.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd) continue;  // renamed again or removed since: nothing to carry
+        if (::fsync(fd.get()) != 0 && rc == 0) rc = errno;
+    }
+    d->renamed_in.clear();
+    return rc;
+}
+
 int Fs::flush(DirState* d) {
-    if (!d || !(d->dirty || d->atime_dirty)) return 0;
+    if (!d) return 0;
+    // Renames first, then the index that names them.
+    if (!d->renamed_in.empty() && !opt_.read_only) sync_renamed(d);
+    if (!(d->dirty || d->atime_dirty)) {
+        dirty_.erase(d);
+        return 0;
+    }
     if (opt_.read_only) return 0;
     const int err = write_index(*d, &stats_);
     if (err) {
@@ -521,7 +546,7 @@ void Fs::start_flusher() {
             // changes never force one.
             std::vector<DirState*> due;
             for (DirState* d : dirty_)
-                if (d->dirty) due.push_back(d);
+                if (d->dirty || !d->renamed_in.empty()) due.push_back(d);
             for (DirState* d : due) flush(d);
         }
     });

@@ -106,6 +106,9 @@ class Fs {
     // A directory's contents changed: its mtime and ctime move (lazily written).
     void touch_dir(fuse_ino_t dir);
     int flush(DirState* d);  // write now if dirty
+    // fsyncs the backing objects renamed into `d` since its last sync.
+    int sync_renamed(DirState* d);
+    void note_renamed(DirState* d, const std::string& real);
     void flush_all();
     void forget_dirty(DirState* d) { dirty_.erase(d); }
     void start_flusher();

@@ -63,6 +63,7 @@ void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
         }
         sd->claimed.erase(e.real);
         e.real.clear();
+        fs.note_renamed(pool, p.real);
         fs.mark_dirty(sd);
         fs.rekey_to_link(n->parent, n->name, id);
     } else {

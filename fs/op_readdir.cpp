@@ -112,7 +112,9 @@ void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
     int err = 0;
     DirState* d = fs.dir_of(ino, &err);
     if (!d) return (void)fuse_reply_err(req, err);
-    // The backing directory's own entries (names created, removed) too.
+    // Files renamed into it (vfat needs their own write-back), then the
+    // backing directory's own entries (names created, removed).
+    if (int rc = fs.sync_renamed(d)) return (void)fuse_reply_err(req, rc);
     UniqueFd rd(openat(d->fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (rd && ::fsync(rd.get()) != 0) return (void)fuse_reply_err(req, errno);
     fuse_reply_err(req, fs.flush(d));

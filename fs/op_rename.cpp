@@ -177,6 +177,7 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         }
         if (!done) return (void)fuse_reply_err(req, EEXIST);
     }
+    if (target != old_real || sd != dd) fs.note_renamed(dd, target);
     moved.real = target;
     sd->remove(name);
     dd->add(moved);
