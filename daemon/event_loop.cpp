@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <system_error>
@@ -45,6 +46,37 @@ void EventLoop::post(std::function<void()> task) {
     (void)ignored;
 }
 
+uint64_t EventLoop::add_timer(std::chrono::milliseconds delay, std::function<void()> fn) {
+    const uint64_t id = next_timer_id_++;
+    timers_.emplace(std::chrono::steady_clock::now() + delay, std::make_pair(id, std::move(fn)));
+    return id;
+}
+
+void EventLoop::cancel_timer(uint64_t id) {
+    for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+        if (it->second.first == id) {
+            timers_.erase(it);
+            return;
+        }
+    }
+}
+
+int EventLoop::run_timers() {
+    for (;;) {
+        if (timers_.empty()) return -1;
+        auto first = timers_.begin();
+        const auto now = std::chrono::steady_clock::now();
+        if (first->first > now) {
+            auto ms = std::chrono::ceil<std::chrono::milliseconds>(first->first - now).count();
+            return static_cast<int>(std::min<long long>(ms, 24 * 3600 * 1000));
+        }
+        // Out of the map before it runs: it may add or cancel timers.
+        auto fn = std::move(first->second.second);
+        timers_.erase(first);
+        fn();
+    }
+}
+
 void EventLoop::set_signal_handler(std::function<void(int)> handler) {
     signal_handler_ = std::move(handler);
 }
@@ -75,7 +107,12 @@ void EventLoop::run() {
         int dyn_fd = -1;
         short dyn_events = 0;
         int timeout_ms = -1;
+        // Timers first: what they do (a bus signal, say) changes what sd-bus
+        // wants to poll for.
+        const int timer_ms = run_timers();
+        if (!running_) break;
         if (dynamic_.prepare) dynamic_.prepare(dyn_fd, dyn_events, timeout_ms);
+        if (timer_ms >= 0 && (timeout_ms < 0 || timer_ms < timeout_ms)) timeout_ms = timer_ms;
         fds.push_back({wake_fd_.get(), POLLIN, 0});
         fds.push_back({signal_fd_.get(), POLLIN, 0});
         if (dyn_fd >= 0) fds.push_back({dyn_fd, dyn_events, 0});

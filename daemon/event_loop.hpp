@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -30,6 +32,12 @@ class EventLoop {
     // Thread-safe: queue TASK to run on the loop thread.
     void post(std::function<void()> task);
 
+    // Runs FN once on the loop thread after DELAY (CLOCK_MONOTONIC). Returns
+    // an id for cancel_timer. Timers only shorten poll's timeout: an idle
+    // daemon with no timer never wakes up.
+    uint64_t add_timer(std::chrono::milliseconds delay, std::function<void()> fn);
+    void cancel_timer(uint64_t id);
+
     // SIGTERM/SIGINT end run(); the handler decides nothing else.
     void set_signal_handler(std::function<void(int signo)> handler);
 
@@ -45,6 +53,8 @@ class EventLoop {
 
   private:
     void drain_posted();
+    // Fires due timers; returns the poll timeout (ms) until the next, or -1.
+    int run_timers();
 
     UniqueFd wake_fd_;
     UniqueFd signal_fd_;
@@ -53,6 +63,9 @@ class EventLoop {
     std::mutex posted_mutex_;
     std::vector<std::function<void()>> posted_;
     DynamicSource dynamic_;
+    using TimePoint = std::chrono::steady_clock::time_point;
+    std::multimap<TimePoint, std::pair<uint64_t, std::function<void()>>> timers_;
+    uint64_t next_timer_id_ = 1;
     bool running_ = false;
 };
 

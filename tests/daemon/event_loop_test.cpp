@@ -1,0 +1,80 @@
+// The daemon's event loop: work posted from other threads, watched fds,
+// timers and signals all arrive on the loop thread, in order.
+#include "daemon/event_loop.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+#include <vector>
+
+namespace pershome {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(EventLoop, PostFromAnotherThreadRunsOnTheLoop) {
+    EventLoop loop;
+    std::thread::id ran_on;
+    std::thread worker(
+        [&] { loop.post([&] { ran_on = std::this_thread::get_id(), loop.quit(); }); });
+    loop.run();
+    worker.join();
+    EXPECT_EQ(ran_on, std::this_thread::get_id());
+}
+
+TEST(EventLoop, TimersFireInOrderAndCanBeCancelled) {
+    EventLoop loop;
+    std::vector<int> fired;
+    loop.add_timer(30ms, [&] { fired.push_back(3); });
+    const uint64_t cancelled = loop.add_timer(20ms, [&] { fired.push_back(99); });
+    loop.add_timer(10ms, [&] { fired.push_back(1); });
+    loop.add_timer(20ms, [&] {
+        fired.push_back(2);
+        // A timer may add another.
+        loop.add_timer(5ms, [&] { fired.push_back(4); });
+    });
+    loop.add_timer(60ms, [&] { loop.quit(); });
+    loop.cancel_timer(cancelled);
+    const auto t0 = std::chrono::steady_clock::now();
+    loop.run();
+    EXPECT_EQ(fired, (std::vector<int>{1, 2, 4, 3}));
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 60ms);
+}
+
+TEST(EventLoop, WatchedFdAndUnwatchFromItsOwnHandler) {
+    EventLoop loop;
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    int calls = 0;
+    loop.watch(p[0], POLLIN, [&](short revents) {
+        EXPECT_TRUE(revents & POLLIN);
+        char c;
+        EXPECT_EQ(read(p[0], &c, 1), 1);
+        ++calls;
+        loop.unwatch(p[0]);
+        loop.add_timer(20ms, [&] { loop.quit(); });
+    });
+    ASSERT_EQ(write(p[1], "xy", 2), 2);  // a second byte stays unread: no more calls
+    loop.run();
+    EXPECT_EQ(calls, 1);
+    close(p[0]);
+    close(p[1]);
+}
+
+TEST(EventLoop, TermSignalReachesTheHandler) {
+    EventLoop loop;
+    int got = 0;
+    loop.set_signal_handler([&](int signo) {
+        got = signo;
+        loop.quit();
+    });
+    loop.add_timer(5s, [&] { loop.quit(); });  // a deadline, should the signal be lost
+    ASSERT_EQ(raise(SIGTERM), 0);
+    loop.run();
+    EXPECT_EQ(got, SIGTERM);
+}
+
+}  // namespace
+}  // namespace pershome
