@@ -116,7 +116,10 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
         return;
     }
 
-    auto result = std::make_shared<tl::expected<Prepared, OpError>>();
+    // Failed until the job says otherwise: a job that throws must not pass
+    // for a success.
+    auto result = std::make_shared<tl::expected<Prepared, OpError>>(
+        tl::unexpected(OpError{bus::kErrorFailed, "internal error while preparing the home"}));
     const std::string skel = request.skel.value_or(settings_.default_skel);
     auto job = [result, request, skel] {
         auto user = lookup_user(request.user);
@@ -256,7 +259,8 @@ void Manager::teardown(Session& session, const CloseDone& done, Next next) {
     session.state = SessionState::Closing;
     save(session);
     if (listener_) listener_->session_changed(session, {"References", "State"});
-    auto result = std::make_shared<tl::expected<std::string, OpError>>();
+    auto result = std::make_shared<tl::expected<std::string, OpError>>(
+        tl::unexpected(OpError{bus::kErrorFailed, "internal error while removing the home"}));
     auto job = [result, root = session.tmphome_root, home = session.home, uid = session.uid] {
         *result = remove_tmphome(root, home, uid);
     };
