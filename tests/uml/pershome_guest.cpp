@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -93,6 +94,10 @@ std::string pershome_fs_binary() {
     return PERSHOME_FS_BIN;
 }
 
+std::string storm_workload_binary() {
+    return PERSHOME_STORM_BIN;
+}
+
 std::string home_unavailable_reason() {
     if (std::string why = unavailable_reason(); !why.empty()) return why;
 #ifdef PERSHOME_FS_SANITIZED
@@ -103,7 +108,8 @@ std::string home_unavailable_reason() {
 }
 
 std::string pershome_guest_library() {
-    return "FS_BIN='" + pershome_fs_binary() + "'\n" + kHomeFunctions + kBackingListing;
+    return "FS_BIN='" + pershome_fs_binary() + "'\nSTORM_BIN='" + storm_workload_binary() + "'\n" +
+           kHomeFunctions + kBackingListing;
 }
 
 std::string pershome_fs_log(const std::filesystem::path& shared) {
@@ -119,6 +125,15 @@ testing::AssertionResult log_is_clean(const std::string& log) {
         }
     }
     return testing::AssertionSuccess();
+}
+
+std::vector<IndexWrites> index_writes(const std::string& log) {
+    static const std::regex line(R"(pershome-fs: (\d+) index writes, (\d+) bytes)");
+    std::vector<IndexWrites> all;
+    for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
+        all.push_back({std::stol((*it)[1]), std::stol((*it)[2])});
+    }
+    return all;
 }
 
 std::string fusefat_listing(const std::filesystem::path& image, const std::string& dir,

@@ -523,7 +523,10 @@ std::vector<std::string> mdir_names(const std::filesystem::path& image, const st
     std::istringstream in(r.out);
     const std::string prefix = dir + "/";
     for (std::string line; std::getline(in, line);) {
-        if (line.starts_with(prefix)) names.push_back(line.substr(prefix.size()));
+        if (!line.starts_with(prefix)) continue;
+        // mdir -b marks directories with a trailing '/', which no name has.
+        if (line.ends_with('/')) line.pop_back();
+        names.push_back(line.substr(prefix.size()));
     }
     return names;
 }

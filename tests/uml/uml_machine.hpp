@@ -190,7 +190,8 @@ FsckResult fsck_vfat(const std::filesystem::path& image);
 // The same judgement of fsck.vfat -n output got elsewhere (in a guest).
 FsckResult classify_fsck(int status, const std::string& output);
 
-// mdir -b: the long names (or 8.3 names) of the entries of DIR ("::/pershome").
+// mdir -b: the long names (or 8.3 names) of the entries of DIR ("::/pershome"),
+// directories included (without mdir's trailing '/'), hidden ones not.
 std::vector<std::string> mdir_names(const std::filesystem::path& image, const std::string& dir);
 
 }  // namespace pershome::test::uml
