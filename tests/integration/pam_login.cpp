@@ -4,7 +4,10 @@
 // on stdin, one per line:
 //   run SHELL-COMMAND   run it as the user, in the home, with /bin/sh
 //   close               close the session and exit
-// End of input closes too. It reports on stdout, one line per event:
+// End of input closes too. With --open-on-request it prints "ready" after
+// pam_start and opens the session only when it reads the line "open" (so
+// many logins can be started one by one and opened all at once). It reports on stdout, one line per
+// event:
 //   open <pam rc> <pam_strerror>      after pam_open_session
 //   info: / error: <text>             what the PAM conversation showed
 //   out: <line>                       the output of a command run as the user
@@ -82,8 +85,15 @@ int run_as_user(const std::string& user, const std::string& command) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    bool on_request = argc > 1 && std::strcmp(argv[1], "--open-on-request") == 0;
+    if (on_request) {
+        ++argv;
+        --argc;
+    }
     if (argc != 3 || std::strcmp(argv[1], "--help") == 0) {
-        std::fprintf(stderr, "usage: pershome-pam-login SERVICE USER  (commands on stdin)\n");
+        std::fprintf(stderr,
+                     "usage: pershome-pam-login [--open-on-request] SERVICE USER  (commands on "
+                     "stdin)\n");
         return 2;
     }
     const std::string service = argv[1], user = argv[2];
@@ -94,6 +104,14 @@ int main(int argc, char** argv) {
     if (rc != PAM_SUCCESS) {
         std::printf("open %d pam_start: %s\n", rc, pam_strerror(pamh, rc));
         return 1;
+    }
+    if (on_request) {
+        std::printf("ready\n");
+        std::string go;
+        if (!std::getline(std::cin, go) || go != "open") {
+            pam_end(pamh, PAM_SUCCESS);
+            return 1;
+        }
     }
     rc = pam_open_session(pamh, 0);
     std::printf("open %d %s\n", rc, pam_strerror(pamh, rc));

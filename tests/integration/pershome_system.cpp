@@ -61,8 +61,11 @@ void Login::crash() {
     child.kill_and_reap();
 }
 
+PrivateTmp::PrivateTmp() {
+    mount_private_tmp();
+}
+
 PershomeSystem::PershomeSystem(PrivateBus::Policy policy) {
-    enter_private_mount_namespace();
     // Users must reach their homes below it.
     fs::permissions(dir(), fs::perms(0755));
     std::string passwd = "root:x:0:0:root:/root:/bin/sh\n";
@@ -182,10 +185,22 @@ std::vector<std::string> PershomeSystem::login_env() const {
 }
 
 std::unique_ptr<Login> PershomeSystem::start_login(const std::string& user,
-                                                   const std::string& service) {
+                                                   const std::string& service, bool on_request) {
     auto login = std::make_unique<Login>();
-    login->child.start({PAM_LOGIN_PATH, service, user}, login_env());
+    if (!on_request) {
+        login->child.start({PAM_LOGIN_PATH, service, user}, login_env());
+        return login;
+    }
+    login->child.start({PAM_LOGIN_PATH, "--open-on-request", service, user}, login_env());
+    if (!login->child.wait_line("ready", Clock::now() + 30s)) {
+        throw std::runtime_error("login did not get ready: " + login->child.out_text +
+                                 login->child.err_text);
+    }
     return login;
+}
+
+void PershomeSystem::open_now(Login& login) {
+    login.child.write_stdin("open\n");
 }
 
 void PershomeSystem::wait_open(Login& login) {

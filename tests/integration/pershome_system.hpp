@@ -38,7 +38,13 @@ class Login {
     Child child;
 };
 
-class PershomeSystem {
+// Constructed first: the namespace and a private /tmp exist before anything
+// else of the system does.
+struct PrivateTmp {
+    PrivateTmp();
+};
+
+class PershomeSystem : private PrivateTmp {
   public:
     static constexpr int kPatrons = 60;
     static constexpr uid_t kFirstUid = 20000;
@@ -65,9 +71,14 @@ class PershomeSystem {
 
     // Starts a login and waits for pam_open_session to return.
     std::unique_ptr<Login> login(const std::string& user, const std::string& service = "login");
-    // Starts a login without waiting (for many at once); then wait_open().
+    // Starts a login without waiting; then wait_open(). With ON_REQUEST it
+    // stops after pam_start until open_now(): pam_wrapper's setup in each
+    // process races with others started at the same instant, so many logins
+    // are started one by one and then opened at once.
     std::unique_ptr<Login> start_login(const std::string& user,
-                                       const std::string& service = "login");
+                                       const std::string& service = "login",
+                                       bool on_request = false);
+    static void open_now(Login& login);
     static void wait_open(Login& login);
 
     sdbus::IConnection& bus();
@@ -79,7 +90,7 @@ class PershomeSystem {
   private:
     std::vector<std::string> login_env() const;
 
-    TempDir tmp_{"pershome-it"};
+    TempDir tmp_{"pershome-it", "/var/tmp"};
     std::unique_ptr<PrivateBus> bus_;
     Child daemon_;
     std::unique_ptr<sdbus::IConnection> connection_;

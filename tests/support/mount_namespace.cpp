@@ -31,4 +31,11 @@ void enter_private_mount_namespace() {
     entered = true;
 }
 
+void mount_private_tmp() {
+    enter_private_mount_namespace();
+    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0) {
+        throw std::system_error(errno, std::generic_category(), "mount tmpfs on /tmp");
+    }
+}
+
 }  // namespace pershome::test

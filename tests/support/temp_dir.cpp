@@ -9,8 +9,8 @@
 
 namespace pershome::test {
 
-TempDir::TempDir(const std::string& prefix) {
-    std::string tmpl = "/tmp/" + prefix + ".XXXXXX";
+TempDir::TempDir(const std::string& prefix, const std::string& base) {
+    std::string tmpl = base + "/" + prefix + ".XXXXXX";
     if (!mkdtemp(tmpl.data())) throw std::system_error(errno, std::generic_category(), "mkdtemp");
     path_ = tmpl;
 }

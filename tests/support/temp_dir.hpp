@@ -9,7 +9,7 @@ namespace pershome::test {
 
 class TempDir {
   public:
-    explicit TempDir(const std::string& prefix = "pershome-test");
+    explicit TempDir(const std::string& prefix = "pershome-test", const std::string& base = "/tmp");
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
