@@ -27,22 +27,29 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
     UniqueFd root(open(backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) {
         std::fprintf(stderr, "pershome-fs: %s: %s\n", backing.c_str(), std::strerror(errno));
-        return 2;
+        return kCheckFailed;
     }
-    int found = 0;
+    int caught_up = 0;  // findings any mount settles by itself
+    int damaged = 0;    // findings no crash of ours leaves
+    bool repair_failed = false;
     IndexStats stats;
-    auto settle = [&](const std::string& where, DirState& d, std::vector<std::string>& problems) {
+    auto settle = [&](const std::string& where, DirState& d, std::vector<std::string>& problems,
+                      std::vector<std::string>& catch_up) {
         for (const auto& p : problems) say(where, p);
-        found += static_cast<int>(problems.size());
-        if (d.dirty && problems.empty()) {
+        for (const auto& p : catch_up) say(where, p);
+        damaged += static_cast<int>(problems.size());
+        caught_up += static_cast<int>(catch_up.size());
+        if (d.dirty && problems.empty() && catch_up.empty()) {
             say(where, "index out of date (times changed on the backing)");
-            ++found;
+            ++caught_up;
         }
         if (repair && d.dirty) {
-            if (int err = write_index(d, &stats))
+            if (int err = write_index(d, &stats)) {
                 say(where, std::string("repair failed: ") + std::strerror(err));
-            else
+                repair_failed = true;
+            } else {
                 say(where, "index rewritten");
+            }
         }
     };
 
@@ -51,11 +58,11 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
     const std::string pool_name(kLinkPoolName);
     if (UniqueFd pfd{
             openat(root.get(), pool_name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)}) {
-        std::vector<std::string> problems;
+        std::vector<std::string> problems, catch_up;
         ReconcileOptions ro;
         ro.umask = umask;
-        pool = std::make_unique<DirState>(load_dir(std::move(pfd), ro, &problems));
-        settle(pool_name, *pool, problems);
+        pool = std::make_unique<DirState>(load_dir(std::move(pfd), ro, &problems, &catch_up));
+        settle(pool_name, *pool, problems, catch_up);
     }
     auto link_name = [](std::uint64_t id) {
         char buf[17];
@@ -74,9 +81,9 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
     while (!todo.empty()) {
         auto [path, fd] = std::move(todo.front());
         todo.pop_front();
-        std::vector<std::string> problems;
-        DirState d = load_dir(std::move(fd), ro, &problems);
-        settle(path, d, problems);
+        std::vector<std::string> problems, catch_up;
+        DirState d = load_dir(std::move(fd), ro, &problems, &catch_up);
+        settle(path, d, problems, catch_up);
         for (const auto& [name, e] : d.entries) {
             if (e.linked()) refs[link_name(e.link_id)]++;
             if (e.type != NodeType::Dir || e.real.empty()) continue;
@@ -91,17 +98,19 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
         for (auto& [name, e] : pool->entries) {
             const std::uint32_t n = refs.count(name) ? refs[name] : 0;
             if (n == 0) {
+                // No mount shows it: only --repair brings it back.
                 say(pool_name, "hard-linked file with no name left: " + name);
                 orphans.push_back(name);
+                ++damaged;
             } else if (n != e.nlink) {
+                // What a crash in the middle of link(2) leaves (see the
+                // on-stick format, section 7).
                 say(pool_name, "link count of " + name + " is " + std::to_string(e.nlink) +
                                    ", names found " + std::to_string(n));
                 e.nlink = n;
                 changed = true;
-            } else {
-                continue;
+                ++caught_up;
             }
-            ++found;
         }
         if (repair) {
             // Never delete data: an orphan goes back to the root under a
@@ -113,17 +122,27 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
                     pool->remove(name);
                     changed = true;
                     say(pool_name, "moved " + name + " to /" + dest);
+                } else {
+                    say(pool_name,
+                        "repair failed: cannot move " + name + ": " + std::strerror(errno));
+                    repair_failed = true;
                 }
             }
             if (changed) {
-                if (int err = write_index(*pool, &stats))
+                if (int err = write_index(*pool, &stats)) {
                     say(pool_name, std::string("repair failed: ") + std::strerror(err));
+                    repair_failed = true;
+                }
             }
         }
     }
-    std::printf("pershome-fs --check: %d problem%s%s\n", found, found == 1 ? "" : "s",
-                repair && found ? " (repaired)" : "");
-    return found ? 1 : 0;
+    const int found = caught_up + damaged;
+    std::printf("pershome-fs --check: %d problem%s (%d damage, %d catch-up)%s\n", found,
+                found == 1 ? "" : "s", damaged, caught_up,
+                repair && found ? (repair_failed ? " (repair failed)" : " (repaired)") : "");
+    if (repair_failed) return kCheckFailed;
+    if (damaged) return kCheckDamage;
+    return caught_up ? kCheckCatchUp : kCheckClean;
 }
 
 }  // namespace pershome::fs

@@ -8,8 +8,15 @@
 
 namespace pershome::fs {
 
-// Returns 0 when clean, 1 when problems were found (and, with `repair`,
-// fixed), 2 when the check itself could not run.
+// Exit statuses of --check (pershome-fs(1), EXIT STATUS). They tell the
+// catch-up every crash or pulled stick may leave (a mount settles it by
+// itself) from damage no crash of ours leaves, so scripts can alarm on the
+// latter only. With `repair` the status still says what was found.
+inline constexpr int kCheckClean = 0;
+inline constexpr int kCheckCatchUp = 1;  // only catch-up: backing files added, entries dropped
+inline constexpr int kCheckDamage = 2;   // a damaged or sanitised index, a hidden file
+inline constexpr int kCheckFailed = 3;   // could not check, or a repair failed
+
 int run_check(const std::string& backing, bool repair, mode_t umask);
 
 }  // namespace pershome::fs

@@ -89,13 +89,17 @@ std::optional<std::string> read_all(int dirfd, std::vector<std::string>* problem
 
 }  // namespace
 
-DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems) {
+DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems,
+                  std::vector<std::string>* catch_up) {
+    std::vector<std::string> ignored;
+    if (!problems) problems = &ignored;
+    if (!catch_up) catch_up = problems;
     DirState d;
     d.fd = std::move(fd);
     struct stat self_st {};
     fstatat(d.fd.get(), "", &self_st, AT_EMPTY_PATH);
     d.self.type = NodeType::Dir;
-    d.self.mode = 0777 & ~opt.umask;
+    d.self.mode = reconcile_default_mode(true, opt.umask);
     d.self.atime = ts_of(self_st.st_atim);
     d.self.mtime = ts_of(self_st.st_mtim);
     d.self.ctime = ts_of(self_st.st_ctim);
@@ -159,7 +163,7 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                     e.link_id = 0;
                     d.dirty = true;
                 } else {
-                    problems->push_back("hard link without its file dropped: " + e.name);
+                    catch_up->push_back("hard link without its file dropped: " + e.name);
                     d.dirty = true;
                     continue;
                 }
@@ -176,15 +180,15 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         }
         auto it = backing.find(e.real);
         if (it == backing.end() || d.claimed.count(e.real)) {
-            problems->push_back("entry without backing file dropped: " + e.name);
+            catch_up->push_back("entry without backing file dropped: " + e.name);
             d.dirty = true;
             continue;
         }
         const auto& b = it->second;
         if (b.is_dir != (e.type == NodeType::Dir)) {
-            problems->push_back("entry type fixed from the backing: " + e.name);
+            catch_up->push_back("entry type fixed from the backing: " + e.name);
             e.type = b.is_dir ? NodeType::Dir : NodeType::File;
-            e.mode = (b.is_dir ? 0777 : 0666) & ~opt.umask;
+            e.mode = reconcile_default_mode(b.is_dir, opt.umask);
             e.target.clear();
             d.dirty = true;
         }
@@ -209,12 +213,12 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         e.name = real;
         e.real = real;
         e.type = b.is_dir ? NodeType::Dir : NodeType::File;
-        e.mode = (b.is_dir ? 0777 : 0666) & ~opt.umask;
+        e.mode = reconcile_default_mode(b.is_dir, opt.umask);
         e.atime = ts_of(b.st.st_atim);
         e.mtime = ts_of(b.st.st_mtim);
         e.ctime = ts_of(b.st.st_ctim);
         if (d.index_exists) {
-            problems->push_back("new backing file added: " + real);
+            catch_up->push_back("new backing file added: " + real);
             d.dirty = true;
         }
         d.add(std::move(e));

@@ -3,6 +3,8 @@
 // needed to write the index back without ever overwriting the newest copy.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -57,10 +59,22 @@ struct ReconcileOptions {
     std::function<bool(std::uint64_t)> link_alive;
 };
 
+// The mode reconcile gives a backing object no index entry claims (a file
+// created elsewhere, or here shortly before a crash): 0666 or 0777 without
+// the mount's umask= bits.
+inline mode_t reconcile_default_mode(bool is_dir, mode_t umask) {
+    return (is_dir ? 0777 : 0666) & ~umask & 0777;
+}
+
 // Reads the index of the directory `fd` (an O_PATH or O_RDONLY fd) and
 // reconciles it with the backing listing. Never fails: a damaged index is
-// rebuilt from the directory. Findings are appended to `problems`.
-DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems);
+// rebuilt from the directory. Findings are appended to `problems`, except
+// the catch-up a crash or another computer's edit leaves, which reconcile
+// settles by itself (an entry whose backing vanished, a backing object no
+// entry claims, a type changed on the backing): those go to `catch_up` when
+// given (--check tells the two apart), else to `problems` too.
+DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems,
+                  std::vector<std::string>* catch_up = nullptr);
 
 // Writes the next slot and fsyncs; on failure leaves `d` dirty. errno-style.
 int write_index(DirState& d, IndexStats* stats);

@@ -55,6 +55,10 @@ mode_t Fs::type_bits(NodeType t) const {
     return S_IFREG;
 }
 
+bool Fs::keeps_mode_only_in_index(NodeType t, mode_t mode) const {
+    return (reconcile_default_mode(t == NodeType::Dir, opt_.umask) & ~mode) != 0;
+}
+
 ReconcileOptions Fs::reconcile_options() {
     ReconcileOptions ro;
     ro.umask = opt_.umask;
@@ -342,15 +346,41 @@ void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& nam
 int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
                   bool sync) {
     if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {
-        const int err = make(d.fd.get(), e.name);
-        if (err == 0) {
-            e.real = e.name;
-            d.add(std::move(e));
+        if (!sync) {
+            const int err = make(d.fd.get(), e.name);
+            if (err == 0) {
+                e.real = e.name;
+                d.add(std::move(e));
+                mark_dirty(&d);
+                return 0;
+            }
+            if (!backing_refused_name(err)) return err;
+        } else {
+            // The entry reaches the stick before its backing object exists,
+            // so no instant shows the name with reconcile's defaults (an
+            // unknown backing file is 0644; a placeholder, a regular file).
+            // A crash in between leaves an entry without backing: dropped.
+            // A case collision the backing reports below is harmless on the
+            // stick too: reconcile matches backing names bytewise against the
+            // listing, so the stale entry finds no backing object.
+            const std::string name = e.name;
+            Entry copy = e;
+            copy.real = name;
+            d.add(std::move(copy));
             mark_dirty(&d);
-            if (sync) flush(&d);
-            return 0;
+            if (int err = flush(&d)) {
+                d.remove(name);
+                return err;
+            }
+            const int err = make(d.fd.get(), name);
+            if (err == 0) return 0;
+            d.remove(name);
+            mark_dirty(&d);
+            if (!backing_refused_name(err)) {
+                (void)flush(&d);  // best effort: the next write drops it anyway
+                return err;
+            }
         }
-        if (!backing_refused_name(err)) return err;
         // The backing says it collides (FAT folds case) or cannot encode
         // it: generated name.
     }

@@ -83,7 +83,10 @@ class Fs {
     // real)` (errno-style). Names FAT can hold are tried as themselves first;
     // otherwise (or when the backing says it collides) a generated name is
     // recorded in the index before the backing object exists, so a crash
-    // never shows it under that name. `sync`: write the index at once.
+    // never shows it under that name. `sync`: the same for a name stored as
+    // itself: the index holding the entry is written (fsynced) before the
+    // backing object is made, so a crash never shows the name with
+    // reconcile's defaults (see keeps_mode_only_in_index).
     int place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
                   bool sync);
     // Removes name `name` of directory `d` (file or hard link, not a directory).
@@ -117,6 +120,15 @@ class Fs {
     void log(const std::string& msg) const;
 
     mode_t type_bits(NodeType t) const;
+    // Whether a new entry of type `t` created with `mode` would come back
+    // after a crash (before its lazy index write) with bits it was not given:
+    // reconcile shows an unknown backing object with reconcile_default_mode,
+    // so any bit of that default missing from `mode` (0600 lacks 044) would
+    // be added. Such creates write the index at once; ordinary modes
+    // (0644/0664/0755 under umask=022) stay lazy to spare the flash. Modes
+    // granting more than the default (0755 files) stay lazy too: a crash
+    // then takes bits away, never exposes anything.
+    bool keeps_mode_only_in_index(NodeType t, mode_t mode) const;
 
   private:
     ReconcileOptions reconcile_options();

@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
     }
     if (!err.empty()) {
         std::fprintf(stderr, "pershome-fs: %s\n%s", err.c_str(), kUsage);
-        return 2;
+        // --check's 2 means damage found; a script must not read a typo so.
+        return opt.check ? kCheckFailed : 2;
     }
     if (opt.check) return run_check(opt.backing, opt.repair, opt.umask);
     return run_mount(opt);

@@ -47,7 +47,8 @@ void reply_new(fuse_req_t req, Fs& fs, fuse_ino_t parent, DirState* d, const cha
 }
 
 // Special files exist on the backing only as empty placeholders: the index
-// entry is what makes them what they are, so it is written at once.
+// entry is what makes them what they are, so it is written at once (before
+// the placeholder, so a crash never shows one as an empty regular file).
 void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) {
     auto& fs = fs_of(req);
     std::lock_guard lk(fs.mutex());
@@ -73,8 +74,11 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
         return fd ? 0 : errno;
     };
     // A plain file under its own name needs no index write to be safe: after
-    // a crash it reappears with default attributes under the name given.
-    if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, false))
+    // a crash it reappears with default attributes under the name given --
+    // unless its mode grants less than those defaults (ssh-keygen's 0600
+    // key must never come back 0644): then the entry is written first.
+    const bool sync = fs.keeps_mode_only_in_index(NodeType::File, mode);
+    if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, sync))
         return (void)fuse_reply_err(req, err);
     fs.touch_dir(parent);
     fuse_entry_param ep;
@@ -93,7 +97,9 @@ void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     auto make = [](int dirfd, const std::string& real) {
         return mkdirat(dirfd, real.c_str(), 0700) == 0 ? 0 : errno;
     };
-    if (int err = fs.place_new(*d, new_entry(name, NodeType::Dir, mode), make, false))
+    // As for create: a 0700 directory must not come back 0755.
+    const bool sync = fs.keeps_mode_only_in_index(NodeType::Dir, mode);
+    if (int err = fs.place_new(*d, new_entry(name, NodeType::Dir, mode), make, sync))
         return (void)fuse_reply_err(req, err);
     reply_new(req, fs, parent, d, name);
 }
@@ -109,8 +115,9 @@ void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
         std::lock_guard lk(fs.mutex());
         DirState* d = prepare(req, fs, parent, name);
         if (!d) return;
+        const bool sync = fs.keeps_mode_only_in_index(NodeType::File, mode);
         if (int err =
-                fs.place_new(*d, new_entry(name, NodeType::File, mode), make_placeholder, false))
+                fs.place_new(*d, new_entry(name, NodeType::File, mode), make_placeholder, sync))
             return (void)fuse_reply_err(req, err);
         return reply_new(req, fs, parent, d, name);
     }

@@ -1,4 +1,6 @@
 // pershome-fs --check [--repair] on a backing tree, offline.
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fs/index_format.hpp"
 #include "tests/fs/mount_harness.hpp"
 
 namespace pershome::fs::test {
@@ -63,9 +66,11 @@ TEST(Check, CleanDamagedRepaired) {
     for (std::size_t off = 0; off < bytes.size(); off += 4096) bytes[off + 20] ^= 0x55;
     write_file(idx, bytes);
     r = check(t.backing());
-    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_EQ(r.status, 2) << r.out;
     EXPECT_NE(r.out.find("no index slot verifies"), std::string::npos) << r.out;
     r = check(t.backing(), true);
+    EXPECT_EQ(r.status, 2) << r.out;  // says what was found, repaired or not
+    EXPECT_NE(r.out.find("index rewritten"), std::string::npos) << r.out;
     r = check(t.backing());
     EXPECT_EQ(r.status, 0) << r.out;
     // The name needing a generated backing name fell back to that name, and
@@ -76,9 +81,57 @@ TEST(Check, CleanDamagedRepaired) {
     EXPECT_EQ(read_file(m.path("sub/new")), "n");
 }
 
+// What a SIGKILL (or a pull) before the lazy index write leaves is catch-up
+// (status 1), not damage (2): the next mount settles it by itself.
+TEST(Check, CrashCatchUpIsNotDamage) {
+    TempTree t;
+    {
+        Mount m(t.backing(), t.mnt(), "flush=3600");
+        ASSERT_EQ(symlink("t", m.path("link").c_str()), 0);  // an index on the stick
+        m.unmount();
+    }
+    {
+        Mount m(t.backing(), t.mnt(), "flush=3600");
+        write_file(m.path("added"), "a");              // backing file the index lacks
+        ASSERT_EQ(unlink(m.path("link").c_str()), 0);  // entry without backing file
+        ASSERT_EQ(kill(m.pid(), SIGKILL), 0);
+        ASSERT_EQ(umount2(m.mnt().c_str(), MNT_DETACH), 0);
+        m.unmount();
+    }
+    auto r = check(t.backing());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("new backing file added: added"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("entry without backing file dropped: link"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("0 damage, 2 catch-up"), std::string::npos) << r.out;
+    r = check(t.backing(), true);
+    EXPECT_EQ(r.status, 1) << r.out;
+    r = check(t.backing());
+    EXPECT_EQ(r.status, 0) << r.out;
+
+    // A sanitised entry (two entries claiming one backing file: no crash of
+    // ours writes that) is damage, not catch-up.
+    IndexContent c;
+    c.self.type = NodeType::Dir;
+    c.self.mode = 0755;
+    for (const char* name : {"added", "again"}) {
+        Entry e;
+        e.name = name;
+        e.real = "added";
+        c.entries.push_back(e);
+    }
+    std::string slot = encode_slot(1000, 8192, serialize_payload(c));
+    slot.resize(8192, '\0');
+    write_file(t.backing() + "/PERSHOME.IDX", slot);
+    r = check(t.backing());
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("1 damage"), std::string::npos) << r.out;
+}
+
 TEST(Check, UsageErrors) {
     auto r = check("/nonexistent/pershome-check");
-    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_EQ(r.status, 3) << r.out;
+    r = check("--no-such-option");
+    EXPECT_EQ(r.status, 3) << r.out;
 }
 
 }  // namespace

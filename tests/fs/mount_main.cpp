@@ -2,6 +2,7 @@
 // they mount never reaches the machine, even if the test dies.
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 
@@ -9,6 +10,9 @@
 
 int main(int argc, char** argv) {
     testing::InitGoogleTest(&argc, argv);
+    // Modes in the tests are what the code says whatever umask ctest runs
+    // under (a 0600 create writes the index at once, a 0644 one does not).
+    umask(022);
     if (unshare(CLONE_NEWNS) != 0 ||
         mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
         std::perror("private mount namespace (needs root): skipped");
