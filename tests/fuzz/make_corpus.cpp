@@ -308,10 +308,10 @@ void index_seeds() {
     }
 }
 
-// Inputs for the known bugs of tests/fuzz/crashers/README: valid,
-// checksummed index files whose only oddity is the capacity or generation.
-void crashers(const stdfs::path& dir) {
-    g_out = dir;
+// Hostile capacity fields: valid, checksummed index files whose only
+// oddity is that field, which place_next_slot once trusted (fixed in
+// 6d77ad7; these were tests/fuzz/crashers/ until then).
+void capacity_seeds() {
     const std::string every = serialize_payload(every_kind());
     auto with_capacity = [&](std::uint32_t cap) {
         std::string f = one_slot(every);
@@ -319,18 +319,22 @@ void crashers(const stdfs::path& dir) {
         seal(f);
         return f;
     };
-    // Usual case taken: the next slot goes at offset 2 GiB.
-    emit("index", "index-capacity-2GiB", with_capacity(0x80000000u));
-    // Growth: 2 x 5000 = offset 10000, which the reader never scans.
-    emit("index", "index-capacity-unaligned", with_capacity(5000));
-    // Growth past 4 GiB: the offset is 0x100002000 but the capacity recorded
-    // in the new slot is truncated to 0x2000.
+    // Was: the next slot at offset 2 GiB (FAT zero-fills it).
+    emit("index", "hostile-capacity-2GiB", with_capacity(0x80000000u));
+    // Was: growth to 2 x 5000 = offset 10000, which the reader never scans.
+    emit("index", "hostile-capacity-unaligned", with_capacity(5000));
+    // Was: growth to offset 0x100002000 with the capacity truncated to 0x2000.
     std::string f = one_slot(serialize_payload(one(file_entry("old"))), 1);
     f.resize(kSlotAlign, '\0');
     f += encode_slot(2, 0x80001000u, every);
-    emit("index", "index-capacity-u32-overflow", f);
-    // Generation 2^64-1: the next slot gets generation 0 and loses to it.
-    f = one_slot(every);
+    emit("index", "hostile-capacity-u32-overflow", f);
+}
+
+// Inputs for the known bug of tests/fuzz/crashers/README, a valid index
+// whose newest slot has generation 2^64-1: the next one wraps to 0 and loses.
+void crashers(const stdfs::path& dir) {
+    g_out = dir;
+    std::string f = one_slot(serialize_payload(every_kind()));
     put64(f, 16, ~0ull);
     seal(f);
     emit("index", "index-generation-wrap", f);
@@ -382,6 +386,7 @@ int main(int argc, char** argv) {
     }
     g_out = argv[1];
     index_seeds();
+    capacity_seeds();
     names_seeds();
     if (argc == 3) crashers(argv[2]);
     return 0;
