@@ -9,7 +9,9 @@
 // beyond the dirty bit every pulled stick has.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <regex>
 #include <string>
 
@@ -100,51 +102,88 @@ check replug.stick_umount stick_umount
 )sh";
 
 // Pulls at random instants of a workload that keeps making, fsync'ing,
-// renaming and chmod'ing files, ROUNDS times in one boot; after each pull
-// the stick is checked in the guest (fsck output for the host to judge,
-// pershome-fs --check) and plugged in again: every file whose fsync
-// returned is there, under exactly one of the names it had (old or new),
-// with its content, its fsync'ed mtime, and its old or new mode.
+// renaming and chmod'ing files and making directories, ROUNDS times in one
+// boot; after each pull the stick is checked in the guest (fsck output for
+// the host to judge, pershome-fs --check) and plugged in again: every file
+// whose fsync returned is there, under exactly one of the names it had (old
+// or new), with its content, its fsync'ed mtime, and its old or new mode;
+// every directory made before an fsync of its parent is there; and no entry
+// has a name the workload never gave (a backing name leaking through, a
+// half-done rename's temporary).
 const char* const kRandomPullScript = R"sh(
 export TZ=UTC DM_DISABLE_UDEV=1
 N=$(blockdev --getsz /dev/ubdb)
 force_umount() { umount "$1" 2>/dev/null || umount -l "$1"; }
-# workload DIR: step j makes fJ (mode 600, mtime 1600000000+j.123456789),
-# fsyncs it and DIR, logs j as durable, then chmods fJ 640 and, with
-# RENAME=1, renames f(j-1) to "g:(j-1)?" (a generated backing name), both
-# not synced (the next step's fsync of DIR may or may not carry them).
+# fname J: step J's file name in $_f: FAT-legal for odd J, one that needs a
+# generated backing name for even J, so both create paths are pulled.
+fname() { if [ $(($1 % 2)) = 1 ]; then _f="f$1"; else _f="f$1?"; fi; }
+# workload DIR: step j makes, with MKDIR=1 every 4th step, a directory "dJ*"
+# (generated backing name), then the file fname J (mode 600, mtime
+# 1600000000+j.123456789), fsyncs it and DIR, logs j as durable, then chmods
+# it 640 and, with RENAME=1, renames step j-1's file to "g:(j-1)?" (a
+# generated name), both not synced (the next step's fsync of DIR may or may
+# not carry them).
 workload() {
     cd "$HOME_DIR" && mkdir "$1" && sync "$1" . && cd "$1" || return 1
     j=1
     while :; do
-        printf 'data %s\n' "$j" > "f$j" && chmod 600 "f$j" &&
-            touch -d "@$((1600000000 + j)).123456789" "f$j" && sync "f$j" . || return 1
+        fname "$j"
+        if [ "$MKDIR" = 1 ] && [ $((j % 4)) = 0 ]; then mkdir "d$j*" || return 1; fi
+        printf 'data %s\n' "$j" > "$_f" && chmod 600 "$_f" &&
+            touch -d "@$((1600000000 + j)).123456789" "$_f" && sync "$_f" . || return 1
         echo "$j" > "/run/durable-$1"
-        if [ "$RENAME" = 1 ] && [ "$j" -gt 1 ]; then mv "f$((j - 1))" "g:$((j - 1))?" || return 1; fi
-        chmod 640 "f$j" || return 1
+        if [ "$RENAME" = 1 ] && [ "$j" -gt 1 ]; then
+            fname $((j - 1)); mv "$_f" "g:$((j - 1))?" || return 1; fname "$j"
+        fi
+        chmod 640 "$_f" || return 1
         j=$((j + 1))
     done
 }
 ends_within() { wait_pid "$1" "$2"; [ $? -ne 124 ]; }
+# verify DIR N CHECK: the N durable steps of DIR's workload, and no stranger.
 verify() {
     _d="$HOME_DIR/$1"; _n=$2; _bad=""; _j=1
     while [ "$_j" -le "$_n" ]; do
-        _a="$_d/f$_j"; _b="$_d/g:$_j?"; _p=""
-        if [ -e "$_a" ] && [ -e "$_b" ]; then _bad="$_bad f$_j:under-both-names"
+        fname "$_j"
+        _a="$_d/$_f"; _b="$_d/g:$_j?"; _p=""
+        if [ -e "$_a" ] && [ -e "$_b" ]; then _bad="$_bad $_f:under-both-names"
         elif [ -e "$_a" ]; then _p=$_a
         elif [ -e "$_b" ]; then _p=$_b
-        else _bad="$_bad f$_j:lost"; fi
+        else _bad="$_bad $_f:lost"; fi
         if [ -n "$_p" ]; then
             [ "$(cat "$_p")" = "data $_j" ] ||
-                _bad="$_bad f$_j:content(${_p##*/}:$(stat -c %s "$_p")_bytes)"
+                _bad="$_bad $_f:content(${_p##*/}:$(stat -c %s "$_p")_bytes)"
             _m=$(stat -c %a "$_p")
-            [ "$_m" = 600 ] || [ "$_m" = 640 ] || _bad="$_bad f$_j:mode=$_m"
+            [ "$_m" = 600 ] || [ "$_m" = 640 ] || _bad="$_bad $_f:mode=$_m"
             _t=$(stat -c %.9Y "$_p")
-            [ "$_t" = "$((1600000000 + _j)).123456789" ] || _bad="$_bad f$_j:mtime=$_t"
+            [ "$_t" = "$((1600000000 + _j)).123456789" ] || _bad="$_bad $_f:mtime=$_t"
+        fi
+        if [ "$MKDIR" = 1 ] && [ $((_j % 4)) = 0 ] && [ ! -d "$_d/d$_j*" ]; then
+            _bad="$_bad d$_j*:lost"
         fi
         _j=$((_j + 1))
     done
-    if [ -z "$_bad" ]; then pass "$3"; else fail "$3" "of $_n durable files:$_bad"; fi
+    # Every name there is one the workload gave, of a step that had begun.
+    ls -A "$_d" > /run/names || _bad="$_bad cannot-list"
+    while IFS= read -r _e; do
+        _k=""
+        case "$_e" in
+            g:*\?) [ "$RENAME" = 1 ] && { _k=${_e#g:}; _k=${_k%\?}; } ;;
+            d*\*) [ "$MKDIR" = 1 ] && { _k=${_e#d}; _k=${_k%\*}; } ;;
+            f*) _k=${_e#f}; _k=${_k%\?} ;;
+        esac
+        case "$_k" in ''|*[!0-9]*) _bad="$_bad stranger:'$_e'"; continue ;; esac
+        fname "$_k"
+        case "$_e" in
+            g:*|d*) _want=$_e ;;
+            *) _want=$_f ;;
+        esac
+        if [ "$_e" != "$_want" ] || [ "$_k" -gt $((_n + 1)) ] ||
+            { [ "${_e#d}" != "$_e" ] && [ $((_k % 4)) != 0 ]; }; then
+            _bad="$_bad stranger:'$_e'"
+        fi
+    done < /run/names
+    if [ -z "$_bad" ]; then pass "$3"; else fail "$3" "of $_n durable steps:$_bad"; fi
 }
 round() {
     check "pull$1.dm_create" dmsetup create stick --table "0 $N linear /dev/ubdb 0" || return 1
@@ -152,9 +191,9 @@ round() {
     check "pull$1.home_mount" home_mount -o flush=1 || return 1
     workload "r$1" > "$SHARED/workload-$1.txt" 2>&1 &
     _w=$!
-    _cs=$(( $(od -An -N2 -tu2 /dev/urandom) % 200 + 30 ))
-    echo "round $1: pull after $_cs cs"
-    sleep "$((_cs / 100)).$((_cs / 10 % 10))$((_cs % 10))"
+    _pcs=$(( $(od -An -N2 -tu2 /dev/urandom) % 220 + 10 ))
+    _uptime_cs; echo "round $1 at $_cs cs uptime: pull after $_pcs cs"
+    sleep "$((_pcs / 100)).$((_pcs / 10 % 10))$((_pcs % 10))"
     check "pull$1.pull" sh -c "dmsetup suspend --nolockfs --noflush stick &&
         dmsetup load stick --table '0 $N error' && dmsetup resume stick"
     kill -9 "$_w" 2>/dev/null
@@ -174,10 +213,29 @@ round() {
     verify "r$1" "$(cat "/run/durable-r$1" 2>/dev/null || echo 0)" "pull$1.durable_files"
     check "pull$1.home_umount" home_umount
     check "pull$1.stick_umount" stick_umount
+    _uptime_cs; echo "round $1 done at $_cs cs uptime"
 }
 i=1
 while [ "$i" -le "$ROUNDS" ]; do round "$i" || break; i=$((i + 1)); done
 )sh";
+
+// Pulls per RandomPulls test and run, from PERSHOME_UML_PULLS (default 6).
+// Issue 3 asks for at least 50 pulls at random points: the default gives 12
+// a ctest run (two tests, about 5 s a pull in one boot), which keeps uml.*
+// within about 3 minutes at ctest -j2, so CI reaches 50 over a few runs.
+// For 50 in one go run the binary itself (ctest's 150 s timeout would stop
+// it): PERSHOME_UML_PULLS=25 build/tests/uml/uml_test --gtest_filter='RandomPulls.*'
+int pulls_per_test() {
+    const char* env = getenv("PERSHOME_UML_PULLS");
+    if (!env || !*env) return 6;
+    char* end = nullptr;
+    const long n = strtol(env, &end, 10);
+    if (*end || n < 1 || n > 1000) {
+        ADD_FAILURE() << "PERSHOME_UML_PULLS=" << env << ": want a count of pulls, 1 to 1000";
+        return 1;
+    }
+    return static_cast<int>(n);
+}
 
 class PulledStick : public testing::Test {
   protected:
@@ -288,40 +346,55 @@ TEST_F(PulledStick, FsyncedMetadataSurvivesReplug) {
 
 class RandomPulls : public PulledStick {
   protected:
-    // ROUNDS pulls in one boot, then the host's judgement of each.
-    void run_rounds(bool renames) {
-        const int rounds = 4;
+    // pulls_per_test() pulls in one boot, then the host's judgement of each.
+    void run_rounds(bool renames, bool mkdirs = false) {
+        const int rounds = pulls_per_test();
         UmlMachine m(tmp_.path());
         m.add_disk("ubdb", image_);
         m.add_module("dm-mod");
         m.add_guest_library(pershome_guest_library());
-        GuestResult r = m.run("ROUNDS=" + std::to_string(rounds) +
-                                  " RENAME=" + (renames ? "1" : "0") + "\n" + kRandomPullScript,
-                              140s);
+        // About 5 s a round when two tests share 2 cores; twice that spare.
+        GuestResult r =
+            m.run("ROUNDS=" + std::to_string(rounds) + " RENAME=" + (renames ? "1" : "0") +
+                      " MKDIR=" + (mkdirs ? "1" : "0") + "\n" + kRandomPullScript,
+                  std::chrono::seconds(20 + 15 * rounds));
         ASSERT_TRUE(r.finished()) << r.describe();
         EXPECT_TRUE(r.all_passed());
+        int beyond_dirty_bit = 0;
         for (int i = 1; i <= rounds; ++i) {
             const std::string n = std::to_string(i);
             SCOPED_TRACE("pull " + n);
             EXPECT_TRUE(r.passed("pull" + n + ".durable_files"));
             EXPECT_TRUE(r.passed("pull" + n + ".fs_exits"));
             // The FAT: no damage beyond what any pull leaves (dirty bit,
-            // lost clusters).
+            // lost clusters). A pull without the flush that `dmsetup
+            // suspend` does by default can leave lost clusters; only the
+            // dirty bit is left when everything had reached the stick.
             const std::string fsck_status = read_file(tmp_ / ("fsck-" + n + ".status"));
             ASSERT_FALSE(fsck_status.empty());
             FsckResult f =
                 classify_fsck(std::stoi(fsck_status), read_file(tmp_ / ("fsck-" + n + ".txt")));
             EXPECT_TRUE(f.no_damage) << f.output;
-            // The index: no damaged slot, and the check ran (status 2:
-            // could not). Files added or entries dropped are what a pull
-            // before the lazy index write leaves; the mount reconciles them.
+            if (!f.clean && !f.clean_but_dirty) ++beyond_dirty_bit;
+            // The index: --check finds no damage (exit status 2) and could
+            // check (3), and names nothing pershome-fs itself would refuse
+            // to write. Crash catch-up (status 1: files added, entries
+            // dropped) is what a pull before the lazy index write leaves;
+            // the mount reconciles it.
             const std::string check = read_file(tmp_ / ("check-" + n + ".txt"));
-            EXPECT_NE(read_file(tmp_ / ("check-" + n + ".status")), "2\n") << check;
-            static const std::regex damage("no index slot verifies|index file too large");
+            const std::string check_status = read_file(tmp_ / ("check-" + n + ".status"));
+            EXPECT_TRUE(check_status == "0\n" || check_status == "1\n")
+                << "--check exit status " << check_status << check;
+            static const std::regex damage(
+                "no index slot verifies|index file too large|invalid|duplicate|cannot list|"
+                "forbidden type|without backing name|without link id|sanitised|NUL in|"
+                "empty symlink target");
             EXPECT_FALSE(std::regex_search(check, damage)) << check;
             std::cout << "pull " << n << ": pershome-fs --check said:\n" << check;
         }
-        std::cout << r.out;
+        std::cout << r.out << rounds
+                  << " pulls; fsck found lost clusters or a wrong free count after "
+                  << beyond_dirty_bit << " of them, only the dirty bit after the others\n";
         EXPECT_TRUE(log_is_clean(pershome_fs_log(tmp_.path())));
     }
 };
@@ -330,19 +403,32 @@ TEST_F(RandomPulls, DuringCreatesAndChmodsKeepEveryFsyncedFile) {
     run_rounds(false);
 }
 
-// FAILS (pershome-fs on vfat): a file fsync'ed, then renamed to a name that
-// needs a generated backing name, the directory fsync'ed afterwards by the
-// next step, then the stick pulled: the file is found under its new name
-// empty (0 bytes, the mtime of the pull instead of its fsync'ed one), its
-// data clusters lost, or it is gone altogether ("entry without backing file
-// dropped: g:6?"). Linux vfat writes a renamed file's cluster and size into
-// its new directory entry only when the renamed inode is written back; an
-// fsync of the directory does not do that, the file's own fsync does. So a
-// rename is durable on vfat only after an fsync of the renamed file itself,
-// which pershome-fs's rename (or its fsyncdir) has to do. Seen in every
-// round of 4.
-TEST_F(RandomPulls, DISABLED_DuringRenamesKeepEveryFsyncedFile) {
+// A file fsync'ed, then renamed to a name that needs a generated backing
+// name, the directory fsync'ed by the next step, then the stick pulled: the
+// file must be under its old or its new name, whole. (Linux vfat writes a
+// renamed file's clusters and size into its new entry only when the file
+// itself is written back; pershome-fs fsyncs renamed files with their
+// directory since 6196a8c, found by this test.)
+TEST_F(RandomPulls, DuringRenamesKeepEveryFsyncedFile) {
     run_rounds(true);
+}
+
+// FAILS (pershome-fs on vfat): a pull while the workload makes directories
+// with generated backing names ("d4*" as d4_~13d2f93d) damages the FAT:
+// fsck.vfat finds the new directory's entry in its parent but its cluster
+// without '.' and '..' ("Expected a valid '.' entry in the first slot, found
+// free entry"), and after the next mount (fsck -n repairs nothing) a
+// directory made then shares that cluster ("/PERSHOME/r5 and
+// /PERSHOME/r4/d4_~13d2f93d share clusters"); --check drops "d4*" ("entry
+// without backing file dropped"). Seen when the pull came between the
+// mkdir and the step's fsync: pershome-fs writes the index at once for a
+// generated name, and that write's fsync also writes the parent's
+// directory sector holding the new entry, before the new directory's own
+// cluster (vfat ties that buffer to the parent, so only an fsync of the
+// parent writes it). Ported from tests/fs/uml_pull_test.sh, whose pulls
+// (`dmsetup suspend` without --noflush) flushed everything first.
+TEST_F(RandomPulls, DISABLED_DuringMkdirsLeaveTheFatUndamaged) {
+    run_rounds(false, true);
 }
 
 }  // namespace
