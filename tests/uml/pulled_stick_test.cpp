@@ -324,6 +324,8 @@ TEST_F(PulledStick, FileFsyncedWithItsNewDirectoriesSurvives) {
 // FAILS (pershome-fs): fsync of newdir/inner.txt writes the file and
 // newdir's index, not newdir's entry in its parent: after the pull newdir
 // is not on the stick (its clusters are lost) and the fsync'ed file with it.
+// Still so at dee4cdc: mdir shows keep.txt, keep.bin and newdir2 only, and
+// fsck.vfat reclaims 3 lost clusters.
 // POSIX allows that; a home on a stick that is pulled should not.
 TEST_F(PulledStick, DISABLED_FsyncedFileInANewDirectorySurvives) {
     pull();
@@ -425,7 +427,8 @@ TEST_F(RandomPulls, DuringRenamesKeepEveryFsyncedFile) {
 // generated name, and that write's fsync also writes the parent's
 // directory sector holding the new entry, before the new directory's own
 // cluster (vfat ties that buffer to the parent, so only an fsync of the
-// parent writes it). Ported from tests/fs/uml_pull_test.sh, whose pulls
+// parent writes it). Failed in 2 of 3 runs of 6 pulls, each time at step
+// 4's directory. Ported from tests/fs/uml_pull_test.sh, whose pulls
 // (`dmsetup suspend` without --noflush) flushed everything first.
 TEST_F(RandomPulls, DISABLED_DuringMkdirsLeaveTheFatUndamaged) {
     run_rounds(false, true);

@@ -398,7 +398,8 @@ expect_eq time.symlink '2005-05-05 05:05:05.555555555 +0000' "$(stat -c %y lnk)"
 
 // FAILS (pershome-fs): times FAT cannot hold come back clamped to FAT's
 // range after a remount: 1969-07-20 20:17:40.25 as 1980-01-01 00:00:00,
-// 2200-01-01 00:00:00.75 as 2107-12-31 23:59:58. The index holds signed
+// 2200-01-01 00:00:00.75 as 2107-12-31 23:59:58, 1970-01-01 00:00:00 + 1 ns
+// as 1980-01-01 00:00:00 (still so at dee4cdc). The index holds signed
 // seconds and nanoseconds; at mount the backing's clamped mtime seems to win
 // over it (reconciliation taking it for an edit made elsewhere?).
 TEST_F(VfatHome, DISABLED_TimesOutsideFatRangeSurviveRemount) {
