@@ -155,6 +155,27 @@ void check_round_trip(const IndexContent& c) {
 
 // What write_index does after loading this file (the next slot's place,
 // then the slot written there) and what the next mount reads back.
+// Where write_index puts the next slot, and what must hold of that place.
+SlotPlace check_place(std::optional<SlotSpan> span, std::uint32_t capacity, std::size_t slot_bytes,
+                      std::size_t file_size) {
+    const SlotPlace p = place_next_slot(span, capacity, slot_bytes);
+    // A torn write of the new slot must not damage the newest one.
+    if (span)
+        CHECK(p.offset + slot_bytes <= span->offset || p.offset >= span->offset + span->length);
+    // The reader only looks at multiples of kSlotAlign: a slot elsewhere is
+    // lost at the next mount. (These checks found place_next_slot trusting a
+    // hostile capacity field; fixed in 6d77ad7.)
+    CHECK(p.offset % kSlotAlign == 0);
+    // The region layout holds: the capacity recorded is the real one.
+    CHECK(p.offset == 0 || p.offset == p.capacity);
+    CHECK(slot_bytes <= p.capacity && p.capacity % kSlotAlign == 0);
+    // A small file never grows past what the reader accepts (it ignores
+    // index files over kMaxIndexFileSize, losing all metadata).
+    if (file_size <= (1u << 20) && slot_bytes <= (1u << 20))
+        CHECK(p.offset + slot_bytes <= kMaxIndexFileSize);
+    return p;
+}
+
 void check_write_back(std::string_view file, const SlotFound& newest, const IndexContent& c) {
     const std::string payload = serialize_payload(c);
     const std::size_t slot_bytes = kSlotHeaderSize + payload.size();
@@ -162,22 +183,14 @@ void check_write_back(std::string_view file, const SlotFound& newest, const Inde
     CHECK(slot.size() == slot_bytes);
     const auto alone = find_newest_slot(slot);
     CHECK(alone && alone->payload == payload && alone->generation == newest.generation + 1);
+    // A directory without an index file (or a damaged one) starts at 0.
+    CHECK(check_place(std::nullopt, newest.capacity, slot_bytes, 0).offset == 0);
 
     const SlotSpan span{newest.offset, newest.length};
-    const SlotPlace p = place_next_slot(span, newest.capacity, slot_bytes);
-    // A torn write of the new slot must not damage the newest one.
-    CHECK(p.offset + slot_bytes <= span.offset || p.offset >= span.offset + span.length);
-    // The reader only looks at multiples of kSlotAlign: a slot elsewhere is
-    // lost at the next mount. (The capacity checks below found
-    // place_next_slot trusting a hostile capacity field; fixed in 6d77ad7.)
-    CHECK(p.offset % kSlotAlign == 0);
-    // The region layout holds: the capacity recorded is the real one.
-    CHECK(p.offset == 0 || p.offset == p.capacity);
-    CHECK(slot_bytes <= p.capacity);
-    // A small file never grows past what the reader accepts (it ignores
-    // index files over kMaxIndexFileSize, losing all metadata).
-    if (file.size() <= (1u << 20) && slot_bytes <= (1u << 20))
-        CHECK(p.offset + slot_bytes <= kMaxIndexFileSize);
+    const SlotPlace p = check_place(span, newest.capacity, slot_bytes, file.size());
+    // The same directory after it grew (an entry added): the slot no longer
+    // fits the region and moves past the newest one.
+    (void)check_place(span, newest.capacity, slot_bytes + newest.length + kSlotAlign, file.size());
     // Write the slot where it was placed (a plausible place only: this
     // simulates the file in memory) and read the file back: the new slot
     // must win. Outside strict mode a newest generation of 2^64-1 is left
