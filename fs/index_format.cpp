@@ -285,6 +285,7 @@ std::optional<SlotFound> find_newest_slot(std::string_view file, int* slots_seen
         if (get_le32(h + 60) != crc32c(h, 60)) continue;
         if (get_le32(h + 8) != kVersion || get_le32(h + 12) != kSlotHeaderSize) continue;
         const std::uint64_t gen = get_le64(h + 16);
+        if (gen > kMaxGeneration) continue;
         const std::uint32_t len = get_le32(h + 28);
         if (len > file.size() - off - kSlotHeaderSize) continue;
         const std::string_view payload = file.substr(off + kSlotHeaderSize, len);

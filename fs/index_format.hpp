@@ -29,6 +29,10 @@ inline constexpr std::uint32_t kMaxNlink = 65000;
 inline constexpr std::uint32_t kSlotAlign = 4096;
 inline constexpr std::uint32_t kSlotHeaderSize = 64;
 inline constexpr std::uint64_t kMaxIndexFileSize = 256ull << 20;
+// A slot claiming a higher generation is not valid: no stick reaches it (a
+// write a second for 10^11 years), and honouring one would let a crafted
+// 2^64-1 make every later write's generation wrap and lose to it.
+inline constexpr std::uint64_t kMaxGeneration = 1ull << 62;
 
 struct Entry {
     std::string name;  // POSIX name (any bytes but '/' and NUL)

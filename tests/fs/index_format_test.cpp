@@ -98,6 +98,27 @@ TEST(Slots, NewestVerifiedSlotWins) {
     EXPECT_EQ(seen, 2);
 }
 
+TEST(Slots, AbsurdGenerationIsNotValid) {
+    // A crafted 2^64-1 would make the next write's generation wrap to 0 and
+    // lose to it for ever; such a slot is not valid, so the next one wins.
+    const std::string p1 = serialize_payload(sample());
+    std::string file(2 * kSlotAlign, '\0');
+    const auto hostile = encode_slot(UINT64_MAX, kSlotAlign, p1);
+    file.replace(0, hostile.size(), hostile);
+    EXPECT_FALSE(find_newest_slot(file));
+    const auto next = encode_slot(1, kSlotAlign, p1);
+    file.replace(kSlotAlign, next.size(), next);
+    auto best = find_newest_slot(file);
+    ASSERT_TRUE(best);
+    EXPECT_EQ(best->generation, 1u);
+    EXPECT_EQ(best->offset, kSlotAlign);
+    const auto highest = encode_slot(kMaxGeneration, kSlotAlign, p1);
+    file.replace(0, highest.size(), highest);
+    best = find_newest_slot(file);
+    ASSERT_TRUE(best);
+    EXPECT_EQ(best->generation, kMaxGeneration);
+}
+
 TEST(Slots, TruncatedFile) {
     const auto s = encode_slot(1, kSlotAlign, serialize_payload(sample()));
     for (std::size_t n = 0; n < s.size(); ++n)

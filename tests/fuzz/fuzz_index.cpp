@@ -14,7 +14,7 @@
 //   reported, and serialises to the same bytes again;
 // * the next slot, placed and written as write_index does, does not overlap
 //   the newest slot, is aligned, keeps the file readable by this reader, and
-//   is what the next mount reads (one known bug gated: strict_known_bugs()).
+//   is what the next mount reads.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -34,19 +34,6 @@
 using namespace pershome::fs;
 
 namespace {
-
-// Known fs/ bug, kept as tests/fuzz/crashers/index/index-generation-wrap:
-// a slot with generation 2^64-1 makes the next write's generation wrap to 0,
-// so it loses to the old slot. Checked only with PERSHOME_FUZZ_STRICT=1
-// until fs/ is fixed, as the fuzzer finds it within seconds and the bounded
-// CI run must stay green.
-bool strict_known_bugs() {
-    static const bool on = [] {
-        const char* v = std::getenv("PERSHOME_FUZZ_STRICT");
-        return v != nullptr && std::strcmp(v, "0") != 0 && *v != '\0';
-    }();
-    return on;
-}
 
 [[noreturn]] void fail(const char* what, int line) {
     std::fprintf(stderr, "fuzz_index.cpp:%d: property violated: %s\n", line, what);
@@ -84,7 +71,9 @@ std::optional<std::uint64_t> spec_slot_generation(std::string_view file, std::si
     const std::uint64_t len = le32(h.data() + 28);
     if (off + kSlotHeaderSize + len > file.size()) return std::nullopt;
     if (crc32c(file.substr(off + kSlotHeaderSize, len)) != le32(h.data() + 32)) return std::nullopt;
-    return le64(h.data() + 16);
+    const std::uint64_t generation = le64(h.data() + 16);
+    if (generation > (std::uint64_t{1} << 62)) return std::nullopt;
+    return generation;
 }
 
 bool valid_ts(const Timestamp& t) {
@@ -193,10 +182,8 @@ void check_write_back(std::string_view file, const SlotFound& newest, const Inde
     (void)check_place(span, newest.capacity, slot_bytes + newest.length + kSlotAlign, file.size());
     // Write the slot where it was placed (a plausible place only: this
     // simulates the file in memory) and read the file back: the new slot
-    // must win. Outside strict mode a newest generation of 2^64-1 is left
-    // out: the next one wraps to 0 and loses (known, see crashers/README).
+    // must win.
     if (p.offset + slot_bytes > (2u << 20)) return;
-    if (!strict_known_bugs() && newest.generation == UINT64_MAX) return;
     std::string after(file);
     if (after.size() < p.offset + slot_bytes) after.resize(p.offset + slot_bytes, '\0');
     after.replace(p.offset, slot_bytes, encode_slot(newest.generation + 1, p.capacity, payload));
