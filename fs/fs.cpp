@@ -128,6 +128,12 @@ DirState* Fs::pool(bool create, int* err) {
         for (const auto& [n, e] : pool_->entries) {
             std::uint64_t id = 0;
             auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id, 16);
+            // A crafted id near 2^64 would make the next one wrap to 0,
+            // which means "not linked"; no real stick gets anywhere near.
+            if (ec == std::errc{} && id >= (std::uint64_t{1} << 62)) {
+                log("link pool: entry " + n + " has an absurd link id; not used for numbering");
+                continue;
+            }
             if (ec == std::errc{} && id > max_link_id_) max_link_id_ = id;
         }
         if (pool_->dirty) dirty_.insert(pool_.get());
