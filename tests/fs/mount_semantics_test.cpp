@@ -324,6 +324,27 @@ TEST_F(FsTest, HardLinks) {
     EXPECT_EQ(read_file(m.path("b renamed?")), "changed through b");
 }
 
+TEST_F(FsTest, HostileLinkPoolIdDoesNotBreakNewLinks) {
+    // A crafted pool entry named with the largest id: the next id must not
+    // wrap to 0 ("not linked").
+    ASSERT_EQ(mkdir((t.backing() + "/PERSHOME.LNK").c_str(), 0755), 0);
+    write_file(t.backing() + "/PERSHOME.LNK/ffffffffffffffff", "planted");
+    {
+        Mount m(t.backing(), t.mnt());
+        write_file(m.path("a"), "shared");
+        ASSERT_EQ(link(m.path("a").c_str(), m.path("b").c_str()), 0);
+        EXPECT_EQ(lst(m.path("a")).st_nlink, 2u);
+        EXPECT_EQ(lst(m.path("a")).st_ino, lst(m.path("b")).st_ino);
+        write_file(m.path("b"), "through b");
+        EXPECT_EQ(read_file(m.path("a")), "through b");
+        m.unmount();
+    }
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(lst(m.path("b")).st_nlink, 2u);
+    EXPECT_EQ(lst(m.path("a")).st_ino, lst(m.path("b")).st_ino);
+    EXPECT_EQ(read_file(m.path("a")), "through b");
+}
+
 TEST_F(FsTest, LastNameOfAHardLinkLeavesThePool) {
     // What git does for every object: link(tmp, objects/ab/cd), unlink(tmp).
     {
