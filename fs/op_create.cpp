@@ -95,7 +95,16 @@ void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     DirState* d = prepare(req, fs, parent, name);
     if (!d) return;
     auto make = [](int dirfd, const std::string& real) {
-        return mkdirat(dirfd, real.c_str(), 0700) == 0 ? 0 : errno;
+        if (mkdirat(dirfd, real.c_str(), 0700) != 0) return errno;
+        // vfat keeps a new directory's own cluster ("." and "..") as dirty
+        // buffers of the PARENT, while the parent's entry for it reaches the
+        // stick with any write of that entry's block (our next index write
+        // there). A pull in between left an entry pointing at garbage and the
+        // cluster free for reuse: a damaged FAT (tests/uml RandomPulls).
+        // Syncing the parent now writes both together.
+        UniqueFd parent(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!parent || ::fsync(parent.get()) != 0) return errno;
+        return 0;
     };
     // As for create: a 0700 directory must not come back 0755.
     const bool sync = fs.keeps_mode_only_in_index(NodeType::Dir, mode);
