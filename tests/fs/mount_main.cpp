@@ -8,14 +8,17 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/mount_namespace.hpp"
+
 int main(int argc, char** argv) {
     testing::InitGoogleTest(&argc, argv);
     // Modes in the tests are what the code says whatever umask ctest runs
     // under (a 0600 create writes the index at once, a 0644 one does not).
     umask(022);
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-        std::perror("private mount namespace (needs root): skipped");
+    try {
+        pershome::test::enter_private_mount_namespace();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "private mount namespace (needs root): %s: skipped\n", e.what());
         return 77;
     }
     return RUN_ALL_TESTS();

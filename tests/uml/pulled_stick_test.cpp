@@ -88,7 +88,9 @@ check pulled.stick_umount force_umount "$STICK"
 const char* const kReplugScript = R"sh(
 export TZ=UTC
 check stick_mount stick_mount || exit 1
-check replug.fs_check "$FS_BIN" --check "$STICK/pershome"
+# 0 clean or 1 catch-up (what a pull before the lazy index write leaves,
+# e.g. a directory made since the last write); 2 would be damage.
+check replug.fs_check sh -c '"$0" --check "$1"; [ $? -le 1 ]' "$FS_BIN" "$STICK/pershome"
 check home_mount home_mount || exit 1
 cd "$HOME_DIR"
 expect_eq replug.content 'precious data' "$(cat keep.txt)"
