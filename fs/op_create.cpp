@@ -84,9 +84,16 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     fuse_entry_param ep;
     if (int err = fs.fill_entry(parent, *d->find(name), &ep)) return (void)fuse_reply_err(req, err);
     fs.node(ep.ino)->open_fds.push_back(fd.get());
-    fi->fh = static_cast<uint64_t>(fd.release());
+    fi->fh = static_cast<uint64_t>(fd.get());
     fi->noflush = 1;  // nothing to do at close(): saves a round trip per file
-    fuse_reply_create(req, &ep, fi);
+    // A reply that fails (the create was interrupted) gets no RELEASE, and
+    // the kernel never took the lookup: both are undone here.
+    if (fuse_reply_create(req, &ep, fi) == 0) {
+        (void)fd.release();
+        return;
+    }
+    if (Node* n = fs.node(ep.ino)) std::erase(n->open_fds, fd.get());
+    fs.forget(ep.ino, 1);
 }
 
 void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {

@@ -44,9 +44,15 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         }
         fs.node(ino)->open_fds.push_back(fd.get());
     }
-    fi->fh = static_cast<uint64_t>(fd.release());
+    fi->fh = static_cast<uint64_t>(fd.get());
     fi->noflush = 1;
-    fuse_reply_open(req, fi);
+    // A reply that fails (the open was interrupted) gets no RELEASE.
+    if (fuse_reply_open(req, fi) == 0) {
+        (void)fd.release();
+        return;
+    }
+    std::lock_guard lk(fs.mutex());
+    if (Node* n = fs.node(ino)) std::erase(n->open_fds, fd.get());
 }
 
 void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {

@@ -85,9 +85,11 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         for (const auto& [name, e] : d->entries)
             h->items.push_back({name, fs.node_for(ino, e), fs.type_bits(e.type)});
     }
-    fi->fh = reinterpret_cast<uint64_t>(h.release());
+    fi->fh = reinterpret_cast<uint64_t>(h.get());
     fi->cache_readdir = 0;
-    fuse_reply_open(req, fi);
+    // A reply that fails (the opendir was interrupted) gets no RELEASEDIR:
+    // the handle is ours to free then.
+    if (fuse_reply_open(req, fi) == 0) (void)h.release();
 }
 
 void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
