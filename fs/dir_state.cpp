@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 
@@ -49,16 +51,35 @@ struct BackingItem {
     struct stat st;
 };
 
-// Whether a file's backing mtime, `diff` seconds away from the indexed one,
-// means another computer wrote it. FAT keeps 2 s; it also keeps local time,
-// so a different time zone or a daylight-saving change shifts every file by
-// a multiple of 15 minutes (within 14 h): that is not an edit.
-bool edited_elsewhere(std::int64_t diff) {
+// Whether a file's backing mtime, `backing`, `indexed` being the time the
+// index recorded, means another computer wrote it. FAT keeps 2 s; it also
+// keeps local time, so a different time zone or a daylight-saving change
+// shifts every file by a multiple of 15 minutes (within 14 h): not an edit.
+// (A hostile index may hold any 64-bit time: the difference may overflow.)
+bool differs_by_edit(std::int64_t backing, std::int64_t indexed) {
+    std::int64_t diff = 0;
+    if (__builtin_sub_overflow(backing, indexed, &diff) || diff == INT64_MIN) return true;
     const std::int64_t a = diff < 0 ? -diff : diff;
     if (a <= 2) return false;
     const std::int64_t off = a % 900;
     if (a <= 14 * 3600 + 2 && (off <= 2 || off >= 898)) return false;
     return true;
+}
+
+// What vfat keeps of a time outside FAT's range: Linux clamps it to
+// 1980-01-01 00:00:00 or 2107-12-31 23:59:58 (local time; a zone offset is
+// forgiven like any other).
+std::int64_t fat_clamped(std::int64_t sec) {
+    constexpr std::int64_t kFatFirst = 315532800;  // 1980-01-01 00:00:00 UTC
+    constexpr std::int64_t kFatLast = 4354819198;  // 2107-12-31 23:59:58 UTC
+    return std::clamp(sec, kFatFirst, kFatLast);
+}
+
+// Whether the backing's mtime says the file was written elsewhere since the
+// index recorded `indexed`: compared as it is (backings that keep any time)
+// and as FAT would have kept it.
+bool edited_elsewhere(std::int64_t backing, std::int64_t indexed) {
+    return differs_by_edit(backing, indexed) && differs_by_edit(backing, fat_clamped(indexed));
 }
 
 Timestamp ts_of(const timespec& t) {
@@ -107,15 +128,16 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
     // 1. The index, if any slot verifies.
     std::vector<Entry> indexed;
     if (auto file = read_all(d.fd.get(), problems)) {
-        d.index_exists = true;
+        IndexWriter& w = *d.writer;  // not shared yet: no lock needed
+        w.index_exists = true;
         int seen = 0;
         auto slot = find_newest_slot(*file, &seen);
         std::optional<IndexContent> content;
         if (slot) content = parse_payload(slot->payload, problems);
         if (content) {
-            d.newest = SlotSpan{slot->offset, slot->length};
-            d.capacity = slot->capacity;
-            d.generation = slot->generation;
+            w.newest = SlotSpan{slot->offset, slot->length};
+            w.capacity = slot->capacity;
+            w.generation = slot->generation;
             d.self.mode = content->self.mode;
             d.self.atime = content->self.atime;
             d.self.mtime = content->self.mtime;
@@ -124,7 +146,7 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         } else {
             problems->push_back("no index slot verifies (" + std::to_string(seen) +
                                 " seen): rebuilt from the directory");
-            d.rebuild = true;
+            w.rebuild = true;
             d.dirty = true;
         }
     }
@@ -192,12 +214,10 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             e.target.clear();
             d.dirty = true;
         }
-        if (e.type == NodeType::File && edited_elsewhere(b.st.st_mtim.tv_sec - e.mtime.sec)) {
-            {
-                e.mtime = ts_of(b.st.st_mtim);
-                e.ctime = e.mtime;
-                d.dirty = true;
-            }
+        if (e.type == NodeType::File && edited_elsewhere(b.st.st_mtim.tv_sec, e.mtime.sec)) {
+            e.mtime = ts_of(b.st.st_mtim);
+            e.ctime = e.mtime;
+            d.dirty = true;
         }
         d.add(std::move(e));
     }
@@ -217,7 +237,7 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         e.atime = ts_of(b.st.st_atim);
         e.mtime = ts_of(b.st.st_mtim);
         e.ctime = ts_of(b.st.st_ctim);
-        if (d.index_exists) {
+        if (d.writer->index_exists) {
             catch_up->push_back("new backing file added: " + real);
             d.dirty = true;
         }
@@ -226,26 +246,26 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
     return d;
 }
 
-int write_index(DirState& d, IndexStats* stats) {
-    IndexContent c;
-    c.self = d.self;
-    c.entries.reserve(d.entries.size());
-    for (const auto& [name, e] : d.entries) c.entries.push_back(e);
-    const std::string payload = serialize_payload(c);
+namespace {
+
+// Writes `payload` as the next slot of `w`'s index file in `dir_fd` and
+// fsyncs; call with w.mu held. The slot never overlaps the newest verified
+// one, so a torn write leaves that one readable.
+int write_slot(IndexWriter& w, int dir_fd, const std::string& payload, IndexStats* stats) {
     const std::size_t slot_bytes = kSlotHeaderSize + payload.size();
-    if (d.rebuild) d.newest.reset();
-    const SlotPlace place = place_next_slot(d.newest, d.capacity, slot_bytes);
-    const std::string slot = encode_slot(d.generation + 1, place.capacity, payload);
+    if (w.rebuild) w.newest.reset();
+    const SlotPlace place = place_next_slot(w.newest, w.capacity, slot_bytes);
+    const std::string slot = encode_slot(w.generation + 1, place.capacity, payload);
 
     const std::string name(kIndexFileName);
-    UniqueFd f(openat(d.fd.get(), name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd f(openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
     if (!f) {
-        f.reset(openat(d.fd.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                       0600));
+        f.reset(
+            openat(dir_fd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!f) return errno;
         mark_hidden(f.get());
     }
-    if (d.rebuild && ftruncate(f.get(), 0) != 0) return errno;
+    if (w.rebuild && ftruncate(f.get(), 0) != 0) return errno;
     std::size_t done = 0;
     while (done < slot.size()) {
         const ssize_t n = pwrite(f.get(), slot.data() + done, slot.size() - done,
@@ -257,18 +277,91 @@ int write_index(DirState& d, IndexStats* stats) {
         done += static_cast<std::size_t>(n);
     }
     if (fsync(f.get()) != 0) return errno;
-    d.index_exists = true;
-    d.rebuild = false;
-    d.newest = SlotSpan{place.offset, slot.size()};
-    d.capacity = place.capacity;
-    d.generation += 1;
-    d.dirty = false;
-    d.atime_dirty = false;
+    w.index_exists = true;
+    w.rebuild = false;
+    w.newest = SlotSpan{place.offset, slot.size()};
+    w.capacity = place.capacity;
+    w.generation += 1;
     if (stats) {
         stats->writes += 1;
         stats->bytes += slot.size();
     }
     return 0;
+}
+
+}  // namespace
+
+IndexJob prepare_index_job(DirState& d, bool payload) {
+    IndexJob job;
+    job.writer = d.writer;
+    job.dirfd.reset(fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0));
+    if (!job.dirfd) job.dup_error = errno;
+    job.renamed = std::move(d.renamed_in);
+    d.renamed_in.clear();
+    if (payload) {
+        IndexContent c;
+        c.self = d.self;
+        c.entries.reserve(d.entries.size());
+        for (const auto& [name, e] : d.entries) c.entries.push_back(e);
+        job.payload = serialize_payload(c);
+        job.seq = ++d.seq;
+        // Changes from now on make it dirty again; a failed write does too.
+        d.dirty = false;
+        d.atime_dirty = false;
+    }
+    return job;
+}
+
+int run_index_job(IndexJob& job, IndexStats* stats) {
+    IndexWriter& w = *job.writer;
+    std::lock_guard wl(w.mu);
+    int err = job.dup_error;
+    if (!err) {
+        // Renamed files first, then the directory, then the index naming
+        // them: vfat carries a renamed file's clusters only with its own
+        // write-back.
+        for (const auto& real : job.renamed) {
+            UniqueFd f(openat(job.dirfd.get(), real.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+            if (!f) continue;  // renamed again or removed since: nothing to carry
+            if (::fsync(f.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
+        }
+        job.renamed.clear();
+        if (job.sync_dir) {
+            UniqueFd rd(openat(job.dirfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (rd && ::fsync(rd.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
+        }
+        if (job.seq > w.landed && !w.gone) err = write_slot(w, job.dirfd.get(), job.payload, stats);
+    }
+    if (job.seq == 0) return err;
+    if (err == 0) {
+        // Also when skipped: what landed is at least as new.
+        w.landed = std::max(w.landed, job.seq);
+    } else {
+        w.last_error = err;
+    }
+    w.attempted = std::max(w.attempted, job.seq);
+    w.done_cv.notify_all();
+    return err;
+}
+
+void restore_after_failure(DirState& d, IndexJob& job) {
+    if (job.seq != 0) d.dirty = true;
+    for (auto& r : job.renamed) d.renamed_in.push_back(std::move(r));
+    job.renamed.clear();
+}
+
+int wait_landed(IndexWriter& w, std::uint64_t seq) {
+    std::unique_lock wl(w.mu);
+    w.done_cv.wait(wl, [&] { return w.landed >= seq || w.attempted >= seq; });
+    if (w.landed >= seq) return 0;
+    return w.last_error != 0 ? w.last_error : EIO;
+}
+
+int write_index(DirState& d, IndexStats* stats) {
+    IndexJob job = prepare_index_job(d, true);
+    const int err = run_index_job(job, stats);
+    if (err) restore_after_failure(d, job);
+    return err;
 }
 
 }  // namespace pershome::fs

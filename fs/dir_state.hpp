@@ -5,9 +5,12 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -23,18 +26,54 @@ struct IndexStats {
     std::uint64_t bytes = 0;
 };
 
+// One directory's index file: the slot bookkeeping and the lock that
+// serializes writes to it. Index writes run without the filesystem's mutex
+// (an fsync on a USB stick takes up to seconds), so this lives apart from
+// the DirState and is shared with the writes in flight: a write finishes
+// safely even when its directory is dropped (rmdir, replaced) meanwhile.
+// Every field is guarded by `mu`.
+struct IndexWriter {
+    std::mutex mu;
+    std::condition_variable done_cv;  // `attempted` moved
+
+    bool index_exists = false;
+    bool rebuild = false;  // file present but no slot verifies: truncate before writing
+    std::optional<SlotSpan> newest;
+    std::uint32_t capacity = 0;
+    std::uint64_t generation = 0;
+
+    // Snapshots are numbered (DirState::seq) when taken under the
+    // filesystem's mutex; they may reach this lock out of order. One older
+    // than what landed is skipped: older content must never land with a
+    // newer generation.
+    std::uint64_t landed = 0;     // newest snapshot on the stick (fsynced)
+    std::uint64_t attempted = 0;  // newest snapshot whose write is over, landed or not
+    int last_error = 0;           // of the newest failed write
+    bool gone = false;            // the backing directory was removed: nothing to write
+};
+
+// One index write, prepared under the filesystem's mutex (the snapshot) and
+// done without it.
+struct IndexJob {
+    std::shared_ptr<IndexWriter> writer;
+    UniqueFd dirfd;  // a dup of the directory's O_PATH fd (the DirState may go)
+    int dup_error = 0;
+    std::uint64_t seq = 0;  // 0: nothing to write (fsyncs only)
+    std::string payload;
+    std::vector<std::string> renamed;  // fsynced first (see renamed_in); left: not synced
+    bool sync_dir = false;             // fsync the backing directory too (fsyncdir)
+    int sync_error = 0;                // of those fsyncs (the index write goes on)
+};
+
 struct DirState {
     UniqueFd fd;  // O_PATH fd of the backing directory; follows it through renames
     Entry self;   // the directory's own attributes (authoritative for the root only)
     std::map<std::string, Entry> entries;
     std::unordered_set<std::string> claimed;  // backing names owned by an entry
 
-    // Index file bookkeeping.
-    bool index_exists = false;
-    bool rebuild = false;  // file present but no slot verifies: truncate before writing
-    std::optional<SlotSpan> newest;
-    std::uint32_t capacity = 0;
-    std::uint64_t generation = 0;
+    // Index file bookkeeping (shared with writes in flight).
+    std::shared_ptr<IndexWriter> writer = std::make_shared<IndexWriter>();
+    std::uint64_t seq = 0;  // newest snapshot taken for a write
 
     // Backing names renamed into this directory since its last sync: vfat
     // records a renamed file's clusters and size in the new directory entry
@@ -77,7 +116,22 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                   std::vector<std::string>* catch_up = nullptr);
 
 // Writes the next slot and fsyncs; on failure leaves `d` dirty. errno-style.
+// (prepare_index_job + run_index_job, for a caller that holds `d` throughout.)
 int write_index(DirState& d, IndexStats* stats);
+
+// Takes the snapshot of `d` (with `payload`: the index content, numbered,
+// and `d` counts as clean; without: only the renamed names to fsync). Call
+// with whatever guards `d` held.
+IndexJob prepare_index_job(DirState& d, bool payload);
+// Does the job's fsyncs and index write under the writer's lock; needs no
+// other lock. The index write's errno, or 0 (also when skipped as older
+// than what landed).
+int run_index_job(IndexJob& job, IndexStats* stats);
+// A job that failed: `d` dirty again, its unsynced renamed names back.
+void restore_after_failure(DirState& d, IndexJob& job);
+// Waits until snapshot `seq` of `w`'s directory has been written or has
+// failed (another thread took it); 0 when it (or a newer one) landed.
+int wait_landed(IndexWriter& w, std::uint64_t seq);
 
 // Sets ATTR_HIDDEN on a FAT backing; a no-op elsewhere.
 void mark_hidden(int fd);

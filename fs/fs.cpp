@@ -537,34 +537,66 @@ void Fs::note_renamed(DirState* d, const std::string& real) {
     dirty_.insert(d);
 }
 
-int Fs::sync_renamed(DirState* d) {
-    if (!d) return 0;
-    int rc = 0;
-    for (const auto& real : d->renamed_in) {
-        UniqueFd fd(openat(d->fd.get(), real.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-        if (!fd) continue;  // renamed again or removed since: nothing to carry
-        if (::fsync(fd.get()) != 0 && rc == 0) rc = errno;
+int Fs::run_job(IndexJob& job) {
+    IndexStats s;
+    const int err = run_index_job(job, &s);
+    index_writes_ += s.writes;
+    index_bytes_ += s.bytes;
+    if (err) log(std::string("index write failed: ") + std::strerror(err));
+    return err;
+}
+
+void Fs::redirty(IndexJob& job) {
+    // Rare (a failing stick): a scan of the loaded directories is fine.
+    const IndexWriter* w = job.writer.get();
+    DirState* d = nullptr;
+    if (pool_ && pool_->writer.get() == w) d = pool_.get();
+    for (auto& [ino, n] : nodes_) {
+        if (d) break;
+        if (n.dir && n.dir->writer.get() == w) d = n.dir.get();
     }
-    d->renamed_in.clear();
-    return rc;
+    if (!d) return;  // dropped meanwhile: nothing left to write
+    restore_after_failure(*d, job);
+    dirty_.insert(d);
 }
 
 int Fs::flush(DirState* d) {
     if (!d) return 0;
-    // Renames first, then the index that names them.
-    if (!d->renamed_in.empty() && !opt_.read_only) sync_renamed(d);
-    if (!(d->dirty || d->atime_dirty)) {
-        dirty_.erase(d);
+    if (opt_.read_only) {
+        if (!(d->dirty || d->atime_dirty)) dirty_.erase(d);
         return 0;
     }
-    if (opt_.read_only) return 0;
-    const int err = write_index(*d, &stats_);
-    if (err) {
-        log(std::string("index write failed: ") + std::strerror(err));
-        return err;
+    const bool write = d->dirty || d->atime_dirty;
+    int err = 0;
+    if (write || !d->renamed_in.empty()) {
+        IndexJob job = prepare_index_job(*d, write);
+        err = run_job(job);
+        if (err) {
+            restore_after_failure(*d, job);
+            dirty_.insert(d);
+            return err;
+        }
     }
     dirty_.erase(d);
-    return 0;
+    // A lazy write of `d` taken before may still be on its way: the caller
+    // relies on that content too. (Waiting with mu_ held is safe: a write in
+    // flight needs only its writer's lock to finish.)
+    return d->seq ? wait_landed(*d->writer, d->seq) : 0;
+}
+
+int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir) {
+    if (!d || opt_.read_only) return 0;
+    IndexJob job = prepare_index_job(*d, d->dirty || d->atime_dirty);
+    job.sync_dir = sync_dir;
+    const std::uint64_t target = d->seq;  // ours, or the newest taken before
+    dirty_.erase(d);
+    lk.unlock();
+    int err = run_job(job);
+    if (!err && target) err = wait_landed(*job.writer, target);
+    lk.lock();
+    if (err) redirty(job);
+    // (A file's fsync does not answer for its renamed siblings.)
+    return err ? err : (sync_dir ? job.sync_error : 0);
 }
 
 void Fs::flush_all() {
@@ -578,12 +610,25 @@ void Fs::start_flusher() {
         while (!stopping_) {
             stop_cv_.wait_for(lk, std::chrono::seconds(opt_.flush_seconds));
             if (stopping_) break;
+            if (opt_.read_only) continue;
             // At most one write per directory per interval; atime-only
-            // changes never force one.
+            // changes never force one. Snapshots are taken under mu_, the
+            // writes (fsyncs: slow on a stick) run without it.
+            std::vector<IndexJob> jobs;
             std::vector<DirState*> due;
             for (DirState* d : dirty_)
                 if (d->dirty || !d->renamed_in.empty()) due.push_back(d);
-            for (DirState* d : due) flush(d);
+            for (DirState* d : due) {
+                jobs.push_back(prepare_index_job(*d, d->dirty || d->atime_dirty));
+                dirty_.erase(d);
+            }
+            if (jobs.empty()) continue;
+            lk.unlock();
+            std::vector<bool> failed(jobs.size(), false);
+            for (std::size_t i = 0; i < jobs.size(); ++i) failed[i] = run_job(jobs[i]) != 0;
+            lk.lock();
+            for (std::size_t i = 0; i < jobs.size(); ++i)
+                if (failed[i]) redirty(jobs[i]);
         }
     });
 }

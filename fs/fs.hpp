@@ -1,12 +1,25 @@
 // The mounted filesystem's state: inode table, loaded directories, the link
 // pool, lazy write-back. One mutex guards all metadata; file data never
 // takes it except to stamp mtime after a write.
+//
+// Locks, always taken in this order, never the reverse:
+//   1. Fs::mu_ (mutex()): all metadata, DirState included.
+//   2. IndexWriter::mu of one directory: its index file and slot
+//      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync.
+// The lazy write-back and fsync/fsyncdir take the snapshot under mu_,
+// release it, and write under the writer's lock alone: a slow stick stalls
+// nobody else. Namespace operations that must write at once (flush())
+// still hold mu_ while they take the writer's lock, which is why no code
+// may take mu_ while holding a writer's lock (a failed write re-marks its
+// directory dirty only after letting go of the writer). Writer locks of
+// two directories are never held together.
 #pragma once
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -108,15 +121,21 @@ class Fs {
     void mark_dirty(DirState* d, bool atime_only = false);
     // A directory's contents changed: its mtime and ctime move (lazily written).
     void touch_dir(fuse_ino_t dir);
-    int flush(DirState* d);  // write now if dirty
-    // fsyncs the backing objects renamed into `d` since its last sync.
-    int sync_renamed(DirState* d);
+    // Writes `d`'s index now if dirty (after fsyncing the files renamed into
+    // it), holding mutex() throughout: for namespace operations whose next
+    // step relies on the index being on the stick. If `d` is clean but a
+    // write of it is in flight, waits for that one.
+    int flush(DirState* d);
+    // The same for fsync/fsyncdir, with `lk` (holding mutex()) released
+    // during the I/O; `sync_dir`: fsync the backing directory too. `d` may
+    // be gone when it returns (lk is held again).
+    int flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir);
     void note_renamed(DirState* d, const std::string& real);
     void flush_all();
     void forget_dirty(DirState* d) { dirty_.erase(d); }
     void start_flusher();
     void stop_flusher();
-    IndexStats stats() const { return stats_; }
+    IndexStats stats() const { return {index_writes_.load(), index_bytes_.load()}; }
     void log(const std::string& msg) const;
 
     mode_t type_bits(NodeType t) const;
@@ -132,6 +151,11 @@ class Fs {
 
   private:
     ReconcileOptions reconcile_options();
+    // Runs a prepared job (no lock needed) and counts what it wrote.
+    int run_job(IndexJob& job);
+    // After a job that ran without mutex() failed (call with mutex() held):
+    // its directory, if still loaded, is dirty again.
+    void redirty(IndexJob& job);
 
     Options opt_;
     UniqueFd root_fd_;
@@ -144,7 +168,9 @@ class Fs {
     bool pool_loaded_ = false;
     std::uint64_t max_link_id_ = 0;
     std::unordered_set<DirState*> dirty_;
-    IndexStats stats_;
+    // Index writes happen outside mu_, in several threads at once.
+    std::atomic<std::uint64_t> index_writes_{0};
+    std::atomic<std::uint64_t> index_bytes_{0};
     std::condition_variable stop_cv_;
     bool stopping_ = false;
     std::thread flusher_;

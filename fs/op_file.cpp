@@ -100,10 +100,13 @@ void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     const int fd = static_cast<int>(fi->fh);
     if ((datasync ? fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
-    // The file's metadata reaches the stick too.
-    std::lock_guard lk(fs.mutex());
+    // The file's metadata reaches the stick too (written without holding
+    // the mutex: a stick's fsync is slow and would stall every operation).
+    std::unique_lock lk(fs.mutex());
     AttrRef a = fs.attrs(ino);
-    fuse_reply_err(req, a.owner ? fs.flush(a.owner) : 0);
+    const int err = a.owner ? fs.flush_released(lk, a.owner, false) : 0;
+    lk.unlock();
+    fuse_reply_err(req, err);
 }
 
 void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {

@@ -110,16 +110,16 @@ void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
     (void)datasync;
     (void)fi;
     auto& fs = fs_of(req);
-    std::lock_guard lk(fs.mutex());
+    std::unique_lock lk(fs.mutex());
     int err = 0;
     DirState* d = fs.dir_of(ino, &err);
     if (!d) return (void)fuse_reply_err(req, err);
     // Files renamed into it (vfat needs their own write-back), then the
-    // backing directory's own entries (names created, removed).
-    if (int rc = fs.sync_renamed(d)) return (void)fuse_reply_err(req, rc);
-    UniqueFd rd(openat(d->fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (rd && ::fsync(rd.get()) != 0) return (void)fuse_reply_err(req, errno);
-    fuse_reply_err(req, fs.flush(d));
+    // backing directory's own entries (names created, removed), then the
+    // index: all without holding the mutex (a stick's fsync is slow).
+    err = fs.flush_released(lk, d, true);
+    lk.unlock();
+    fuse_reply_err(req, err);
 }
 
 }  // namespace pershome::fs::ops

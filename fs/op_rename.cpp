@@ -125,10 +125,18 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         // Replace: reuse the target's backing name so the backing rename
         // replaces it atomically.
         target = dst->real;
-        if (dst_dir_state)
+        // The replaced directory's writer lock (order: mutex, then writer)
+        // keeps a lazy write of it in flight from recreating its index
+        // between the unlink and the rename, or writing after it.
+        std::unique_lock<std::mutex> wl;
+        if (dst_dir_state) {
+            wl = std::unique_lock(dst_dir_state->writer->mu);
             (void)unlinkat(dst_dir_state->fd.get(), std::string(kIndexFileName).c_str(), 0);
+        }
         if (renameat(sd->fd.get(), old_real.c_str(), dd->fd.get(), target.c_str()) != 0)
             return (void)fuse_reply_err(req, errno);
+        if (dst_dir_state) dst_dir_state->writer->gone = true;
+        wl = {};
         const Entry copy = *dst;
         dd->remove(newname);
         fs.detach(newparent, newname, copy);

@@ -34,13 +34,21 @@ void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     DirState* child = fs.dir_of(ino, &err);
     if (!child) return (void)fuse_reply_err(req, err);
     if (!child->entries.empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
-    // The index of an empty directory holds only its own attributes.
-    if (unlinkat(child->fd.get(), std::string(kIndexFileName).c_str(), 0) == 0)
-        child->index_exists = false;
-    if (unlinkat(d->fd.get(), e->real.c_str(), AT_REMOVEDIR) != 0) {
-        const int rc = errno;
-        fs.mark_dirty(child);
-        return (void)fuse_reply_err(req, rc);
+    {
+        // Under the child's writer lock (order: mutex, then writer), so a
+        // lazy write of the child in flight cannot recreate its index
+        // between the unlink and the rmdir, nor write after it.
+        IndexWriter& w = *child->writer;
+        std::lock_guard wl(w.mu);
+        // The index of an empty directory holds only its own attributes.
+        if (unlinkat(child->fd.get(), std::string(kIndexFileName).c_str(), 0) == 0)
+            w.index_exists = false;
+        if (unlinkat(d->fd.get(), e->real.c_str(), AT_REMOVEDIR) != 0) {
+            const int rc = errno;
+            fs.mark_dirty(child);
+            return (void)fuse_reply_err(req, rc);
+        }
+        w.gone = true;
     }
     const Entry copy = *e;
     d->remove(name);
