@@ -1,0 +1,270 @@
+// An index write stuck in a slow fsync (a USB stick takes 100 ms to seconds)
+// must not stall the rest of the mount: pershome-fs runs on a passthrough
+// backing (gate_backing.cpp) whose fsync of PERSHOME.IDX blocks while a gate
+// file exists; meanwhile operations in another directory, and getattr in
+// the same one, must answer. Every wait is on a condition with a deadline.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/fs/mount_harness.hpp"
+#include "tests/support/mount_namespace.hpp"
+
+namespace pershome::fs::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kAnswerDeadline = 3s;  // an operation that should not wait at all
+constexpr auto kEventDeadline = 20s;  // something that must happen eventually
+
+bool exists(const std::string& p) {
+    return access(p.c_str(), F_OK) == 0;
+}
+
+// Polls `cond` until it holds or `deadline` passes.
+bool wait_until(const std::function<bool()>& cond, Clock::duration deadline) {
+    const auto end = Clock::now() + deadline;
+    while (!cond()) {
+        if (Clock::now() > end) return false;
+        std::this_thread::sleep_for(2ms);
+    }
+    return true;
+}
+
+// The gated passthrough, mounted at root/gated over root/source; the gate
+// is root/gate. Unmounted (gate opened first) when it goes.
+class GatedBacking {
+  public:
+    explicit GatedBacking(const std::string& root)
+        : source_(root + "/source"), mnt_(root + "/gated"), gate_(root + "/gate") {
+        std::filesystem::create_directory(source_);
+        std::filesystem::create_directory(mnt_);
+        const std::string log = root + "/gated.log";
+        std::vector<std::string> args = {FS_GATE_BACKING_BIN, source_, mnt_, gate_};
+        pid_ = fork();
+        if (pid_ == 0) {
+            const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            execv(argv[0], argv.data());
+            _exit(127);
+        }
+        if (!wait_until([&] { return is_mounted(mnt_) || waitpid(pid_, nullptr, WNOHANG) != 0; },
+                        10s) ||
+            !is_mounted(mnt_))
+            throw std::runtime_error("gate backing did not mount: " + read_file(log));
+    }
+    ~GatedBacking() {
+        open_gate();
+        umount2(mnt_.c_str(), MNT_DETACH);
+        int status = 0;
+        if (!wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10s)) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, &status, 0);
+        }
+    }
+    GatedBacking(const GatedBacking&) = delete;
+    GatedBacking& operator=(const GatedBacking&) = delete;
+
+    const std::string& mnt() const { return mnt_; }
+    const std::string& source() const { return source_; }
+    void close_gate() {
+        write_file(gate_, "");
+        std::filesystem::remove(gate_ + ".held");
+    }
+    void open_gate() {
+        std::error_code ec;
+        std::filesystem::remove(gate_, ec);
+    }
+    // Whether an index fsync is being held at the gate right now.
+    bool holding() const { return exists(gate_ + ".held") && exists(gate_); }
+
+  private:
+    std::string source_, mnt_, gate_;
+    pid_t pid_ = -1;
+};
+
+// Runs `op` in a thread; its duration in ms, or -1 if it did not finish
+// within kAnswerDeadline (then the gate opens so it can, and the test fails).
+double timed_answer(GatedBacking& g, const char* what, const std::function<void()>& op) {
+    const auto start = Clock::now();
+    auto f = std::async(std::launch::async, op);
+    if (f.wait_for(kAnswerDeadline) != std::future_status::ready) {
+        ADD_FAILURE() << what << " did not answer within 3 s while an index fsync was held";
+        g.open_gate();
+        f.wait();
+        return -1;
+    }
+    f.get();
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    std::printf("  %-44s %8.2f ms\n", what, ms);
+    return ms;
+}
+
+int statx_mode(const std::string& path, mode_t* mode) {
+    struct statx sx {};
+    // FORCE_SYNC: the kernel asks pershome-fs even if it cached the attributes.
+    if (statx(AT_FDCWD, path.c_str(), AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &sx) != 0)
+        return errno;
+    *mode = sx.stx_mode & 07777;
+    return 0;
+}
+
+// While an index write of directory A is held at the gate: getattr and
+// lookup in A, and getattr, lookup, readdir and create in B answer.
+void other_operations_answer(GatedBacking& g, Mount& m) {
+    timed_answer(g, "getattr in another directory", [&] {
+        mode_t mode = 0;
+        EXPECT_EQ(statx_mode(m.path("B/g"), &mode), 0);
+        EXPECT_EQ(mode, 0644u);
+    });
+    timed_answer(g, "lookup of a new name in another directory", [&] {
+        struct stat st {};
+        EXPECT_NE(stat(m.path("B/nonexistent").c_str(), &st), 0);
+        EXPECT_EQ(errno, ENOENT);
+    });
+    timed_answer(g, "readdir of another directory", [&] {
+        DIR* d = opendir(m.path("B").c_str());
+        ASSERT_NE(d, nullptr);
+        int names = 0;
+        while (dirent* de = readdir(d)) names += de->d_name[0] != '.';
+        closedir(d);
+        EXPECT_EQ(names, 1);
+    });
+    timed_answer(g, "create in another directory", [&] {
+        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        EXPECT_GE(fd, 0) << std::strerror(errno);
+        if (fd >= 0) close(fd);
+    });
+    timed_answer(g, "getattr in the same directory", [&] {
+        mode_t mode = 0;
+        EXPECT_EQ(statx_mode(m.path("A/f"), &mode), 0);
+        EXPECT_EQ(mode, 0600u);
+    });
+    timed_answer(g, "lookup of a new name in the same directory", [&] {
+        struct stat st {};
+        EXPECT_NE(stat(m.path("A/nonexistent").c_str(), &st), 0);
+    });
+}
+
+// Directories A and B with one 0644 file each, then A/f chmod 0600 with the
+// gate closed (lazily: only A is dirty).
+void populate_and_chmod(GatedBacking& g, Mount& m) {
+    ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
+    write_file(m.path("A/f"), "a");
+    write_file(m.path("B/g"), "b");
+    // Everything so far on the stick, so the only write the gate holds is A's.
+    for (const char* dir : {"", "A", "B"}) {
+        const int fd = open(m.path(dir).c_str(), O_RDONLY | O_DIRECTORY);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(fsync(fd), 0);
+        close(fd);
+    }
+    g.close_gate();
+    ASSERT_EQ(chmod(m.path("A/f").c_str(), 0600), 0);
+}
+
+// The chmod reached the stick (not only the unmount's final write): the
+// filesystem is killed, and a fresh mount shows it.
+void chmod_landed(TempTree& t, GatedBacking& g, Mount& m) {
+    kill(m.pid(), SIGKILL);
+    ASSERT_TRUE(wait_until([&] { return umount2(t.mnt().c_str(), MNT_DETACH) == 0; }, 10s));
+    m.unmount();  // reaps the killed process
+    Mount again(g.mnt(), t.mnt());
+    struct stat st {};
+    ASSERT_EQ(stat(again.path("A/f").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_EQ(stat(again.path("B/new").c_str(), &st), 0);
+}
+
+TEST(IndexLock, FsyncHeldInIndexWriteStallsNoOtherOperation) {
+    TempTree t;
+    GatedBacking g(t.root());
+    Mount m(g.mnt(), t.mnt(), "flush=3600");  // no lazy write-back during the test
+    populate_and_chmod(g, m);
+
+    std::printf("fsync of A/f held in its index write:\n");
+    auto fsync_done = std::async(std::launch::async, [&] {
+        const int fd = open(m.path("A/f").c_str(), O_RDONLY);
+        if (fd < 0) return errno;
+        const int rc = fsync(fd) == 0 ? 0 : errno;
+        close(fd);
+        return rc;
+    });
+    ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
+        << "the fsync never reached the index write";
+    other_operations_answer(g, m);
+    EXPECT_EQ(fsync_done.wait_for(0s), std::future_status::timeout)
+        << "the fsync returned while its index write was held";
+    g.open_gate();
+    ASSERT_EQ(fsync_done.wait_for(kEventDeadline), std::future_status::ready);
+    EXPECT_EQ(fsync_done.get(), 0);
+    chmod_landed(t, g, m);
+}
+
+TEST(IndexLock, LazyWriteBackHeldStallsNoOtherOperation) {
+    TempTree t;
+    GatedBacking g(t.root());
+    Mount m(g.mnt(), t.mnt(), "flush=1");
+    populate_and_chmod(g, m);
+
+    std::printf("lazy write-back of A held in its index write:\n");
+    ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
+        << "the write-back never reached the index write";
+    other_operations_answer(g, m);
+    // An fsync now finds A clean (the held write took its snapshot) and
+    // must wait for that write rather than report success early.
+    auto fsync_done = std::async(std::launch::async, [&] {
+        const int fd = open(m.path("A").c_str(), O_RDONLY | O_DIRECTORY);
+        if (fd < 0) return errno;
+        const int rc = fsync(fd) == 0 ? 0 : errno;
+        close(fd);
+        return rc;
+    });
+    // (It is either blocked on the held write or would have returned at once.)
+    EXPECT_EQ(fsync_done.wait_for(200ms), std::future_status::timeout)
+        << "fsyncdir returned while the index write holding its content was held";
+    g.open_gate();
+    ASSERT_EQ(fsync_done.wait_for(kEventDeadline), std::future_status::ready);
+    EXPECT_EQ(fsync_done.get(), 0);
+    chmod_landed(t, g, m);
+}
+
+}  // namespace
+}  // namespace pershome::fs::test
+
+int main(int argc, char** argv) {
+    testing::InitGoogleTest(&argc, argv);
+    umask(022);
+    // Listing the tests (ctest's discovery) needs no namespace.
+    if (testing::GTEST_FLAG(list_tests)) return RUN_ALL_TESTS();
+    try {
+        pershome::test::enter_private_mount_namespace();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "private mount namespace (needs root): %s: skipped\n", e.what());
+        return 77;
+    }
+    return RUN_ALL_TESTS();
+}
