@@ -323,13 +323,9 @@ TEST_F(PulledStick, FileFsyncedWithItsNewDirectoriesSurvives) {
 // do; ext4 keeps it, its journal commits the mkdir with the fsync): the
 // directory's own entry must reach the stick too, or the file is
 // unreachable after the pull.
-// FAILS (pershome-fs): fsync of newdir/inner.txt writes the file and
-// newdir's index, not newdir's entry in its parent: after the pull newdir
-// is not on the stick (its clusters are lost) and the fsync'ed file with it.
-// Still so at dee4cdc: mdir shows keep.txt, keep.bin and newdir2 only, and
-// fsck.vfat reclaims 3 lost clusters.
-// POSIX allows that; a home on a stick that is pulled should not.
-TEST_F(PulledStick, DISABLED_FsyncedFileInANewDirectorySurvives) {
+// It failed until pershome-fs fsynced the parent right after each backing
+// mkdir (vfat keeps a new directory's entry in the parent's buffers).
+TEST_F(PulledStick, FsyncedFileInANewDirectorySurvives) {
     pull();
     EXPECT_EQ(on_stick("newdir/inner.txt"), "in a new dir\n");
 }

@@ -396,13 +396,11 @@ expect_eq time.symlink '2005-05-05 05:05:05.555555555 +0000' "$(stat -c %y lnk)"
     expect_stick_is_sound();
 }
 
-// FAILS (pershome-fs): times FAT cannot hold come back clamped to FAT's
-// range after a remount: 1969-07-20 20:17:40.25 as 1980-01-01 00:00:00,
-// 2200-01-01 00:00:00.75 as 2107-12-31 23:59:58, 1970-01-01 00:00:00 + 1 ns
-// as 1980-01-01 00:00:00 (still so at dee4cdc). The index holds signed
-// seconds and nanoseconds; at mount the backing's clamped mtime seems to win
-// over it (reconciliation taking it for an edit made elsewhere?).
-TEST_F(VfatHome, DISABLED_TimesOutsideFatRangeSurviveRemount) {
+// Times FAT cannot hold: vfat clamps them to 1980-01-01 00:00:00 and
+// 2107-12-31 23:59:58 on the stick; the index keeps them exactly, and
+// reconcile must not take the clamped backing time for an edit made
+// elsewhere (it did until the comparison learnt FAT's range).
+TEST_F(VfatHome, TimesOutsideFatRangeSurviveRemount) {
     GuestResult r = run_home(R"sh(
 echo c > early && touch -d '1969-07-20 20:17:40.25' early
 echo d > late && touch -d '2200-01-01 00:00:00.75' late
@@ -571,7 +569,7 @@ check storm.run storm .
                              // The storm's last chmod (round 99) set 0644,
                              // its last utimensat (round 98) atime 98 s.
                              // (Its mtime, 1970-01-12, is outside FAT's
-                             // range: see DISABLED_TimesOutsideFatRange...)
+                             // range: see TimesOutsideFatRange...)
                              R"sh(
 expect_eq storm.last_attributes_kept '100 644 98.000000000' \
     "$(stat -c '%a %.9X' storm* | sort | uniq -c | sed 's/^ *//')"
