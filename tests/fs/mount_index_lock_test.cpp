@@ -252,6 +252,33 @@ TEST(IndexLock, LazyWriteBackHeldStallsNoOtherOperation) {
     chmod_landed(t, g, m);
 }
 
+TEST(IndexLock, RmdirWhileItsIndexWriteIsHeldSucceeds) {
+    TempTree t;
+    GatedBacking g(t.root());
+    Mount m(g.mnt(), t.mnt(), "flush=1");
+    ASSERT_EQ(mkdir(m.path("C").c_str(), 0755), 0);
+    write_file(m.path("C/x"), "x");
+    for (const char* dir : {"", "C"}) {
+        const int fd = open(m.path(dir).c_str(), O_RDONLY | O_DIRECTORY);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(fsync(fd), 0);
+        close(fd);
+    }
+    g.close_gate();
+    ASSERT_EQ(unlink(m.path("C/x").c_str()), 0);  // C (and / for C's times) dirty
+    ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline));
+    // The write-back holds C's or /'s write; either way C goes cleanly and
+    // no write recreates its index file afterwards.
+    auto rmdir_done =
+        std::async(std::launch::async, [&] { return rmdir(m.path("C").c_str()) == 0 ? 0 : errno; });
+    g.open_gate();
+    ASSERT_EQ(rmdir_done.wait_for(kEventDeadline), std::future_status::ready);
+    EXPECT_EQ(rmdir_done.get(), 0);
+    EXPECT_FALSE(exists(g.source() + "/C"));
+    const std::string log = m.unmount();
+    EXPECT_EQ(log.find("index write failed"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace pershome::fs::test
 
