@@ -3,7 +3,8 @@
 # and through bindfs (a generic FUSE passthrough), side by side in one run.
 #   bench-fs.sh PERSHOME_FS WORKLOAD_BINARY [SCRATCH_DIR]
 # BENCH_FS_SIZE_MB (default 1024) sets the sequential file size,
-# BENCH_FS_SMALL (default 10000) the number of small files.
+# BENCH_FS_SMALL (default 10000) the number of small files, BENCH_FS_REPS
+# (default 3) the rounds whose median is shown.
 # Runs itself in a private mount namespace; needs root (FUSE allow_other-free).
 set -euo pipefail
 FS=${1:?pershome-fs binary}
@@ -43,8 +44,11 @@ wait_mounted "$T/bindfs"
 PH_PID=$!
 wait_mounted "$T/pershome"
 
+# Each timed workload runs REPS times, the three targets interleaved in each
+# round so that a noisy neighbour hits them alike; the median counts.
+REPS=${BENCH_FS_REPS:-3}
 declare -A R
-run() {  # run NAME WORKLOAD ARGS...
+run() {  # run NAME WORKLOAD ARGS...  (appends the time to R[NAME,WORKLOAD])
     local name=$1 dir
     shift
     case $name in
@@ -54,29 +58,45 @@ run() {  # run NAME WORKLOAD ARGS...
     esac
     local wl=$1
     shift
-    local extra=()
+    local extra=() t
     if [ "$wl" = read ]; then
         case $name in
             bindfs) extra=("$T/bindfs-backing/big") ;;
             pershome) extra=("$T/pershome-backing/big") ;;
         esac
-        R[$name,$wl]=$("$WL" read "$dir" "${extra[@]}")
+        t=$("$WL" read "$dir" "${extra[@]}")
     else
-        R[$name,$wl]=$("$WL" "$wl" "$dir" "$@")
+        t=$("$WL" "$wl" "$dir" "$@")
     fi
+    R[$name,$wl]="${R[$name,$wl]:-} $t"
 }
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+for _ in $(seq "$REPS"); do
+    for target in direct bindfs pershome; do run $target write "$SIZE"; done
+done
+for _ in $(seq "$REPS"); do
+    for target in direct bindfs pershome; do run $target read; done
+done
 for target in direct bindfs pershome; do
-    run $target write "$SIZE"
-    run $target read
     rm -f "$T/$target/big" "$T/$target-backing/big" 2>/dev/null || true
-    run $target small "$SMALL"
+done
+for _ in $(seq "$REPS"); do
+    for target in direct bindfs pershome; do run $target small "$SMALL"; done
 done
 
+# The storm gets a pershome-fs of its own, so that its index-write counter
+# (logged at unmount) counts the storm alone.
+umount "$T/pershome"
+wait "$PH_PID" || true
+rm -rf "$T/pershome-backing" && mkdir "$T/pershome-backing"
+"$FS" -f -o flush=5 "$T/pershome-backing" "$T/pershome" 2>"$T/pershome.log" &
+PH_PID=$!
+wait_mounted "$T/pershome"
 wchar() { awk '/^wchar/ {print $2}' "/proc/$PH_PID/io"; }
-W0=$(wchar)
 run direct storm
 run bindfs storm
+W0=$(wchar)
 run pershome storm
 W1=$(wchar)
 umount "$T/pershome"
@@ -89,7 +109,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 printf '%-34s %10s %10s %10s %12s %12s\n' workload direct bindfs pershome "pershome/dir" "pershome/bindfs"
 line() {  # line LABEL WL UNIT_AMOUNT UNIT  (speed = amount / seconds)
     local label=$1 wl=$2 amount=$3 unit=$4
-    local d=${R[direct,$wl]} b=${R[bindfs,$wl]} p=${R[pershome,$wl]}
+    local d b p
+    d=$(median "${R[direct,$wl]}") b=$(median "${R[bindfs,$wl]}") p=$(median "${R[pershome,$wl]}")
     local sd sb sp
     sd=$(awk -v a="$amount" -v t="$d" 'BEGIN { printf "%.1f", a / t }')
     sb=$(awk -v a="$amount" -v t="$b" 'BEGIN { printf "%.1f", a / t }')
@@ -101,10 +122,10 @@ line "seq write ${SIZE} MiB + fsync" write "$SIZE" "MiB/s"
 line "cold read ${SIZE} MiB" read "$SIZE" "MiB/s"
 line "create+stat+unlink ${SMALL} files" small "$SMALL" "files/s"
 line "chmod/utime storm 10000" storm 10000 "ops/s"
-STORM_S=${R[pershome,storm]}
+STORM_S=$(median "${R[pershome,storm]}")
 LIMIT=$(awk -v s="$STORM_S" 'BEGIN { printf "%d", int(s / 5 + 0.999) + 2 }')
-echo "storm: pershome-fs wrote the index $WRITES times ($BYTES bytes) in the whole run" \
+echo "storm: pershome-fs wrote the index $WRITES times ($BYTES bytes) for it" \
      "(storm ${STORM_S} s: target <= $LIMIT writes for it)"
 # wchar also counts the replies written to /dev/fuse, so it bounds, not
 # measures, what reached the backing.
-echo "storm: wchar of the pershome-fs process during the storms: $((W1 - W0)) bytes (includes /dev/fuse replies)"
+echo "storm: wchar of the pershome-fs process during its storm: $((W1 - W0)) bytes (includes /dev/fuse replies)"
