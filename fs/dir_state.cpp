@@ -296,8 +296,11 @@ IndexJob prepare_index_job(DirState& d, bool payload) {
     job.writer = d.writer;
     job.dirfd.reset(fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0));
     if (!job.dirfd) job.dup_error = errno;
-    job.renamed = std::move(d.renamed_in);
-    d.renamed_in.clear();
+    if (!d.renamed_in.empty()) {
+        std::lock_guard pl(d.writer->pending_mu);
+        for (auto& r : d.renamed_in) d.writer->pending_renamed.push_back(std::move(r));
+        d.renamed_in.clear();
+    }
     if (payload) {
         IndexContent c;
         c.self = d.self;
@@ -320,12 +323,16 @@ int run_index_job(IndexJob& job, IndexStats* stats) {
         // Renamed files first, then the directory, then the index naming
         // them: vfat carries a renamed file's clusters only with its own
         // write-back.
-        for (const auto& real : job.renamed) {
+        std::vector<std::string> renamed;
+        {
+            std::lock_guard pl(w.pending_mu);
+            renamed.swap(w.pending_renamed);
+        }
+        for (const auto& real : renamed) {
             UniqueFd f(openat(job.dirfd.get(), real.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
             if (!f) continue;  // renamed again or removed since: nothing to carry
             if (::fsync(f.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
         }
-        job.renamed.clear();
         if (job.sync_dir) {
             UniqueFd rd(openat(job.dirfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             if (rd && ::fsync(rd.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
@@ -344,10 +351,9 @@ int run_index_job(IndexJob& job, IndexStats* stats) {
     return err;
 }
 
-void restore_after_failure(DirState& d, IndexJob& job) {
-    if (job.seq != 0) d.dirty = true;
-    for (auto& r : job.renamed) d.renamed_in.push_back(std::move(r));
-    job.renamed.clear();
+void restore_after_failure(DirState& d) {
+    // (Renamed names not synced yet stay pending in the writer.)
+    d.dirty = true;
 }
 
 int wait_landed(IndexWriter& w, std::uint64_t seq) {
@@ -360,7 +366,7 @@ int wait_landed(IndexWriter& w, std::uint64_t seq) {
 int write_index(DirState& d, IndexStats* stats) {
     IndexJob job = prepare_index_job(d, true);
     const int err = run_index_job(job, stats);
-    if (err) restore_after_failure(d, job);
+    if (err) restore_after_failure(d);
     return err;
 }
 

@@ -31,10 +31,17 @@ struct IndexStats {
 // (an fsync on a USB stick takes up to seconds), so this lives apart from
 // the DirState and is shared with the writes in flight: a write finishes
 // safely even when its directory is dropped (rmdir, replaced) meanwhile.
-// Every field is guarded by `mu`.
+// Every field is guarded by `mu`, except the pending renamed names.
 struct IndexWriter {
     std::mutex mu;
     std::condition_variable done_cv;  // `attempted` moved
+
+    // Backing names renamed in (DirState::renamed_in) handed over by
+    // snapshots: whichever write takes the lock first fsyncs them all before
+    // its index lands, as that index names them (snapshots may arrive out of
+    // order). `pending_mu` is a leaf lock, never held across I/O.
+    std::mutex pending_mu;
+    std::vector<std::string> pending_renamed;
 
     bool index_exists = false;
     bool rebuild = false;  // file present but no slot verifies: truncate before writing
@@ -60,9 +67,8 @@ struct IndexJob {
     int dup_error = 0;
     std::uint64_t seq = 0;  // 0: nothing to write (fsyncs only)
     std::string payload;
-    std::vector<std::string> renamed;  // fsynced first (see renamed_in); left: not synced
-    bool sync_dir = false;             // fsync the backing directory too (fsyncdir)
-    int sync_error = 0;                // of those fsyncs (the index write goes on)
+    bool sync_dir = false;  // fsync the backing directory too (fsyncdir)
+    int sync_error = 0;     // of the renamed files' or directory's fsyncs (the write goes on)
 };
 
 struct DirState {
@@ -127,8 +133,8 @@ IndexJob prepare_index_job(DirState& d, bool payload);
 // other lock. The index write's errno, or 0 (also when skipped as older
 // than what landed).
 int run_index_job(IndexJob& job, IndexStats* stats);
-// A job that failed: `d` dirty again, its unsynced renamed names back.
-void restore_after_failure(DirState& d, IndexJob& job);
+// A job that failed: `d` dirty again.
+void restore_after_failure(DirState& d);
 // Waits until snapshot `seq` of `w`'s directory has been written or has
 // failed (another thread took it); 0 when it (or a newer one) landed.
 int wait_landed(IndexWriter& w, std::uint64_t seq);

@@ -556,7 +556,7 @@ void Fs::redirty(IndexJob& job) {
         if (n.dir && n.dir->writer.get() == w) d = n.dir.get();
     }
     if (!d) return;  // dropped meanwhile: nothing left to write
-    restore_after_failure(*d, job);
+    restore_after_failure(*d);
     dirty_.insert(d);
 }
 
@@ -572,7 +572,7 @@ int Fs::flush(DirState* d) {
         IndexJob job = prepare_index_job(*d, write);
         err = run_job(job);
         if (err) {
-            restore_after_failure(*d, job);
+            restore_after_failure(*d);
             dirty_.insert(d);
             return err;
         }
