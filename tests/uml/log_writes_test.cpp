@@ -323,11 +323,13 @@ std::string judge(const Tree& got, const Tree& old, const Tree& neu, const Where
     for (const auto& [p, n] : got) {
         if (old.contains(p) || neu.contains(p)) continue;
         // Issue "short-name-only": a new file's 8.3 entry reached the stick
-        // (its fsync writes that sector) without the long-name slots in the
-        // sector before it; pershome-fs shows the 8.3 name, upper case,
-        // with default attributes: a 0600 file comes back 0644 as KEY.
+        // (its fsync writes that sector) without its long-name slot, the
+        // last of the directory's cluster before (a free slot there: FAT
+        // readers other than Linux end the directory at it); pershome-fs
+        // shows the 8.3 name, upper case, with default attributes: the
+        // 0600 key comes back as KEY, 0644.
         const bool torn =
-            inside && n.type == 'f' && n.mode == "644" &&
+            inside && n.mode == (n.type == 'd' ? "755" : "644") &&
             std::ranges::any_of(neu, [&](const auto& e) {
                 return !old.contains(e.first) && !got.contains(e.first) && upper(e.first) == p;
             });
@@ -602,10 +604,12 @@ TEST_F(LogWrites, EveryFlushPointKeepsEverySyncedFile) {
 //   clusters" (it would truncate one), --check status 2 ("hard-linked file
 //   with no name left"). PERSHOME.LNK is not fsync'ed after the move back.
 // - short-name-only: creating `key` (0600) and fsyncing it writes the
-//   sector of its 8.3 entry KEY; its long-name slot sits in the sector
-//   before, written only by the directory's fsync. At a flush between them
-//   the home shows "KEY", mode 0644, not "key" 0600 (depends on where the
-//   entries fall in the directory).
+//   sector of its 8.3 entry KEY, the first slot of the root's second
+//   cluster; its long-name slot, the last of the first cluster, is written
+//   only by the directory's fsync. At a flush between them the slot is
+//   still free: Linux shows "KEY", so the home shows KEY 0644 (the index's
+//   key 0600 dropped as catch-up); mtools shows no file at all. Where the
+//   slots fall decides which create shows it.
 // - backing-mtime: a touch -d, a write or a rename over an existing name,
 //   between their backing change and the index write, shows the backing's
 //   2-second FAT mtime (1614834366.0 for a touch to ...367.123456789):
