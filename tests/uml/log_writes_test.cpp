@@ -265,7 +265,10 @@ struct Where {
 
 // The crash-state judgement of GOT between the state OLD (the last mark's)
 // and NEW (the next one's, made by one step): problems, one a line.
-std::string judge(const Tree& got, const Tree& old, const Tree& neu, const Where& w, Known& k) {
+std::string judge(const Tree& got, const Tree& old, const Tree& neu, const Where& w, Known& known) {
+    // At a mark everything the step did was fsync'ed: nothing is let through.
+    Known exact_at_mark{true, {}};
+    Known& k = w.at_mark ? exact_at_mark : known;
     const bool atomic = w.step && w.step->atomic && !w.at_mark;
     const bool inside = w.step && !w.at_mark;
     std::ostringstream why;
