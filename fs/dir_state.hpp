@@ -87,9 +87,6 @@ struct DirState {
     // directory (an fsync of the directory alone does not carry them).
     std::vector<std::string> renamed_in;
 
-    // An index write holding an entry whose backing object is not made yet
-    // is in flight without the filesystem's mutex (Fs::flush_busy).
-    bool busy = false;
     bool dirty = false;        // write at the next flush
     bool atime_dirty = false;  // write only along with something else, or at unmount
 

@@ -349,39 +349,8 @@ void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& nam
     n->name = name;
 }
 
-int Fs::flush_busy(std::unique_lock<std::mutex>& lk, DirState& d) {
-    if (opt_.read_only) return 0;
-    IndexJob job = prepare_index_job(d, true);
-    dirty_.erase(&d);
-    d.busy = true;
-    ++busy_count_;
-    lk.unlock();
-    const int err = run_job(job);  // our own snapshot: landed (or newer) unless err
-    lk.lock();
-    d.busy = false;
-    --busy_count_;
-    busy_cv_.notify_all();
-    if (err) {
-        restore_after_failure(d);
-        dirty_.insert(&d);
-    }
-    return err;
-}
-
-void Fs::wait_dir_idle(std::unique_lock<std::mutex>& lk, fuse_ino_t dir) {
-    for (;;) {
-        const Node* n = node(dir);
-        if (!n || !n->dir || !n->dir->busy) return;
-        busy_cv_.wait(lk);
-    }
-}
-
-void Fs::wait_all_idle(std::unique_lock<std::mutex>& lk) {
-    busy_cv_.wait(lk, [this] { return busy_count_ == 0; });
-}
-
 int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
-                  bool sync, std::unique_lock<std::mutex>& lk) {
+                  bool sync) {
     if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {
         if (!sync) {
             const int err = make(d.fd.get(), e.name);
@@ -405,7 +374,7 @@ int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::
             copy.real = name;
             d.add(std::move(copy));
             mark_dirty(&d);
-            if (int err = flush_busy(lk, d)) {
+            if (int err = flush(&d)) {
                 d.remove(name);
                 return err;
             }
@@ -431,7 +400,7 @@ int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::
         copy.real = g;
         d.add(std::move(copy));
         mark_dirty(&d);
-        if (int err = flush_busy(lk, d)) {
+        if (int err = flush(&d)) {
             d.remove(name);
             return err;
         }

@@ -8,13 +8,11 @@
 //      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync.
 // The lazy write-back and fsync/fsyncdir take the snapshot under mu_,
 // release it, and write under the writer's lock alone: a slow stick stalls
-// nobody else; so do the index writes of creates (place_new: the directory
-// is marked busy meanwhile, see flush_busy). The other namespace operations
-// that must write at once (flush()) still hold mu_ while they take the
-// writer's lock, which is why no code may take mu_ while holding a writer's
-// lock (a failed write re-marks its directory dirty only after letting go
-// of the writer). Writer locks of two directories are never held together.
-// Waiting for a busy directory (busy_cv_) releases mu_ and holds no writer.
+// nobody else. Namespace operations that must write at once (flush())
+// still hold mu_ while they take the writer's lock, which is why no code
+// may take mu_ while holding a writer's lock (a failed write re-marks its
+// directory dirty only after letting go of the writer). Writer locks of
+// two directories are never held together.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -101,25 +99,9 @@ class Fs {
     // never shows it under that name. `sync`: the same for a name stored as
     // itself: the index holding the entry is written (fsynced) before the
     // backing object is made, so a crash never shows the name with
-    // reconcile's defaults (see keeps_mode_only_in_index). Those index
-    // writes run with `lk` (holding mutex()) released and `d` busy (see
-    // flush_busy); `d` stays valid throughout.
+    // reconcile's defaults (see keeps_mode_only_in_index).
     int place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
-                  bool sync, std::unique_lock<std::mutex>& lk);
-    // Writes `d`'s index now with `lk` released and `d` marked busy until it
-    // is held again. Meanwhile `d` holds an entry whose backing object does
-    // not exist yet, so every operation that could see or change a name of
-    // `d` waits first: lookup, opendir/readdir and creates in `d`
-    // (wait_dir_idle), and unlink, rmdir, rename and link anywhere
-    // (wait_all_idle: they may touch any directory, through the link pool).
-    // Attribute operations need not wait: they act on a node the kernel got
-    // from a lookup or readdir, never on the pending name. Only place_new
-    // makes a directory busy, and never while waiting for one itself, so no
-    // wait cycle forms; a busy directory cannot go away (rmdir and rename
-    // wait). Operations on other directories go on during the write.
-    int flush_busy(std::unique_lock<std::mutex>& lk, DirState& d);
-    void wait_dir_idle(std::unique_lock<std::mutex>& lk, fuse_ino_t dir);
-    void wait_all_idle(std::unique_lock<std::mutex>& lk);
+                  bool sync);
     // Removes name `name` of directory `d` (file or hard link, not a directory).
     int remove_name(fuse_ino_t parent, DirState& d, const std::string& name);
 
@@ -189,8 +171,6 @@ class Fs {
     // Index writes happen outside mu_, in several threads at once.
     std::atomic<std::uint64_t> index_writes_{0};
     std::atomic<std::uint64_t> index_bytes_{0};
-    std::condition_variable busy_cv_;  // a DirState's busy flag went down
-    int busy_count_ = 0;               // DirStates busy now
     std::condition_variable stop_cv_;
     bool stopping_ = false;
     std::thread flusher_;

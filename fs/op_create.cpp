@@ -51,11 +51,10 @@ void reply_new(fuse_req_t req, Fs& fs, fuse_ino_t parent, DirState* d, const cha
 // the placeholder, so a crash never shows one as an empty regular file).
 void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) {
     auto& fs = fs_of(req);
-    std::unique_lock lk(fs.mutex());
-    fs.wait_dir_idle(lk, parent);
+    std::lock_guard lk(fs.mutex());
     DirState* d = prepare(req, fs, parent, name);
     if (!d) return;
-    if (int err = fs.place_new(*d, std::move(e), make_placeholder, true, lk))
+    if (int err = fs.place_new(*d, std::move(e), make_placeholder, true))
         return (void)fuse_reply_err(req, err);
     reply_new(req, fs, parent, d, name);
 }
@@ -64,8 +63,7 @@ void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) 
 
 void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     auto& fs = fs_of(req);
-    std::unique_lock lk(fs.mutex());
-    fs.wait_dir_idle(lk, parent);
+    std::lock_guard lk(fs.mutex());
     DirState* d = prepare(req, fs, parent, name);
     if (!d) return;
     const int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) |
@@ -80,7 +78,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     // unless its mode grants less than those defaults (ssh-keygen's 0600
     // key must never come back 0644): then the entry is written first.
     const bool sync = fs.keeps_mode_only_in_index(NodeType::File, mode);
-    if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, sync, lk))
+    if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, sync))
         return (void)fuse_reply_err(req, err);
     fs.touch_dir(parent);
     fuse_entry_param ep;
@@ -100,8 +98,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     auto& fs = fs_of(req);
-    std::unique_lock lk(fs.mutex());
-    fs.wait_dir_idle(lk, parent);
+    std::lock_guard lk(fs.mutex());
     DirState* d = prepare(req, fs, parent, name);
     if (!d) return;
     auto make = [](int dirfd, const std::string& real) {
@@ -118,7 +115,7 @@ void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     };
     // As for create: a 0700 directory must not come back 0755.
     const bool sync = fs.keeps_mode_only_in_index(NodeType::Dir, mode);
-    if (int err = fs.place_new(*d, new_entry(name, NodeType::Dir, mode), make, sync, lk))
+    if (int err = fs.place_new(*d, new_entry(name, NodeType::Dir, mode), make, sync))
         return (void)fuse_reply_err(req, err);
     reply_new(req, fs, parent, d, name);
 }
@@ -131,13 +128,12 @@ void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
         return make_special(req, parent, name, new_entry(name, NodeType::Socket, mode));
     if (S_ISREG(mode)) {
         auto& fs = fs_of(req);
-        std::unique_lock lk(fs.mutex());
-        fs.wait_dir_idle(lk, parent);
+        std::lock_guard lk(fs.mutex());
         DirState* d = prepare(req, fs, parent, name);
         if (!d) return;
         const bool sync = fs.keeps_mode_only_in_index(NodeType::File, mode);
         if (int err =
-                fs.place_new(*d, new_entry(name, NodeType::File, mode), make_placeholder, sync, lk))
+                fs.place_new(*d, new_entry(name, NodeType::File, mode), make_placeholder, sync))
             return (void)fuse_reply_err(req, err);
         return reply_new(req, fs, parent, d, name);
     }

@@ -33,8 +33,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
     DirHandle* h = handle(fi);
     std::vector<char> buf(size);
     size_t used = 0;
-    std::unique_lock lk(fs.mutex());
-    fs.wait_dir_idle(lk, ino);
+    std::lock_guard lk(fs.mutex());
     int err = 0;
     DirState* d = fs.dir_of(ino, &err);
     for (size_t i = static_cast<size_t>(off); i < h->items.size(); ++i) {
@@ -75,8 +74,7 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     auto h = std::make_unique<DirHandle>();
     {
-        std::unique_lock lk(fs.mutex());
-        fs.wait_dir_idle(lk, ino);  // no name without its backing object in the listing
+        std::lock_guard lk(fs.mutex());
         int err = 0;
         DirState* d = fs.dir_of(ino, &err);
         if (!d) return (void)fuse_reply_err(req, err);

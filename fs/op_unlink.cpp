@@ -11,8 +11,7 @@ namespace pershome::fs::ops {
 void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
-    std::unique_lock lk(fs.mutex());
-    fs.wait_all_idle(lk);  // see Fs::flush_busy
+    std::lock_guard lk(fs.mutex());
     int err = 0;
     DirState* d = fs.dir_of(parent, &err);
     if (!d) return (void)fuse_reply_err(req, err);
@@ -24,8 +23,7 @@ void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
-    std::unique_lock lk(fs.mutex());
-    fs.wait_all_idle(lk);  // see Fs::flush_busy
+    std::lock_guard lk(fs.mutex());
     int err = 0;
     DirState* d = fs.dir_of(parent, &err);
     if (!d) return (void)fuse_reply_err(req, err);
