@@ -537,9 +537,12 @@ void Fs::note_renamed(DirState* d, const std::string& real) {
     dirty_.insert(d);
 }
 
-int Fs::run_job(IndexJob& job) {
+int Fs::run_job(IndexJob& job, bool outside_mu) {
     IndexStats s;
+    std::unique_lock<BackingAllocLock> excl;
+    if (outside_mu) excl = std::unique_lock(alloc_);
     const int err = run_index_job(job, &s);
+    excl = {};
     index_writes_ += s.writes;
     index_bytes_ += s.bytes;
     if (err) log(std::string("index write failed: ") + std::strerror(err));
@@ -566,22 +569,23 @@ int Fs::flush(DirState* d) {
         if (!(d->dirty || d->atime_dirty)) dirty_.erase(d);
         return 0;
     }
-    const bool write = d->dirty || d->atime_dirty;
-    int err = 0;
+    bool write = d->dirty || d->atime_dirty;
+    if (!write && d->seq != 0) {
+        // A snapshot taken before may still be on its way, perhaps waiting
+        // for alloc_, which our caller holds shared: write a fresh one.
+        std::lock_guard wl(d->writer->mu);
+        write = d->writer->landed < d->seq;
+    }
     if (write || !d->renamed_in.empty()) {
         IndexJob job = prepare_index_job(*d, write);
-        err = run_job(job);
-        if (err) {
+        if (int err = run_job(job, false)) {
             restore_after_failure(*d);
             dirty_.insert(d);
             return err;
         }
     }
     dirty_.erase(d);
-    // A lazy write of `d` taken before may still be on its way: the caller
-    // relies on that content too. (Waiting with mu_ held is safe: a write in
-    // flight needs only its writer's lock to finish.)
-    return d->seq ? wait_landed(*d->writer, d->seq) : 0;
+    return 0;
 }
 
 int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir) {
@@ -591,7 +595,7 @@ int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_
     const std::uint64_t target = d->seq;  // ours, or the newest taken before
     dirty_.erase(d);
     lk.unlock();
-    int err = run_job(job);
+    int err = run_job(job, true);
     if (!err && target) err = wait_landed(*job.writer, target);
     lk.lock();
     if (err) redirty(job);
@@ -625,7 +629,7 @@ void Fs::start_flusher() {
             if (jobs.empty()) continue;
             lk.unlock();
             std::vector<bool> failed(jobs.size(), false);
-            for (std::size_t i = 0; i < jobs.size(); ++i) failed[i] = run_job(jobs[i]) != 0;
+            for (std::size_t i = 0; i < jobs.size(); ++i) failed[i] = run_job(jobs[i], true) != 0;
             lk.lock();
             for (std::size_t i = 0; i < jobs.size(); ++i)
                 if (failed[i]) redirty(jobs[i]);

@@ -3,9 +3,14 @@
 // takes it except to stamp mtime after a write.
 //
 // Locks, always taken in this order, never the reverse:
+//   0. Fs::alloc_ (alloc_lock()), see BackingAllocLock: shared by whatever
+//      may allocate FAT clusters on the backing (namespace operations, file
+//      writes, truncates, fsyncs of files), exclusive for an index write
+//      done without mu_. Never taken twice by one thread.
 //   1. Fs::mu_ (mutex()): all metadata, DirState included.
 //   2. IndexWriter::mu of one directory: its index file and slot
 //      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync.
+//   3. IndexWriter::pending_mu (a leaf).
 // The lazy write-back and fsync/fsyncdir take the snapshot under mu_,
 // release it, and write under the writer's lock alone: a slow stick stalls
 // nobody else. Namespace operations that must write at once (flush())
@@ -26,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -39,6 +45,54 @@
 namespace pershome::fs {
 
 inline constexpr std::uint64_t kFatMaxFileSize = 0xFFFFFFFFull;  // 4 GiB - 1
+
+// Keeps FAT cluster allocation on the backing away from an index fsync that
+// runs without mu_. vfat ties a dirty FAT sector to the first inode that
+// dirtied it; an fsync writing that sector puts it back on ITS list if
+// another allocation dirtied it meanwhile, so the other file's own fsync
+// then writes its directory entry without the FAT sector: a pull leaves a
+// file whose clusters are free (tests/uml RandomPulls found one). Under one
+// mutex these never overlapped. Shared: anything that may allocate;
+// exclusive: an index write outside mu_. Exclusive waiters go first, so a
+// stream of writes cannot starve the write-back. Lookups, getattr and
+// readdir never take it.
+class BackingAllocLock {
+  public:
+    void lock() {
+        std::unique_lock l(m_);
+        ++exclusive_waiting_;
+        cv_.wait(l, [this] { return !exclusive_ && shared_ == 0; });
+        --exclusive_waiting_;
+        exclusive_ = true;
+    }
+    void unlock() {
+        {
+            std::lock_guard l(m_);
+            exclusive_ = false;
+        }
+        cv_.notify_all();
+    }
+    void lock_shared() {
+        std::unique_lock l(m_);
+        cv_.wait(l, [this] { return !exclusive_ && exclusive_waiting_ == 0; });
+        ++shared_;
+    }
+    void unlock_shared() {
+        bool last = false;
+        {
+            std::lock_guard l(m_);
+            last = --shared_ == 0;
+        }
+        if (last) cv_.notify_all();
+    }
+
+  private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    int shared_ = 0;
+    int exclusive_waiting_ = 0;
+    bool exclusive_ = false;
+};
 
 struct Node {
     fuse_ino_t parent = 0;
@@ -71,6 +125,8 @@ class Fs {
 
     const Options& opt() const { return opt_; }
     std::mutex& mutex() { return mu_; }
+    // Take (shared) before mutex(), around backing work that may allocate.
+    BackingAllocLock& alloc_lock() { return alloc_; }
 
     // All below: call with mutex() held.
     Node* node(fuse_ino_t ino);
@@ -122,13 +178,14 @@ class Fs {
     // A directory's contents changed: its mtime and ctime move (lazily written).
     void touch_dir(fuse_ino_t dir);
     // Writes `d`'s index now if dirty (after fsyncing the files renamed into
-    // it), holding mutex() throughout: for namespace operations whose next
-    // step relies on the index being on the stick. If `d` is clean but a
-    // write of it is in flight, waits for that one.
+    // it), holding mutex() throughout: for namespace operations (which hold
+    // alloc_lock() shared) whose next step relies on the index being on the
+    // stick. If `d` is clean but a snapshot of it is still in flight, writes
+    // a fresh one rather than wait: that write may be waiting for alloc_.
     int flush(DirState* d);
     // The same for fsync/fsyncdir, with `lk` (holding mutex()) released
     // during the I/O; `sync_dir`: fsync the backing directory too. `d` may
-    // be gone when it returns (lk is held again).
+    // be gone when it returns (lk is held again). Call without alloc_lock().
     int flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir);
     void note_renamed(DirState* d, const std::string& real);
     void flush_all();
@@ -151,14 +208,17 @@ class Fs {
 
   private:
     ReconcileOptions reconcile_options();
-    // Runs a prepared job (no lock needed) and counts what it wrote.
-    int run_job(IndexJob& job);
+    // Runs a prepared job and counts what it wrote. `outside_mu`: the
+    // caller holds no lock (takes alloc_ exclusive); otherwise it holds mu_
+    // inside an operation that holds alloc_ shared.
+    int run_job(IndexJob& job, bool outside_mu);
     // After a job that ran without mutex() failed (call with mutex() held):
     // its directory, if still loaded, is dirty again.
     void redirty(IndexJob& job);
 
     Options opt_;
     UniqueFd root_fd_;
+    BackingAllocLock alloc_;
     std::mutex mu_;
     std::unordered_map<fuse_ino_t, Node> nodes_;
     std::map<std::pair<fuse_ino_t, std::string>, fuse_ino_t> by_name_;

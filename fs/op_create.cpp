@@ -51,6 +51,7 @@ void reply_new(fuse_req_t req, Fs& fs, fuse_ino_t parent, DirState* d, const cha
 // the placeholder, so a crash never shows one as an empty regular file).
 void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) {
     auto& fs = fs_of(req);
+    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
     std::lock_guard lk(fs.mutex());
     DirState* d = prepare(req, fs, parent, name);
     if (!d) return;
@@ -63,6 +64,7 @@ void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) 
 
 void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     auto& fs = fs_of(req);
+    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
     std::lock_guard lk(fs.mutex());
     DirState* d = prepare(req, fs, parent, name);
     if (!d) return;
@@ -98,6 +100,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     auto& fs = fs_of(req);
+    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
     std::lock_guard lk(fs.mutex());
     DirState* d = prepare(req, fs, parent, name);
     if (!d) return;
@@ -128,6 +131,7 @@ void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
         return make_special(req, parent, name, new_entry(name, NodeType::Socket, mode));
     if (S_ISREG(mode)) {
         auto& fs = fs_of(req);
+        std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
         std::lock_guard lk(fs.mutex());
         DirState* d = prepare(req, fs, parent, name);
         if (!d) return;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <shared_mutex>
 #include <vector>
 
 #include "fs/ops.hpp"
@@ -73,7 +74,11 @@ void write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     out.buf[0].fd = static_cast<int>(fi->fh);
     out.buf[0].pos = off;
-    const ssize_t n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+    ssize_t n = 0;
+    {
+        std::shared_lock alloc(fs_of(req).alloc_lock());  // see BackingAllocLock
+        n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+    }
     if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
     touch_mtime(fs_of(req), ino);
     fuse_reply_write(req, static_cast<size_t>(n));
@@ -99,7 +104,12 @@ void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     const int fd = static_cast<int>(fi->fh);
-    if ((datasync ? fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
+    {
+        // Shared: an index write outside the mutex must not run meanwhile
+        // (see BackingAllocLock); released before flush_released takes it.
+        std::shared_lock alloc(fs.alloc_lock());
+        if ((datasync ? fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
+    }
     // The file's metadata reaches the stick too (written without holding
     // the mutex: a stick's fsync is slow and would stall every operation).
     std::unique_lock lk(fs.mutex());
@@ -114,8 +124,11 @@ void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, f
     if (!(mode & FALLOC_FL_KEEP_SIZE) &&
         static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len) > kFatMaxFileSize)
         return (void)fuse_reply_err(req, EFBIG);
-    if (::fallocate(static_cast<int>(fi->fh), mode, off, len) != 0)
-        return (void)fuse_reply_err(req, errno);
+    {
+        std::shared_lock alloc(fs_of(req).alloc_lock());  // see BackingAllocLock
+        if (::fallocate(static_cast<int>(fi->fh), mode, off, len) != 0)
+            return (void)fuse_reply_err(req, errno);
+    }
     touch_mtime(fs_of(req), ino);
     fuse_reply_err(req, 0);
 }

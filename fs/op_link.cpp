@@ -16,6 +16,7 @@ void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
     if (std::strlen(newname) > 255) return (void)fuse_reply_err(req, ENAMETOOLONG);
     if (!is_valid_posix_name(newname)) return (void)fuse_reply_err(req, EINVAL);
+    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
     std::lock_guard lk(fs.mutex());
     int err = 0;
     Node* n = fs.node(ino);

@@ -64,6 +64,7 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     const std::string name = name_c, newname = newname_c;
     if (newname.size() > 255) return (void)fuse_reply_err(req, ENAMETOOLONG);
     if (!is_valid_posix_name(newname)) return (void)fuse_reply_err(req, EINVAL);
+    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
     std::lock_guard lk(fs.mutex());
     int err = 0;
     DirState* sd = fs.dir_of(parent, &err);

@@ -11,6 +11,7 @@ namespace pershome::fs::ops {
 void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
+    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
     std::lock_guard lk(fs.mutex());
     int err = 0;
     DirState* d = fs.dir_of(parent, &err);
@@ -23,6 +24,7 @@ void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
+    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
     std::lock_guard lk(fs.mutex());
     int err = 0;
     DirState* d = fs.dir_of(parent, &err);

@@ -132,8 +132,11 @@ int statx_mode(const std::string& path, mode_t* mode) {
 }
 
 // While an index write of directory A is held at the gate: getattr and
-// lookup in A, and getattr, lookup, readdir and create in B answer.
-void other_operations_answer(GatedBacking& g, Mount& m) {
+// lookup in A, and getattr, lookup and readdir in B answer. A create in B
+// is started too; it may wait for the write (creates may allocate FAT
+// clusters, which must not overlap an index fsync: see BackingAllocLock in
+// fs/fs.hpp), and must complete once the gate opens (create_landed).
+std::future<int> other_operations_answer(GatedBacking& g, Mount& m) {
     timed_answer(g, "getattr in another directory", [&] {
         mode_t mode = 0;
         EXPECT_EQ(statx_mode(m.path("B/g"), &mode), 0);
@@ -152,11 +155,6 @@ void other_operations_answer(GatedBacking& g, Mount& m) {
         closedir(d);
         EXPECT_EQ(names, 1);
     });
-    timed_answer(g, "create in another directory", [&] {
-        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-        EXPECT_GE(fd, 0) << std::strerror(errno);
-        if (fd >= 0) close(fd);
-    });
     timed_answer(g, "getattr in the same directory", [&] {
         mode_t mode = 0;
         EXPECT_EQ(statx_mode(m.path("A/f"), &mode), 0);
@@ -166,6 +164,18 @@ void other_operations_answer(GatedBacking& g, Mount& m) {
         struct stat st {};
         EXPECT_NE(stat(m.path("A/nonexistent").c_str(), &st), 0);
     });
+    return std::async(std::launch::async, [&] {
+        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd < 0) return errno;
+        close(fd);
+        return 0;
+    });
+}
+
+void create_landed(std::future<int>& create) {
+    ASSERT_EQ(create.wait_for(kEventDeadline), std::future_status::ready)
+        << "a create waiting for a held index write never went on";
+    EXPECT_EQ(create.get(), 0);
 }
 
 // Directories A and B with one 0644 file each, then A/f chmod 0600 with the
@@ -215,12 +225,13 @@ TEST(IndexLock, FsyncHeldInIndexWriteStallsNoOtherOperation) {
     });
     ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
         << "the fsync never reached the index write";
-    other_operations_answer(g, m);
+    auto create = other_operations_answer(g, m);
     EXPECT_EQ(fsync_done.wait_for(0s), std::future_status::timeout)
         << "the fsync returned while its index write was held";
     g.open_gate();
     ASSERT_EQ(fsync_done.wait_for(kEventDeadline), std::future_status::ready);
     EXPECT_EQ(fsync_done.get(), 0);
+    create_landed(create);
     chmod_landed(t, g, m);
 }
 
@@ -233,7 +244,7 @@ TEST(IndexLock, LazyWriteBackHeldStallsNoOtherOperation) {
     std::printf("lazy write-back of A held in its index write:\n");
     ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
         << "the write-back never reached the index write";
-    other_operations_answer(g, m);
+    auto create = other_operations_answer(g, m);
     // An fsync now finds A clean (the held write took its snapshot) and
     // must wait for that write rather than report success early.
     auto fsync_done = std::async(std::launch::async, [&] {
@@ -249,6 +260,7 @@ TEST(IndexLock, LazyWriteBackHeldStallsNoOtherOperation) {
     g.open_gate();
     ASSERT_EQ(fsync_done.wait_for(kEventDeadline), std::future_status::ready);
     EXPECT_EQ(fsync_done.get(), 0);
+    create_landed(create);
     chmod_landed(t, g, m);
 }
 
