@@ -44,6 +44,13 @@ void mark_hidden(int fd) {
     (void)ioctl(fd, FAT_IOCTL_SET_ATTRIBUTES, &attr);
 }
 
+int fsync_backing(int dirfd, const std::string& name) {
+    UniqueFd f(name.empty() ? openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                            : openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!f) return errno;
+    return ::fsync(f.get()) == 0 ? 0 : errno;
+}
+
 namespace {
 
 struct BackingItem {
@@ -176,6 +183,8 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
     // 3. Index entries whose backing vanished drop out; the rest are checked
     // against what the backing says they are.
+    std::unordered_set<std::string> indexed_reals, pool_leftovers;
+    for (const auto& e : indexed) indexed_reals.insert(e.real);
     for (auto& e : indexed) {
         if (e.linked()) {
             const bool alive = opt.link_alive && opt.link_alive(e.link_id);
@@ -190,7 +199,14 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                     continue;
                 }
             } else if (!e.real.empty() && backing.count(e.real)) {
-                // The pool holds it; a leftover name here is not claimed.
+                // The pool holds it; the name here is what a crash between
+                // the two directory writes of a move into or out of the
+                // pool leaves (vfat writes the new entry first: on FAT both
+                // entries then share the file's clusters until fsck.vfat).
+                // Removing it would free those clusters: left alone.
+                catch_up->push_back("leftover of a move to or from the link pool, left alone: " +
+                                    e.real);
+                pool_leftovers.insert(e.real);
                 e.real.clear();
                 d.dirty = true;
             } else {
@@ -201,6 +217,23 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             continue;
         }
         auto it = backing.find(e.real);
+        if (it == backing.end()) {
+            // vfat writes a name's long-name slots and its 8.3 entry as
+            // separate sectors; a pull between them leaves only the 8.3
+            // alias (KEY for key). Nothing else on the stick claims it: the
+            // file is this entry's.
+            std::string alias = e.real;
+            for (char& c : alias)
+                if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+            auto ai = backing.find(alias);
+            if (alias != e.real && ai != backing.end() && !indexed_reals.count(alias) &&
+                !d.claimed.count(alias)) {
+                catch_up->push_back("entry found under its 8.3 alias " + alias + ": " + e.name);
+                e.real = alias;
+                d.dirty = true;
+                it = ai;
+            }
+        }
         if (it == backing.end() || d.claimed.count(e.real)) {
             catch_up->push_back("entry without backing file dropped: " + e.name);
             d.dirty = true;
@@ -224,7 +257,7 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
     // 4. Backing entries the index does not know appear with default modes.
     for (const auto& [real, b] : backing) {
-        if (d.claimed.count(real)) continue;
+        if (d.claimed.count(real) || pool_leftovers.count(real)) continue;
         if (d.entries.count(real)) {
             problems->push_back("backing file shadowed by an indexed name, left alone: " + real);
             continue;

@@ -87,6 +87,13 @@ struct DirState {
     // directory (an fsync of the directory alone does not carry them).
     std::vector<std::string> renamed_in;
 
+    // Backing names created or renamed into this directory since a file's
+    // fsync last synced it. vfat writes a name's long-name slots with the
+    // directory, not with the file (they may lie in another sector than its
+    // 8.3 entry): a file's fsync syncs the directory too while this is set,
+    // or a pull could bring the file back under its 8.3 alias.
+    std::uint32_t unsynced_names = 0;
+
     bool dirty = false;        // write at the next flush
     bool atime_dirty = false;  // write only along with something else, or at unmount
 
@@ -141,6 +148,10 @@ int wait_landed(IndexWriter& w, std::uint64_t seq);
 
 // Sets ATTR_HIDDEN on a FAT backing; a no-op elsewhere.
 void mark_hidden(int fd);
+
+// fsyncs `name` in the backing directory `dirfd` (an O_PATH fd is fine), or
+// the directory itself when `name` is empty. errno-style.
+int fsync_backing(int dirfd, const std::string& name);
 
 // A Timestamp of now (CLOCK_REALTIME).
 Timestamp now_ts();

@@ -113,6 +113,13 @@ DirState* Fs::pool(bool create, int* err) {
             }
             UniqueFd rd(openat(root_fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             if (rd) mark_hidden(rd.get());
+            // Like any mkdir (ops::mkdir): vfat keeps the new directory's
+            // entry in the root's buffers; the root's next index fsync would
+            // not carry it, and a file moved in would be lost on a pull.
+            if (int e = fsync_backing(root_fd_.get(), "")) {
+                *err = e;
+                return nullptr;
+            }
             fd.reset(openat(root_fd_.get(), name.c_str(),
                             O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         }
@@ -351,6 +358,7 @@ void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& nam
 
 int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
                   bool sync) {
+    ++d.unsynced_names;  // (a failed create costs one needless directory sync, no more)
     if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {
         if (!sync) {
             const int err = make(d.fd.get(), e.name);
@@ -498,6 +506,13 @@ void Fs::unlink_last_but_one(std::uint64_t id) {
         mark_dirty(d);
         return;
     }
+    // vfat renames are two directory writes: the new entry (with the file,
+    // which carries its clusters, and its directory, which holds its long
+    // name) reaches the stick first, then the pool's removal; until the
+    // latter, the pool entry would share the file's clusters (fsck damage).
+    if (int e = fsync_backing(d->fd.get(), name);
+        e || (e = fsync_backing(d->fd.get(), "")) || (e = fsync_backing(p->fd.get(), "")))
+        log(std::string("moving a file out of the link pool: sync failed: ") + std::strerror(e));
     d->find(name)->link_id = 0;
     note_renamed(d, name);
     mark_dirty(d);
@@ -534,6 +549,7 @@ void Fs::touch_dir(fuse_ino_t dir) {
 void Fs::note_renamed(DirState* d, const std::string& real) {
     if (!d) return;
     d->renamed_in.push_back(real);
+    ++d->unsynced_names;
     dirty_.insert(d);
 }
 

@@ -114,7 +114,11 @@ void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
     // the mutex: a stick's fsync is slow and would stall every operation).
     std::unique_lock lk(fs.mutex());
     AttrRef a = fs.attrs(ino);
-    const int err = a.owner ? fs.flush_released(lk, a.owner, false) : 0;
+    // A name made or moved here since the directory's last sync goes to the
+    // stick with this fsync (see DirState::unsynced_names).
+    const bool sync_dir = a.owner && a.owner->unsynced_names != 0;
+    if (sync_dir) a.owner->unsynced_names = 0;
+    const int err = a.owner ? fs.flush_released(lk, a.owner, sync_dir) : 0;
     lk.unlock();
     fuse_reply_err(req, err);
 }

@@ -62,6 +62,13 @@ void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
             fs.mark_dirty(sd);
             return (void)fuse_reply_err(req, err);
         }
+        // The file's pool entry (its own fsync) and long name (the pool
+        // directory's) reach the stick before anything writes the sector of
+        // `sd` that no longer holds it, as its next index write does: a
+        // pull between the two would leave the file under no name.
+        if (int e2 = fsync_backing(pool->fd.get(), p.real);
+            e2 || (e2 = fsync_backing(pool->fd.get(), "")))
+            fs.log(std::string("link: syncing the link pool failed: ") + std::strerror(e2));
         sd->claimed.erase(e.real);
         e.real.clear();
         fs.note_renamed(pool, p.real);

@@ -127,6 +127,33 @@ TEST(Check, CrashCatchUpIsNotDamage) {
     EXPECT_NE(r.out.find("1 damage"), std::string::npos) << r.out;
 }
 
+// A pull between vfat's two writes of a new name (its long-name slots and
+// its 8.3 entry lie in different sectors) leaves the file under its 8.3
+// alias only: KEY for key. The index still names it; the file comes back
+// as key with its mode, not as a stranger KEY with reconcile's 0644.
+TEST(Check, NameFoundUnderIts83AliasAfterACrash) {
+    TempTree t;
+    {
+        Mount m(t.backing(), t.mnt(), "flush=3600");
+        write_file(m.path("key"), "secret");
+        ASSERT_EQ(chmod(m.path("key").c_str(), 0600), 0);
+        m.unmount();
+    }
+    ASSERT_EQ(rename((t.backing() + "/key").c_str(), (t.backing() + "/KEY").c_str()), 0);
+    auto r = check(t.backing());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("entry found under its 8.3 alias KEY: key"), std::string::npos) << r.out;
+    Mount m(t.backing(), t.mnt(), "flush=3600");
+    struct stat st {};
+    ASSERT_EQ(stat(m.path("key").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_EQ(read_file(m.path("key")), "secret");
+    EXPECT_NE(stat(m.path("KEY").c_str(), &st), 0) << "the alias shows as a second file";
+    m.unmount();
+    r = check(t.backing());
+    EXPECT_EQ(r.status, 0) << r.out;
+}
+
 TEST(Check, UsageErrors) {
     auto r = check("/nonexistent/pershome-check");
     EXPECT_EQ(r.status, 3) << r.out;
