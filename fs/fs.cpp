@@ -34,6 +34,12 @@ Fs::~Fs() {
     stop_flusher();
 }
 
+DirHandle* Fs::keep_dir_handle(std::unique_ptr<DirHandle> h) {
+    DirHandle* p = h.get();
+    dir_handles_.emplace(p, std::move(h));
+    return p;
+}
+
 void Fs::log(const std::string& msg) const {
     std::fprintf(stderr, "pershome-fs: %s\n", msg.c_str());
     if (!opt_.foreground) syslog(LOG_NOTICE, "%s", msg.c_str());

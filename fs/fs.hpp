@@ -118,6 +118,17 @@ struct AttrRef {
     DirState* owner = nullptr;  // null for a detached node
 };
 
+// An open directory: the names it had at opendir, so offsets stay
+// meaningful while the directory changes.
+struct DirHandle {
+    struct Item {
+        std::string name;
+        fuse_ino_t ino;
+        mode_t type;
+    };
+    std::vector<Item> items;
+};
+
 class Fs {
   public:
     Fs(Options opt, UniqueFd root);
@@ -206,6 +217,12 @@ class Fs {
     // then takes bits away, never exposes anything.
     bool keeps_mode_only_in_index(NodeType t, mode_t mode) const;
 
+    // Directory handles between opendir and releasedir live here, so that
+    // those the kernel never releases (the mount stopped while a directory
+    // was open) go with the filesystem. Call with mutex() held.
+    DirHandle* keep_dir_handle(std::unique_ptr<DirHandle> h);
+    void drop_dir_handle(DirHandle* h) { dir_handles_.erase(h); }
+
   private:
     ReconcileOptions reconcile_options();
     // Runs a prepared job and counts what it wrote. `outside_mu`: the
@@ -228,6 +245,7 @@ class Fs {
     bool pool_loaded_ = false;
     std::uint64_t max_link_id_ = 0;
     std::unordered_set<DirState*> dirty_;
+    std::unordered_map<DirHandle*, std::unique_ptr<DirHandle>> dir_handles_;
     // Index writes happen outside mu_, in several threads at once.
     std::atomic<std::uint64_t> index_writes_{0};
     std::atomic<std::uint64_t> index_bytes_{0};

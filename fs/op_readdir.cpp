@@ -14,15 +14,6 @@ namespace pershome::fs::ops {
 
 namespace {
 
-struct DirHandle {
-    struct Item {
-        std::string name;
-        fuse_ino_t ino;
-        mode_t type;
-    };
-    std::vector<Item> items;
-};
-
 DirHandle* handle(fuse_file_info* fi) {
     return reinterpret_cast<DirHandle*>(fi->fh);
 }
@@ -73,6 +64,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
 void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     auto h = std::make_unique<DirHandle>();
+    DirHandle* kept = nullptr;
     {
         std::lock_guard lk(fs.mutex());
         int err = 0;
@@ -84,12 +76,15 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         h->items.reserve(d->entries.size() + 2);
         for (const auto& [name, e] : d->entries)
             h->items.push_back({name, fs.node_for(ino, e), fs.type_bits(e.type)});
+        kept = fs.keep_dir_handle(std::move(h));
     }
-    fi->fh = reinterpret_cast<uint64_t>(h.get());
+    fi->fh = reinterpret_cast<uint64_t>(kept);
     fi->cache_readdir = 0;
-    // A reply that fails (the opendir was interrupted) gets no RELEASEDIR:
-    // the handle is ours to free then.
-    if (fuse_reply_open(req, fi) == 0) (void)h.release();
+    // A reply that fails (the opendir was interrupted) gets no RELEASEDIR.
+    if (fuse_reply_open(req, fi) != 0) {
+        std::lock_guard lk(fs.mutex());
+        fs.drop_dir_handle(kept);
+    }
 }
 
 void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -102,7 +97,11 @@ void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 
 void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     (void)ino;
-    std::unique_ptr<DirHandle> h(handle(fi));
+    {
+        auto& fs = fs_of(req);
+        std::lock_guard lk(fs.mutex());
+        fs.drop_dir_handle(handle(fi));
+    }
     fuse_reply_err(req, 0);
 }
 
