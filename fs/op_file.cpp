@@ -29,6 +29,9 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         return (void)fuse_reply_err(req, EROFS);
     UniqueFd fd;
     {
+        // Opening to write or truncate changes the backing: see BackingAllocLock.
+        std::shared_lock<BackingAllocLock> alloc;
+        if (acc != O_RDONLY || (fi->flags & O_TRUNC)) alloc = std::shared_lock(fs.alloc_lock());
         std::lock_guard lk(fs.mutex());
         AttrRef a = fs.attrs(ino);
         if (!a.entry) return (void)fuse_reply_err(req, ENOENT);
@@ -94,9 +97,16 @@ void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     UniqueFd fd(static_cast<int>(fi->fh));
     {
-        std::lock_guard lk(fs.mutex());
-        if (Node* n = fs.node(ino)) std::erase(n->open_fds, fd.get());
-        fs.forget(ino, 0);  // an unlinked node may go now
+        // The last close of an unlinked file frees its clusters: see
+        // BackingAllocLock (the kernel sends RELEASE after close() returned,
+        // so waiting here holds up nobody).
+        std::shared_lock alloc(fs.alloc_lock());
+        {
+            std::lock_guard lk(fs.mutex());
+            if (Node* n = fs.node(ino)) std::erase(n->open_fds, fd.get());
+            fs.forget(ino, 0);  // an unlinked node may go now
+        }
+        fd.reset();
     }
     fuse_reply_err(req, 0);
 }

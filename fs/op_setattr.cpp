@@ -17,9 +17,9 @@ Timestamp from(const timespec& t) {
 void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
-    // A truncate that extends allocates clusters: see BackingAllocLock.
-    std::shared_lock<BackingAllocLock> alloc;
-    if (to_set & FUSE_SET_ATTR_SIZE) alloc = std::shared_lock(fs.alloc_lock());
+    // A truncate allocates or frees clusters, a time goes to the backing
+    // too: see BackingAllocLock.
+    std::shared_lock alloc(fs.alloc_lock());
     std::lock_guard lk(fs.mutex());
     AttrRef a = fs.attrs(ino);
     if (!a.entry) return (void)fuse_reply_err(req, ENOENT);
