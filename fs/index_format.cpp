@@ -12,6 +12,10 @@ namespace {
 
 constexpr char kMagic[8] = {'P', 'S', 'H', 'M', 'I', 'D', 'X', '1'};
 constexpr std::uint32_t kVersion = 1;
+constexpr char kDeltaMagic[8] = {'P', 'S', 'H', 'M', 'D', 'L', 'T', '2'};
+constexpr std::uint32_t kDeltaVersion = 2;
+// Smallest operation: kind byte + u16 name length + a 1-byte name.
+constexpr std::size_t kMinOp = 3;
 constexpr std::uint8_t kFlagLinked = 1;
 constexpr std::uint8_t kFlagRealIsName = 2;
 // Fixed part of an entry record, before its variable-length fields.
@@ -322,6 +326,381 @@ SlotPlace place_next_slot(std::optional<SlotSpan> newest, std::uint32_t capacity
     std::uint64_t cap = std::max<std::uint64_t>(trusted ? 2 * std::uint64_t{capacity} : 0, want);
     cap = std::max<std::uint64_t>(cap, round_up(newest->offset + newest->length));
     return {cap, static_cast<std::uint32_t>(cap)};
+}
+
+namespace {
+
+std::uint64_t round_up_align(std::uint64_t v) {
+    return (v + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+}
+
+std::uint64_t span_end(const SlotSpan& s) {
+    return round_up_align(s.offset + s.length);
+}
+
+void sanitise_self(Entry& self) {
+    self.type = NodeType::Dir;
+    self.link_id = 0;
+    self.xattrs.clear();
+    self.target.clear();
+    self.real.clear();
+    self.name.clear();
+}
+
+}  // namespace
+
+std::string serialize_entry(const Entry& e) {
+    Out o;
+    write_entry(o, e, true);
+    return o.take();
+}
+
+std::string serialize_self(const Entry& self) {
+    Out o;
+    write_entry(o, self, false);
+    return o.take();
+}
+
+RecordSet to_records(const IndexContent& c) {
+    RecordSet r;
+    r.self = serialize_self(c.self);
+    for (const auto& e : c.entries) r.entries.emplace(e.name, serialize_entry(e));
+    return r;
+}
+
+std::string payload_from_records(const RecordSet& r) {
+    std::size_t total = 8 + r.self.size();
+    for (const auto& [name, rec] : r.entries) total += rec.size();
+    Out o;
+    o.u32(static_cast<std::uint32_t>(r.entries.size()));
+    o.u32(0);
+    std::string s = o.take();
+    s.reserve(total);
+    s += r.self;
+    for (const auto& [name, rec] : r.entries) s += rec;
+    return s;
+}
+
+std::optional<std::string> diff_payload(const RecordSet& from, const RecordSet& to,
+                                        std::size_t limit) {
+    // Removes first: a backing name a removed entry held may be taken by an
+    // upsert of the same record (a rename), and the reader keeps backing
+    // names unique as it goes.
+    std::string removes, upserts;
+    std::uint32_t count = 0;
+    auto over = [&] { return 8 + removes.size() + upserts.size() > limit; };
+    auto f = from.entries.begin();
+    auto t = to.entries.begin();
+    while (f != from.entries.end() || t != to.entries.end()) {
+        if (t == to.entries.end() || (f != from.entries.end() && f->first < t->first)) {
+            Out o;
+            o.u8(static_cast<std::uint8_t>(DeltaOp::Kind::Remove));
+            o.u16(static_cast<std::uint16_t>(f->first.size()));
+            o.bytes(f->first);
+            removes += o.take();
+            ++count;
+            ++f;
+        } else if (f == from.entries.end() || t->first < f->first) {
+            upserts.push_back(static_cast<char>(DeltaOp::Kind::Upsert));
+            upserts += t->second;
+            ++count;
+            ++t;
+        } else {
+            if (f->second != t->second) {
+                upserts.push_back(static_cast<char>(DeltaOp::Kind::Upsert));
+                upserts += t->second;
+                ++count;
+            }
+            ++f;
+            ++t;
+        }
+        if (over()) return std::nullopt;
+    }
+    if (from.self != to.self) {
+        upserts.push_back(static_cast<char>(DeltaOp::Kind::Self));
+        upserts += to.self;
+        ++count;
+        if (over()) return std::nullopt;
+    }
+    if (count == 0) return std::string();
+    Out o;
+    o.u32(count);
+    o.u32(0);
+    std::string s = o.take();
+    s += removes;
+    s += upserts;
+    return s;
+}
+
+std::string serialize_delta_payload(const std::vector<DeltaOp>& ops) {
+    Out o;
+    o.u32(static_cast<std::uint32_t>(ops.size()));
+    o.u32(0);
+    for (const auto& op : ops) {
+        o.u8(static_cast<std::uint8_t>(op.kind));
+        switch (op.kind) {
+            case DeltaOp::Kind::Upsert:
+                write_entry(o, op.entry, true);
+                break;
+            case DeltaOp::Kind::Self:
+                write_entry(o, op.entry, false);
+                break;
+            case DeltaOp::Kind::Remove:
+                o.u16(static_cast<std::uint16_t>(op.name.size()));
+                o.bytes(op.name);
+                break;
+        }
+    }
+    return o.take();
+}
+
+std::optional<std::vector<DeltaOp>> parse_delta_payload(std::string_view payload,
+                                                        std::vector<std::string>* problems) {
+    In in(payload);
+    const std::uint32_t count = in.u32();
+    in.u32();
+    if (!in.ok() || count > in.left() / kMinOp) return std::nullopt;
+    std::vector<DeltaOp> ops;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        DeltaOp op;
+        const std::uint8_t kind = in.u8();
+        if (!in.ok()) return std::nullopt;
+        bool keep = true;
+        std::string why;
+        switch (kind) {
+            case static_cast<std::uint8_t>(DeltaOp::Kind::Upsert):
+                op.kind = DeltaOp::Kind::Upsert;
+                if (!read_entry(in, &op.entry, true, &keep, &why)) return std::nullopt;
+                break;
+            case static_cast<std::uint8_t>(DeltaOp::Kind::Self):
+                op.kind = DeltaOp::Kind::Self;
+                if (!read_entry(in, &op.entry, false, &keep, &why)) return std::nullopt;
+                // As the payload's own record: always a directory, whatever
+                // the record says.
+                sanitise_self(op.entry);
+                keep = true;
+                break;
+            case static_cast<std::uint8_t>(DeltaOp::Kind::Remove): {
+                op.kind = DeltaOp::Kind::Remove;
+                const std::uint16_t len = in.u16();
+                op.name = in.bytes(len);
+                if (!in.ok()) return std::nullopt;
+                if (!is_valid_posix_name(op.name)) {
+                    keep = false;
+                    why = "invalid name";
+                }
+                break;
+            }
+            default:
+                return std::nullopt;
+        }
+        if (!why.empty() && problems)
+            problems->push_back(why + ": delta operation " + std::to_string(i));
+        if (keep) ops.push_back(std::move(op));
+    }
+    // Trailing bytes mean the record is not what a writer made.
+    if (in.left() != 0) return std::nullopt;
+    return ops;
+}
+
+void apply_delta(IndexContent& c, const std::vector<DeltaOp>& ops,
+                 std::vector<std::string>* problems) {
+    std::map<std::string, Entry> m;
+    for (auto& e : c.entries) {
+        const std::string name = e.name;
+        m.emplace(name, std::move(e));
+    }
+    std::vector<std::string> upserted;  // in operation order
+    for (const auto& op : ops) {
+        switch (op.kind) {
+            case DeltaOp::Kind::Upsert:
+                m.insert_or_assign(op.entry.name, op.entry);
+                upserted.push_back(op.entry.name);
+                break;
+            case DeltaOp::Kind::Remove:
+                m.erase(op.name);
+                break;
+            case DeltaOp::Kind::Self:
+                c.self = op.entry;
+                sanitise_self(c.self);
+                break;
+        }
+    }
+    // Backing names stay unique (an alias would let two names share one
+    // file): what this record wrote wins, first upsert first.
+    std::map<std::string, std::string> claim;  // backing name -> name
+    std::set<std::string> done;
+    auto settle = [&](const std::string& name) {
+        auto it = m.find(name);
+        if (it == m.end() || it->second.real.empty()) return;
+        if (!claim.emplace(it->second.real, name).second) {
+            if (problems) problems->push_back("duplicate backing name dropped: delta");
+            m.erase(it);
+        }
+    };
+    for (const auto& n : upserted)
+        if (done.insert(n).second) settle(n);
+    std::vector<std::string> rest;
+    for (const auto& [n, e] : m)
+        if (!done.count(n)) rest.push_back(n);
+    for (const auto& n : rest) settle(n);
+    c.entries.clear();
+    c.entries.reserve(m.size());
+    for (auto& [n, e] : m) c.entries.push_back(std::move(e));
+}
+
+std::string encode_delta(std::uint64_t base_generation, std::uint64_t seq,
+                         std::string_view payload) {
+    std::string s(kDeltaHeaderSize, '\0');
+    std::memcpy(s.data(), kDeltaMagic, 8);
+    put_le32(&s[8], kDeltaVersion);
+    put_le32(&s[12], kDeltaHeaderSize);
+    put_le64(&s[16], base_generation);
+    put_le64(&s[24], seq);
+    put_le32(&s[32], static_cast<std::uint32_t>(payload.size()));
+    put_le32(&s[36], crc32c(payload));
+    put_le32(&s[40], 0);
+    put_le32(&s[60], crc32c(s.data(), 60));
+    s.append(payload);
+    s.resize(round_up_align(s.size()), '\0');
+    return s;
+}
+
+std::optional<IndexRead> read_index(std::string_view file, std::vector<std::string>* problems,
+                                    int* slots_seen) {
+    auto slot = find_newest_slot(file, slots_seen);
+    if (!slot) return std::nullopt;
+    auto content = parse_payload(slot->payload, problems);
+    if (!content) return std::nullopt;
+    IndexRead r;
+    r.base = std::move(*slot);
+    r.content = std::move(*content);
+    const std::uint64_t gen = r.base.generation;
+    // Valid records of this base by sequence number, lowest offset first.
+    std::map<std::uint64_t, DeltaFound> chain;
+    std::size_t valid = 0;
+    for (std::size_t off = 0; off + kDeltaHeaderSize <= file.size(); off += kSlotAlign) {
+        const char* h = file.data() + off;
+        if (std::memcmp(h, kDeltaMagic, 8) != 0) continue;
+        if (get_le32(h + 60) != crc32c(h, 60)) continue;
+        if (get_le32(h + 8) != kDeltaVersion || get_le32(h + 12) != kDeltaHeaderSize) continue;
+        if (get_le64(h + 16) != gen) continue;  // stale: another base's
+        const std::uint64_t seq = get_le64(h + 24);
+        if (seq == 0 || seq > kMaxDeltaSeq) continue;
+        const std::uint32_t len = get_le32(h + 32);
+        if (len > kMaxDeltaPayload || len > file.size() - off - kDeltaHeaderSize) continue;
+        if (crc32c(file.substr(off + kDeltaHeaderSize, len)) != get_le32(h + 36)) continue;
+        ++valid;
+        chain.emplace(seq, DeltaFound{off, seq, kDeltaHeaderSize + std::uint64_t{len}});
+    }
+    for (std::uint64_t seq = 1;; ++seq) {
+        auto it = chain.find(seq);
+        if (it == chain.end()) break;
+        const DeltaFound& d = it->second;
+        const auto ops = parse_delta_payload(
+            file.substr(d.offset + kDeltaHeaderSize, d.length - kDeltaHeaderSize), problems);
+        if (!ops) {
+            if (problems) problems->push_back("delta record with a broken payload: chain ends");
+            break;
+        }
+        apply_delta(r.content, *ops, problems);
+        r.deltas.push_back(d);
+    }
+    r.strays = valid != r.deltas.size();
+    return r;
+}
+
+namespace {
+
+// The capacity field, when the layout found agrees with it (section 2).
+bool capacity_trusted(const SlotSpan& newest, std::uint32_t capacity) {
+    const std::uint64_t need =
+        round_up_align(std::max<std::uint64_t>(kSlotAlign, 2 * newest.length));
+    return capacity != 0 && capacity % kSlotAlign == 0 && newest.length <= capacity &&
+           capacity <= 4 * need && (newest.offset == 0 || newest.offset == capacity);
+}
+
+}  // namespace
+
+SlotPlace place_next_base(const IndexLayout& l, std::size_t slot_bytes) {
+    const SlotPlace p = place_next_slot(l.base, l.capacity, slot_bytes);
+    std::uint64_t hi = 0;
+    bool overlaps = false;
+    for (const auto& d : l.deltas) {
+        hi = std::max(hi, span_end(d));
+        if (p.offset < span_end(d) && d.offset < p.offset + slot_bytes) overlaps = true;
+    }
+    if (!overlaps) return p;
+    // As when the slot does not fit: the new slot goes past everything that
+    // must survive its torn write, and its capacity is its offset.
+    if (l.base) hi = std::max(hi, span_end(*l.base));
+    const std::uint64_t want = round_up_align(std::max<std::uint64_t>(kSlotAlign, 2 * slot_bytes));
+    const std::uint64_t cap = std::max(want, hi);
+    return {cap, static_cast<std::uint32_t>(cap)};
+}
+
+std::optional<std::uint64_t> place_next_delta(const IndexLayout& l, std::size_t record_bytes) {
+    if (!l.base || l.deltas.size() >= kMaxDeltasPerBase) return std::nullopt;
+    std::uint64_t start = span_end(*l.base);
+    if (capacity_trusted(*l.base, l.capacity))
+        start = std::max<std::uint64_t>(start, 2 * std::uint64_t{l.capacity});
+    std::uint64_t used = round_up_align(record_bytes);
+    for (const auto& d : l.deltas) {
+        start = std::max(start, span_end(d));
+        used += span_end(d) - d.offset;
+    }
+    const std::uint64_t budget = std::max<std::uint64_t>(kDeltaMinBudget, l.base->length / 2);
+    if (used > budget) return std::nullopt;
+    if (start + round_up_align(record_bytes) > kMaxIndexFileSize) return std::nullopt;
+    return start;
+}
+
+IndexWrite plan_index_write(const IndexWriteState& s, const RecordSet& now) {
+    IndexWrite w;
+    if (s.on_stick && s.layout.base && !s.force_base) {
+        // A delta larger than what the budget could ever hold is not worth
+        // computing in full: stop the diff there.
+        const std::uint64_t budget =
+            std::max<std::uint64_t>(kDeltaMinBudget, s.layout.base->length / 2);
+        const auto payload = diff_payload(*s.on_stick, now, budget);
+        if (payload && payload->empty()) return w;  // Nothing
+        if (payload) {
+            const auto off =
+                place_next_delta(s.layout, round_up_align(kDeltaHeaderSize + payload->size()));
+            if (off && s.layout.deltas.size() + 1 <= kMaxDeltaSeq) {
+                w.kind = IndexWrite::Kind::Delta;
+                w.offset = *off;
+                w.bytes = encode_delta(s.generation, s.layout.deltas.size() + 1, *payload);
+                return w;
+            }
+        }
+    }
+    const std::string payload = payload_from_records(now);
+    const SlotPlace p = place_next_base(s.layout, kSlotHeaderSize + payload.size());
+    w.kind = IndexWrite::Kind::Base;
+    w.offset = p.offset;
+    w.capacity = p.capacity;
+    w.bytes = encode_slot(s.generation + 1, p.capacity, payload);
+    return w;
+}
+
+void commit_index_write(IndexWriteState& s, const IndexWrite& w, RecordSet now) {
+    switch (w.kind) {
+        case IndexWrite::Kind::Nothing:
+            return;
+        case IndexWrite::Kind::Delta:
+            // The padding is ours too: the next record starts past it.
+            s.layout.deltas.push_back(SlotSpan{w.offset, w.bytes.size()});
+            break;
+        case IndexWrite::Kind::Base:
+            s.layout.base = SlotSpan{w.offset, w.bytes.size()};
+            s.layout.capacity = w.capacity;
+            s.layout.deltas.clear();
+            s.generation += 1;
+            s.force_base = false;
+            break;
+    }
+    s.on_stick = std::move(now);
 }
 
 }  // namespace pershome::fs

@@ -91,4 +91,121 @@ struct SlotSpan {
 SlotPlace place_next_slot(std::optional<SlotSpan> newest, std::uint32_t capacity,
                           std::size_t slot_bytes);
 
+// ---- Version 2: delta records (docs/on-stick-format.md, section 2a) ----
+
+inline constexpr std::uint32_t kDeltaHeaderSize = 64;
+inline constexpr std::uint32_t kMaxDeltaPayload = 16u << 20;
+inline constexpr std::uint64_t kMaxDeltaSeq = 1ull << 32;
+// Writer's budget (readers accept any chain): deltas of one base stay below
+// max(kDeltaMinBudget, base slot / 2) padded bytes and kMaxDeltasPerBase
+// records; past that a full slot is cheaper to read and no dearer to write.
+inline constexpr std::uint64_t kDeltaMinBudget = 64 * 1024;
+inline constexpr std::size_t kMaxDeltasPerBase = 1024;
+
+// One entry's record (section 4) and the directory's own (section 3).
+std::string serialize_entry(const Entry& e);
+std::string serialize_self(const Entry& self);
+
+// A directory's content as serialized records keyed by name: what a writer
+// remembers of what the stick holds, so that the next write can send only
+// the records that changed (a byte comparison, no field-by-field logic that
+// could forget a field).
+struct RecordSet {
+    std::string self;
+    std::map<std::string, std::string> entries;  // name -> entry record
+};
+RecordSet to_records(const IndexContent& c);
+// The full payload (section 3) of `r`: the same bytes as serialize_payload.
+std::string payload_from_records(const RecordSet& r);
+
+// The delta payload taking `from` to `to` (removes, then upserts, then the
+// directory's record), or nullopt when it would exceed `limit` bytes (the
+// caller then writes a full slot). Empty string: no change at all.
+// O(entries) CPU, in step with a merge of the two sorted maps.
+std::optional<std::string> diff_payload(const RecordSet& from, const RecordSet& to,
+                                        std::size_t limit);
+
+struct DeltaOp {
+    enum class Kind : std::uint8_t { Upsert = 1, Remove = 2, Self = 3 };
+    Kind kind = Kind::Upsert;
+    Entry entry;       // Upsert: the entry; Self: the directory's record
+    std::string name;  // Remove
+};
+std::string serialize_delta_payload(const std::vector<DeltaOp>& ops);
+// Bounds-checked like parse_payload, entries sanitised like its entries (an
+// upsert of an entry section 4 drops, or a remove of an invalid name, is
+// left out); nullopt when the structure is broken (the record is then not
+// applied, and the chain ends before it).
+std::optional<std::vector<DeltaOp>> parse_delta_payload(
+    std::string_view payload, std::vector<std::string>* problems = nullptr);
+// Applies one record's operations to `c` (section 2a), keeping names and
+// backing names unique. Entries come out sorted by name.
+void apply_delta(IndexContent& c, const std::vector<DeltaOp>& ops,
+                 std::vector<std::string>* problems = nullptr);
+
+// A delta record: header, payload, zero padding to a multiple of kSlotAlign.
+std::string encode_delta(std::uint64_t base_generation, std::uint64_t seq,
+                         std::string_view payload);
+
+struct DeltaFound {
+    std::uint64_t offset = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t length = 0;  // header + payload (padding not counted)
+};
+
+// A whole index file read as section 2a says: the newest valid slot, its
+// payload, and its chain of deltas applied.
+struct IndexRead {
+    SlotFound base;
+    IndexContent content;
+    std::vector<DeltaFound> deltas;  // applied, in sequence order (1, 2, ...)
+    // Valid records of this base that were not applied (a gap in the
+    // sequence, twins, a record with a broken payload): the next write must
+    // be a full slot, which makes them stale, rather than a delta that
+    // might land beside them.
+    bool strays = false;
+};
+// nullopt: no slot verifies, or the newest one's payload is broken (the
+// index is damaged, section 2). `slots_seen` as for find_newest_slot.
+std::optional<IndexRead> read_index(std::string_view file,
+                                    std::vector<std::string>* problems = nullptr,
+                                    int* slots_seen = nullptr);
+
+// Where things lie in an index file, as far as a writer knows them: the
+// newest slot, its capacity field, and the deltas of that slot.
+struct IndexLayout {
+    std::optional<SlotSpan> base;
+    std::uint32_t capacity = 0;
+    std::vector<SlotSpan> deltas;  // header + payload of each
+};
+// The next full slot: as place_next_slot, and never overlapping a delta of
+// the current base either (a torn slot write must leave base + deltas).
+SlotPlace place_next_base(const IndexLayout& l, std::size_t slot_bytes);
+// The offset of the next delta record of `record_bytes` (padded size), past
+// the newest slot, both slot regions and every delta, or nullopt when the
+// budget is spent (write a full slot instead).
+std::optional<std::uint64_t> place_next_delta(const IndexLayout& l, std::size_t record_bytes);
+
+// What a writer knows of its index file, and the choice of the next write
+// (pure, so the torn-write and fuzz tests drive the writer's own logic).
+struct IndexWriteState {
+    IndexLayout layout;
+    std::uint64_t generation = 0;  // of layout.base
+    // What a reader reconstructs from the file now; nullopt: unknown (no
+    // file, a damaged one, a failed write), so the next write is a full slot.
+    std::optional<RecordSet> on_stick;
+    bool force_base = false;  // stray deltas found at load
+};
+struct IndexWrite {
+    enum class Kind { Nothing, Delta, Base } kind = Kind::Nothing;
+    std::uint64_t offset = 0;
+    std::uint32_t capacity = 0;  // Base: the new slot's capacity
+    std::string bytes;           // what to write at `offset` (a slot, or a padded delta)
+};
+// Nothing when `now` is what the stick shows; a delta when one fits the
+// budget; else the next full slot.
+IndexWrite plan_index_write(const IndexWriteState& s, const RecordSet& now);
+// After `w` is on the stick (written and fsynced): the state that follows.
+void commit_index_write(IndexWriteState& s, const IndexWrite& w, RecordSet now);
+
 }  // namespace pershome::fs

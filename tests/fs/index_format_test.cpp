@@ -1,5 +1,8 @@
 #include "fs/index_format.hpp"
 
+#include <algorithm>
+#include <random>
+
 #include <gtest/gtest.h>
 
 #include "fs/crc32c.hpp"
@@ -302,6 +305,297 @@ TEST(Hostile, SlotHeaderLiesAboutLength) {
     const auto crc = crc32c(s.data(), 60);
     for (int i = 0; i < 4; ++i) s[60 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
     EXPECT_FALSE(find_newest_slot(s));
+}
+
+// ---- Version 2: delta records ----
+
+std::string show(IndexContent c) {
+    // A canonical form: the full payload of the content sorted by name (the
+    // directory's own record reads back as a directory whatever it said).
+    c.self.type = NodeType::Dir;
+    return payload_from_records(to_records(c));
+}
+
+// An in-memory index file driven by the writer's own planner.
+struct SimIndex {
+    std::string file;
+    IndexWriteState st;
+
+    IndexWrite write(const IndexContent& c) {
+        RecordSet now = to_records(c);
+        IndexWrite w = plan_index_write(st, now);
+        if (w.kind != IndexWrite::Kind::Nothing) {
+            if (file.size() < w.offset + w.bytes.size())
+                file.resize(w.offset + w.bytes.size(), '\0');
+            file.replace(w.offset, w.bytes.size(), w.bytes);
+        }
+        commit_index_write(st, w, std::move(now));
+        return w;
+    }
+    std::string read() const {
+        const auto r = read_index(file);
+        return r ? show(r->content) : std::string("<none>");
+    }
+};
+
+Entry odd(int i, std::uint32_t mode = 0600) {
+    auto e = entry("odd:" + std::to_string(i) + "?", "odd_" + std::to_string(i) + "~1");
+    e.mode = mode;
+    return e;
+}
+
+TEST(Delta, RecordsGiveTheSamePayload) {
+    auto c = sample();
+    std::sort(c.entries.begin(), c.entries.end(),
+              [](const Entry& a, const Entry& b) { return a.name < b.name; });
+    EXPECT_EQ(payload_from_records(to_records(c)), serialize_payload(c));
+}
+
+TEST(Delta, DiffAppliedGivesTheNewContent) {
+    IndexContent a = sample();
+    a.self.type = NodeType::Dir;
+    IndexContent b = a;
+    // Changed mode, a removal, a new entry, a rename keeping the backing
+    // name, an exchange of backing names, and the directory's own record.
+    b.entries[0].mode = 0600;
+    b.entries.erase(b.entries.begin() + 1);
+    b.entries.push_back(entry("new one", "new one"));
+    b.entries.push_back(entry("renamed", "makefile~0badf00d"));
+    std::swap(b.entries[1].real, b.entries[3].real);  // link <-> x~1
+    b.self.mode = 0711;
+    const auto ra = to_records(a), rb = to_records(b);
+    const auto d = diff_payload(ra, rb, 1 << 20);
+    ASSERT_TRUE(d && !d->empty());
+    std::vector<std::string> problems;
+    const auto ops = parse_delta_payload(*d, &problems);
+    ASSERT_TRUE(ops);
+    EXPECT_TRUE(problems.empty());
+    IndexContent got = a;
+    apply_delta(got, *ops, &problems);
+    EXPECT_TRUE(problems.empty());
+    EXPECT_EQ(show(got), show(b));
+    EXPECT_EQ(got.self.mode, 0711u);
+    EXPECT_EQ(serialize_delta_payload(*ops), *d);
+    // No change: nothing to write; over the limit: nullopt.
+    EXPECT_EQ(diff_payload(ra, ra, 1 << 20), std::string());
+    EXPECT_FALSE(diff_payload(ra, rb, 20));
+}
+
+TEST(Delta, SmallChangeWritesASmallDeltaThenABase) {
+    SimIndex sim;
+    IndexContent c;
+    for (int i = 0; i < 200; ++i) c.entries.push_back(odd(i));
+    EXPECT_EQ(sim.write(c).kind, IndexWrite::Kind::Base);
+    EXPECT_EQ(sim.read(), show(c));
+    std::size_t deltas = 0, bases = 0, delta_bytes = 0;
+    for (int i = 200; i < 400; ++i) {
+        c.entries.push_back(odd(i));
+        const auto w = sim.write(c);
+        if (w.kind == IndexWrite::Kind::Delta) {
+            ++deltas;
+            delta_bytes += w.bytes.size();
+            EXPECT_EQ(w.bytes.size(), kSlotAlign);  // one entry: one page
+        } else {
+            ++bases;
+        }
+        ASSERT_EQ(sim.read(), show(c)) << i;
+    }
+    EXPECT_GT(deltas, 150u);
+    EXPECT_GT(bases, 0u);  // the budget ran out now and then
+    EXPECT_EQ(sim.write(c).kind, IndexWrite::Kind::Nothing);
+    // Removing and changing works through deltas too.
+    c.entries.erase(c.entries.begin() + 7);
+    c.entries[3].mode = 0644;
+    c.self.mode = 0700;
+    sim.write(c);
+    EXPECT_EQ(sim.read(), show(c));
+}
+
+// For every write of a writer's life (deltas, the bases that follow them,
+// bases that grow), the file torn at every 512-byte sector reads as the
+// state before or the state after, never anything else.
+TEST(Delta, EveryTornWriteLeavesOldOrNew) {
+    SimIndex sim;
+    IndexContent c;
+    std::mt19937 rng(7);
+    int checked = 0, delta_writes = 0, base_writes = 0;
+    for (int step = 0; step < 300; ++step) {
+        const std::string before_file = sim.file;
+        const std::string before = sim.read();
+        const int what = static_cast<int>(rng() % 10);
+        if (what < 6 || c.entries.empty()) {
+            c.entries.push_back(odd(step, 0600 + static_cast<std::uint32_t>(rng() % 64)));
+        } else if (what < 8) {
+            c.entries.erase(c.entries.begin() + static_cast<long>(rng() % c.entries.size()));
+        } else {
+            c.entries[rng() % c.entries.size()].mode = rng() % 0777;
+        }
+        const auto w = sim.write(c);
+        const std::string after = sim.read();
+        ASSERT_EQ(after, show(c));
+        if (w.kind == IndexWrite::Kind::Nothing) continue;
+        (w.kind == IndexWrite::Kind::Delta ? delta_writes : base_writes)++;
+        for (std::size_t cut = 0; cut < w.bytes.size(); cut += 512) {
+            std::string torn = before_file;
+            if (torn.size() < w.offset + w.bytes.size())
+                torn.resize(w.offset + w.bytes.size(), '\0');
+            torn.replace(w.offset, cut, w.bytes.substr(0, cut));
+            const auto r = read_index(torn);
+            const std::string v = r ? show(r->content) : std::string("<none>");
+            ASSERT_TRUE(v == before || v == after) << "step " << step << " cut " << cut;
+            // Sectors written out of order: only the last sector missing.
+            ++checked;
+        }
+        // Any single sector of the write missing (a device reorders).
+        for (std::size_t hole = 0; hole < w.bytes.size(); hole += 512) {
+            std::string torn = sim.file;
+            const std::size_t n = std::min<std::size_t>(512, w.bytes.size() - hole);
+            std::string old = before_file;
+            if (old.size() < sim.file.size()) old.resize(sim.file.size(), '\0');
+            torn.replace(w.offset + hole, n, old.substr(w.offset + hole, n));
+            const auto r = read_index(torn);
+            const std::string v = r ? show(r->content) : std::string("<none>");
+            ASSERT_TRUE(v == before || v == after) << "step " << step << " hole " << hole;
+        }
+    }
+    EXPECT_GT(delta_writes, 100);
+    EXPECT_GT(base_writes, 3);
+    EXPECT_GT(checked, 500);
+}
+
+TEST(Delta, ChainStopsAtAGapAndIgnoresOtherBases) {
+    IndexContent c;
+    c.entries.push_back(odd(0));
+    const std::string base = encode_slot(5, kSlotAlign, serialize_payload(c));
+    auto delta = [&](std::uint64_t gen, std::uint64_t seq, int i) {
+        IndexContent to = c;
+        to.entries.push_back(odd(i));
+        return encode_delta(gen, seq, *diff_payload(to_records(c), to_records(to), 1 << 20));
+    };
+    std::string f = base;
+    f.resize(2 * kSlotAlign, '\0');
+    f += delta(5, 1, 1);
+    f += delta(4, 2, 2);  // another base's: stale
+    f += delta(5, 3, 3);  // after a gap: never applied
+    auto r = read_index(f);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->deltas.size(), 1u);
+    EXPECT_TRUE(r->strays);
+    ASSERT_EQ(r->content.entries.size(), 2u);
+    EXPECT_EQ(r->content.entries[1].name, "odd:1?");
+    // A torn or corrupt record ends the chain as well.
+    f[2 * kSlotAlign + 100] ^= 1;
+    r = read_index(f);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->deltas.size(), 0u);
+    EXPECT_EQ(r->content.entries.size(), 1u);
+    // Twins: the lowest offset wins.
+    std::string g = base;
+    g.resize(kSlotAlign, '\0');
+    g += delta(5, 1, 8);
+    g += delta(5, 1, 9);
+    r = read_index(g);
+    ASSERT_TRUE(r && r->content.entries.size() == 2u);
+    EXPECT_EQ(r->content.entries[1].name, "odd:8?");
+    EXPECT_TRUE(r->strays);
+    // A delta alone is no index.
+    EXPECT_FALSE(read_index(delta(5, 1, 1)));
+    // A delta never counts as a slot.
+    EXPECT_FALSE(find_newest_slot(delta(5, 1, 1)));
+}
+
+TEST(Delta, HostileRecords) {
+    auto ops_of = [](const std::string& p) { return parse_delta_payload(p); };
+    std::string p(8, '\0');
+    p[0] = p[1] = p[2] = p[3] = '\xff';  // 2^32-1 operations in 8 bytes
+    EXPECT_FALSE(ops_of(p));
+    std::string unknown = std::string("\x01\0\0\0\0\0\0\0", 8) + "\x09";
+    EXPECT_FALSE(ops_of(unknown));
+    DeltaOp rm;
+    rm.kind = DeltaOp::Kind::Remove;
+    rm.name = "x";
+    std::string trailing = serialize_delta_payload({rm}) + "junk";
+    EXPECT_FALSE(ops_of(trailing));
+    // Entries sanitised as in section 4: dropped, or clamped.
+    DeltaOp up;
+    up.entry = entry("..", "x");
+    DeltaOp dev;
+    dev.entry = entry("dev", "dev");
+    dev.entry.type = static_cast<NodeType>(6);
+    DeltaOp suid;
+    suid.entry = entry("suid", "pershome.idx");
+    DeltaOp good;
+    good.entry = entry("good", "good");
+    good.entry.mode = 0777;
+    DeltaOp badrm;
+    badrm.kind = DeltaOp::Kind::Remove;
+    badrm.name = "a/b";
+    DeltaOp self;
+    self.kind = DeltaOp::Kind::Self;
+    self.entry = entry("", "");
+    self.entry.type = NodeType::Symlink;
+    std::vector<std::string> problems;
+    auto ops =
+        parse_delta_payload(serialize_delta_payload({up, dev, suid, good, badrm, self}), &problems);
+    ASSERT_TRUE(ops);
+    ASSERT_EQ(ops->size(), 2u);
+    EXPECT_EQ((*ops)[0].entry.name, "good");
+    EXPECT_EQ((*ops)[1].entry.type, NodeType::Dir);
+    EXPECT_EQ(problems.size(), 5u);  // the self record's type too
+    // Two upserts claiming one backing name, and one claiming an existing
+    // entry's: first upsert wins, no alias survives.
+    IndexContent c;
+    c.entries.push_back(entry("old", "shared"));
+    DeltaOp u1, u2;
+    u1.entry = entry("n1", "shared");
+    u2.entry = entry("n2", "shared");
+    apply_delta(c, {u1, u2});
+    ASSERT_EQ(c.entries.size(), 1u);
+    EXPECT_EQ(c.entries[0].name, "n1");
+    // Header lies: sequence 0, generation too high, length past the end.
+    IndexContent base;
+    const std::string slot = encode_slot(1, kSlotAlign, serialize_payload(base));
+    auto with = [&](std::string d) {
+        std::string f = slot;
+        f.resize(kSlotAlign, '\0');
+        return f + d;
+    };
+    const std::string payload = serialize_delta_payload({good});
+    EXPECT_EQ(read_index(with(encode_delta(1, 1, payload)))->content.entries.size(), 1u);
+    EXPECT_EQ(read_index(with(encode_delta(1, 0, payload)))->content.entries.size(), 0u);
+    std::string lie = encode_delta(1, 1, payload);
+    lie[32] = lie[33] = lie[34] = '\x7f';
+    const auto crc = crc32c(lie.data(), 60);
+    for (int i = 0; i < 4; ++i) lie[60 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+    EXPECT_EQ(read_index(with(lie))->content.entries.size(), 0u);
+}
+
+TEST(Delta, PlacementProtectsBaseAndDeltas) {
+    IndexLayout l;
+    EXPECT_FALSE(place_next_delta(l, kSlotAlign));  // no base: a full slot
+    l.base = SlotSpan{0, 3000};
+    l.capacity = 8192;
+    auto off = place_next_delta(l, kSlotAlign);
+    ASSERT_TRUE(off);
+    EXPECT_EQ(*off, 16384u);  // past both regions
+    l.deltas.push_back({*off, 200});
+    EXPECT_EQ(*place_next_delta(l, kSlotAlign), 20480u);
+    // The next base fits the other region, apart from the deltas.
+    auto p = place_next_base(l, 5000);
+    EXPECT_EQ(p.offset, 8192u);
+    // A base that must grow would land on the deltas: it goes past them.
+    p = place_next_base(l, 9000);
+    EXPECT_GE(p.offset, 20480u);
+    EXPECT_EQ(p.offset, p.capacity);
+    // A hostile capacity is not trusted for delta placement either.
+    l.capacity = 0x80000000u;
+    l.deltas.clear();
+    EXPECT_EQ(*place_next_delta(l, kSlotAlign), 4096u);
+    // The budget runs out.
+    l.capacity = 8192;
+    for (std::uint64_t o = 16384; o < 16384 + kDeltaMinBudget; o += kSlotAlign)
+        l.deltas.push_back({o, 100});
+    EXPECT_FALSE(place_next_delta(l, kSlotAlign));
 }
 
 }  // namespace
