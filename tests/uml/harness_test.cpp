@@ -124,3 +124,42 @@ check disk_gone wait_until 10 sh -c '! test -b /dev/ubdc'
 }
 
 }  // namespace
+
+namespace {
+
+// classify_fsck: what a pull may leave (dirty bit, lost clusters, the
+// orphaned long-name slots of an unsynced create) is not damage; two
+// entries sharing clusters is.
+const char* const kFsckHead =
+    "fsck.fat 4.2 (2021-01-31)\n"
+    "There are differences between boot sector and its backup.\n"
+    "This is mostly harmless. Differences: (offset:original/backup)\n"
+    "  65:01/00\n"
+    "  Not automatically fixing this.\n";
+const char* const kFsckTail =
+    "Dirty bit is set. Fs was not properly unmounted and some data may be corrupt.\n"
+    " Automatically removing dirty bit.\n"
+    "\n"
+    "Leaving filesystem unchanged.\n"
+    "/dev/ubdb: 39 files, 78/129022 clusters\n";
+
+TEST(ClassifyFsck, PullArtifactsAreNotDamageSharedClustersAre) {
+    const FsckResult dirty = classify_fsck(1, std::string(kFsckHead) + kFsckTail);
+    EXPECT_TRUE(dirty.no_damage);
+    EXPECT_TRUE(dirty.clean_but_dirty);
+    const FsckResult orphan =
+        classify_fsck(1, std::string(kFsckHead) +
+                             "Orphaned long file name part \"f6_~f9434fe6\"\n  Auto-deleting.\n"
+                             "Reclaimed 2 unused clusters (1024 bytes).\n" +
+                             kFsckTail);
+    EXPECT_TRUE(orphan.no_damage) << orphan.output;
+    EXPECT_FALSE(orphan.clean_but_dirty);
+    const FsckResult shared =
+        classify_fsck(1, std::string(kFsckHead) +
+                             "/PERSHOME/Makefile  and\n/PERSHOME/PERSHOME.LNK/0000000000000001\n"
+                             "  share clusters.\n  Truncating second to 0 bytes.\n" +
+                             kFsckTail);
+    EXPECT_FALSE(shared.no_damage);
+}
+
+}  // namespace

@@ -492,7 +492,12 @@ FsckResult classify_fsck(int status, const std::string& output) {
     if (status == 1) {
         // fsck's report lines that mean nothing but the dirty bit (byte 65
         // of the FAT32 boot sector differs from the backup's), and the
-        // ones that mean lost clusters; anything else is damage.
+        // ones that mean what an unsynced create or write leaves on a
+        // pull: lost clusters, and the long-name slots of a new entry whose
+        // 8.3 entry lay in a sector not yet written (vfat writes a new
+        // name's sectors separately; a later fsync of another file whose
+        // entry shares the first sector writes it alone). Nothing synced
+        // is behind either; anything else is damage.
         static const std::regex dirty(
             R"(^(fsck\.fat .*|There are differences between boot sector and its backup\.|)"
             R"(This is mostly harmless\. Differences: \(offset:original/backup\)|  65:01/00|)"
@@ -501,7 +506,8 @@ FsckResult classify_fsck(int status, const std::string& output) {
             R"(Leaving filesystem unchanged\.|.*: \d+ files, \d+/\d+ clusters|)$)");
         static const std::regex lost(
             R"(^(Reclaimed \d+ unused clusters? \(\d+ bytes\)\.|)"
-            R"(Free cluster summary wrong \(\d+ vs\. really \d+\)|  Auto-correcting\.)$)");
+            R"(Free cluster summary wrong \(\d+ vs\. really \d+\)|  Auto-correcting\.|)"
+            R"(Orphaned long file name part ".*"|  Auto-deleting\.)$)");
         bool only_dirty = r.output.find("Dirty bit is set") != std::string::npos;
         bool only_lost = only_dirty;
         std::istringstream in(r.output);
