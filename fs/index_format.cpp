@@ -583,8 +583,10 @@ std::optional<IndexRead> read_index(std::string_view file, std::vector<std::stri
         const char* h = file.data() + off;
         if (std::memcmp(h, kDeltaMagic, 8) != 0) continue;
         if (get_le32(h + 60) != crc32c(h, 60)) continue;
+        const std::uint64_t base_gen = get_le64(h + 16);
+        if (base_gen < kMaxGeneration) r.max_delta_base = std::max(r.max_delta_base, base_gen);
         if (get_le32(h + 8) != kDeltaVersion || get_le32(h + 12) != kDeltaHeaderSize) continue;
-        if (get_le64(h + 16) != gen) continue;  // stale: another base's
+        if (base_gen != gen) continue;  // stale: another base's
         const std::uint64_t seq = get_le64(h + 24);
         if (seq == 0 || seq > kMaxDeltaSeq) continue;
         const std::uint32_t len = get_le32(h + 32);
@@ -680,7 +682,8 @@ IndexWrite plan_index_write(const IndexWriteState& s, const RecordSet& now) {
     w.kind = IndexWrite::Kind::Base;
     w.offset = p.offset;
     w.capacity = p.capacity;
-    w.bytes = encode_slot(s.generation + 1, p.capacity, payload);
+    w.generation = std::max(s.generation, s.generation_floor) + 1;
+    w.bytes = encode_slot(w.generation, p.capacity, payload);
     return w;
 }
 
@@ -696,7 +699,7 @@ void commit_index_write(IndexWriteState& s, const IndexWrite& w, RecordSet now) 
             s.layout.base = SlotSpan{w.offset, w.bytes.size()};
             s.layout.capacity = w.capacity;
             s.layout.deltas.clear();
-            s.generation += 1;
+            s.generation = w.generation;
             s.force_base = false;
             break;
     }

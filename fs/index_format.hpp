@@ -164,6 +164,11 @@ struct IndexRead {
     // be a full slot, which makes them stale, rather than a delta that
     // might land beside them.
     bool strays = false;
+    // The highest base generation of any delta record whose header verifies
+    // (below kMaxGeneration). A slot lost to damage may have left deltas of
+    // its generation behind: the next full slot must not reuse it, or they
+    // would apply to it.
+    std::uint64_t max_delta_base = 0;
 };
 // nullopt: no slot verifies, or the newest one's payload is broken (the
 // index is damaged, section 2). `slots_seen` as for find_newest_slot.
@@ -194,13 +199,15 @@ struct IndexWriteState {
     // What a reader reconstructs from the file now; nullopt: unknown (no
     // file, a damaged one, a failed write), so the next write is a full slot.
     std::optional<RecordSet> on_stick;
-    bool force_base = false;  // stray deltas found at load
+    bool force_base = false;             // stray deltas found at load
+    std::uint64_t generation_floor = 0;  // next full slot above this (IndexRead::max_delta_base)
 };
 struct IndexWrite {
     enum class Kind { Nothing, Delta, Base } kind = Kind::Nothing;
     std::uint64_t offset = 0;
-    std::uint32_t capacity = 0;  // Base: the new slot's capacity
-    std::string bytes;           // what to write at `offset` (a slot, or a padded delta)
+    std::uint32_t capacity = 0;    // Base: the new slot's capacity
+    std::uint64_t generation = 0;  // Base: the new slot's generation
+    std::string bytes;             // what to write at `offset` (a slot, or a padded delta)
 };
 // Nothing when `now` is what the stick shows; a delta when one fits the
 // budget; else the next full slot.

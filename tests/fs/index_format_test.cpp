@@ -598,5 +598,39 @@ TEST(Delta, PlacementProtectsBaseAndDeltas) {
     EXPECT_FALSE(place_next_delta(l, kSlotAlign));
 }
 
+// Slot G+1 damaged on the medium after deltas of it were written: the
+// reader falls back to G, and the next full slot must not be G+1 again, or
+// the old deltas of G+1 would apply to it. (Found by fuzz_index.)
+TEST(Delta, DeltasOfALostSlotNeverApplyToItsSuccessor) {
+    SimIndex sim;
+    IndexContent c;
+    c.entries.push_back(odd(0));
+    sim.write(c);  // generation 1 at 0
+    c.entries.push_back(odd(1));
+    sim.st.force_base = true;
+    sim.write(c);  // generation 2 in the other region
+    const std::uint64_t slot2 = sim.st.layout.base->offset;
+    c.entries.push_back(odd(2));
+    ASSERT_EQ(sim.write(c).kind, IndexWrite::Kind::Delta);  // delta 1 of generation 2
+    sim.file[slot2 + 10] ^= 1;                              // slot 2 lost
+    const auto r = read_index(sim.file);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->base.generation, 1u);
+    EXPECT_EQ(r->max_delta_base, 2u);
+    SimIndex again;
+    again.file = sim.file;
+    again.st.layout.base = SlotSpan{r->base.offset, r->base.length};
+    again.st.layout.capacity = r->base.capacity;
+    again.st.generation = r->base.generation;
+    again.st.on_stick = to_records(r->content);
+    again.st.generation_floor = r->max_delta_base;
+    IndexContent d = r->content;
+    d.entries.push_back(odd(9));
+    again.st.force_base = true;
+    const auto w = again.write(d);
+    EXPECT_EQ(w.generation, 3u);
+    EXPECT_EQ(again.read(), show(d));
+}
+
 }  // namespace
 }  // namespace pershome::fs

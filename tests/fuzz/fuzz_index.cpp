@@ -15,11 +15,22 @@
 // * the next slot, placed and written as write_index does, does not overlap
 //   the newest slot, is aligned, keeps the file readable by this reader, and
 //   is what the next mount reads.
+// Version 2 (delta records, section 2a):
+// * read_index applies exactly the chain an independent reading of the spec
+//   finds (base generation, sequence 1, 2, ... lowest offset first), and
+//   what it shows is as sane as a full slot's content;
+// * the raw bytes parsed as a delta payload give sane operations that
+//   round-trip, and applying them keeps any content sane;
+// * the writer's next write after loading this file (plan_index_write, a
+//   delta or a full slot) overlaps neither the newest slot nor any delta of
+//   it, is read back as exactly the new content, and torn at any 512-byte
+//   sector reads as the old or the new content.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <random>
 #include <set>
@@ -59,6 +70,7 @@ void put32(std::uint8_t* p, std::uint32_t v) {
 }
 
 constexpr std::string_view kMagic = "PSHMIDX1";
+constexpr std::string_view kDeltaMagicSpec = "PSHMDLT2";
 
 // Section 2 of the spec, read independently of index_format.cpp: is there a
 // valid slot at `off`, and with which generation?
@@ -200,6 +212,143 @@ void check_payload(std::string_view payload) {
     check_round_trip(*parsed);
 }
 
+// Section 2a read independently: the offsets of the delta chain of base
+// `gen` (sequence 1, 2, ... each at the lowest offset holding a valid
+// record), before payload parsing (which may end it earlier).
+std::vector<std::size_t> spec_delta_chain(std::string_view file, std::uint64_t gen) {
+    std::map<std::uint64_t, std::size_t> first;
+    for (std::size_t off = 0; off + 64 <= file.size(); off += kSlotAlign) {
+        const std::string_view h = file.substr(off, 64);
+        if (h.substr(0, 8) != kDeltaMagicSpec) continue;
+        if (le32(h.data() + 60) != crc32c(h.substr(0, 60))) continue;
+        if (le32(h.data() + 8) != 2 || le32(h.data() + 12) != 64) continue;
+        if (le64(h.data() + 16) != gen) continue;
+        const std::uint64_t seq = le64(h.data() + 24);
+        if (seq == 0 || seq > (std::uint64_t{1} << 32)) continue;
+        const std::uint64_t len = le32(h.data() + 32);
+        if (len > (16u << 20) || off + 64 + len > file.size()) continue;
+        if (crc32c(file.substr(off + 64, len)) != le32(h.data() + 36)) continue;
+        first.emplace(seq, off);  // offsets ascend: the first is the lowest
+    }
+    std::vector<std::size_t> chain;
+    for (std::uint64_t seq = 1; first.count(seq); ++seq) chain.push_back(first[seq]);
+    return chain;
+}
+
+std::string shown(IndexContent c) {
+    c.self.type = NodeType::Dir;
+    return payload_from_records(to_records(c));
+}
+
+void check_ops(const std::vector<DeltaOp>& ops) {
+    for (const auto& op : ops) {
+        switch (op.kind) {
+            case DeltaOp::Kind::Upsert:
+                check_entry(op.entry);
+                break;
+            case DeltaOp::Kind::Remove:
+                CHECK(is_valid_posix_name(op.name));
+                break;
+            case DeltaOp::Kind::Self:
+                CHECK(op.entry.type == NodeType::Dir && (op.entry.mode & ~0777u) == 0);
+                CHECK(op.entry.name.empty() && op.entry.real.empty() && !op.entry.linked());
+                break;
+            default:
+                CHECK(false);
+        }
+    }
+}
+
+void check_delta_payload(std::string_view bytes, const IndexContent* onto) {
+    std::vector<std::string> problems;
+    const auto ops = parse_delta_payload(bytes, &problems);
+    if (!ops) return;
+    check_ops(*ops);
+    const std::string again = serialize_delta_payload(*ops);
+    std::vector<std::string> p2;
+    const auto back = parse_delta_payload(again, &p2);
+    CHECK(back && p2.empty() && back->size() == ops->size());
+    CHECK(serialize_delta_payload(*back) == again);
+    IndexContent c;
+    c.self.type = NodeType::Dir;  // as parse_payload makes every self record
+    apply_delta(c, *ops);
+    check_sane(c);
+    if (onto) {
+        IndexContent d = *onto;
+        apply_delta(d, *ops);
+        check_sane(d);
+    }
+}
+
+bool overlaps(std::uint64_t a, std::uint64_t alen, const SlotSpan& s) {
+    const std::uint64_t end = (s.offset + s.length + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+    return a < end && s.offset < a + alen;
+}
+
+// The writer after loading `file` (as load_dir sets it up), with one change.
+void check_next_write(std::string_view file, const IndexRead& r) {
+    IndexWriteState st;
+    st.layout.base = SlotSpan{r.base.offset, r.base.length};
+    st.layout.capacity = r.base.capacity;
+    for (const auto& d : r.deltas) st.layout.deltas.push_back({d.offset, d.length});
+    st.generation = r.base.generation;
+    st.on_stick = to_records(r.content);
+    st.force_base = r.strays;
+    st.generation_floor = r.max_delta_base;
+
+    IndexContent next = r.content;
+    std::erase_if(next.entries,
+                  [](const Entry& e) { return e.name == "fuzz-new" || e.real == "fuzz-new~1"; });
+    if (!next.entries.empty()) next.entries.erase(next.entries.begin());
+    Entry e;
+    e.name = "fuzz-new";
+    e.real = "fuzz-new~1";
+    e.mode = 0600;
+    next.entries.push_back(e);
+
+    RecordSet now = to_records(next);
+    const IndexWrite w = plan_index_write(st, now);
+    CHECK(w.kind != IndexWrite::Kind::Nothing);
+    CHECK(w.offset % kSlotAlign == 0);
+    CHECK(!overlaps(w.offset, w.bytes.size(), *st.layout.base));
+    for (const auto& d : st.layout.deltas) CHECK(!overlaps(w.offset, w.bytes.size(), d));
+    if (w.kind == IndexWrite::Kind::Delta) {
+        CHECK(!r.strays);
+        CHECK(w.bytes.size() % kSlotAlign == 0);
+    } else {
+        CHECK(w.offset == 0 || w.offset == w.capacity);
+    }
+    if (w.offset + w.bytes.size() > (4u << 20)) return;
+    std::string after(file);
+    if (after.size() < w.offset + w.bytes.size()) after.resize(w.offset + w.bytes.size(), '\0');
+    std::string grown = after;  // the file before, extended as the write will
+    after.replace(w.offset, w.bytes.size(), w.bytes);
+    const auto back = read_index(after);
+    CHECK(back.has_value());
+    const std::string want = shown(next), old = shown(r.content);
+    CHECK(shown(back->content) == want);
+    for (std::size_t cut = 0; cut < w.bytes.size(); cut += 512) {
+        std::string torn = grown;
+        torn.replace(w.offset, cut, w.bytes.substr(0, cut));
+        const auto t = read_index(torn);
+        CHECK(t.has_value());
+        const std::string v = shown(t->content);
+        CHECK(v == old || v == want);
+    }
+    // And the write after that, from the state the first one left.
+    commit_index_write(st, w, std::move(now));
+    next.entries.back().mode = 0640;
+    const IndexWrite w2 = plan_index_write(st, to_records(next));
+    CHECK(w2.kind != IndexWrite::Kind::Nothing);
+    CHECK(!overlaps(w2.offset, w2.bytes.size(), *st.layout.base));
+    for (const auto& d : st.layout.deltas) CHECK(!overlaps(w2.offset, w2.bytes.size(), d));
+    if (w2.offset + w2.bytes.size() > (4u << 20)) return;
+    if (after.size() < w2.offset + w2.bytes.size()) after.resize(w2.offset + w2.bytes.size(), '\0');
+    after.replace(w2.offset, w2.bytes.size(), w2.bytes);
+    const auto back2 = read_index(after);
+    CHECK(back2 && shown(back2->content) == shown(next));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -235,6 +384,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     }
 
+    // Version 2: the delta chain, its content, and the next write.
+    const auto read = read_index(file);
+    CHECK(read.has_value() == (slot && parse_payload(slot->payload).has_value()));
+    if (read) {
+        check_sane(read->content);
+        const auto chain = spec_delta_chain(file, read->base.generation);
+        CHECK(read->deltas.size() <= chain.size());
+        for (std::size_t i = 0; i < read->deltas.size(); ++i) {
+            CHECK(read->deltas[i].offset == chain[i] && read->deltas[i].seq == i + 1);
+        }
+        // Only a broken payload ends the chain early, and then some record
+        // of the base is left unapplied.
+        if (read->deltas.size() < chain.size()) CHECK(read->strays);
+        check_next_write(file, *read);
+        check_delta_payload(file, &read->content);
+    } else {
+        check_delta_payload(file, nullptr);
+    }
+
     // The payload parser on the raw bytes, no checksum in the way.
     check_payload(file);
     return 0;
@@ -255,6 +423,17 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
     const bool fix_lengths = rng() % 2 == 0;
     for (std::size_t off = 0; off + kSlotHeaderSize <= size; off += kSlotAlign) {
         std::uint8_t* h = data + off;
+        if (std::memcmp(h, kDeltaMagicSpec.data(), 8) == 0) {
+            // A delta record: length at 32, payload CRC at 36.
+            std::uint32_t len = le32(reinterpret_cast<const char*>(h + 32));
+            if (fix_lengths && len > size - off - 64) {
+                len = static_cast<std::uint32_t>(size - off - 64);
+                put32(h + 32, len);
+            }
+            if (len <= size - off - 64) put32(h + 36, crc32c(h + 64, len));
+            put32(h + 60, crc32c(h, 60));
+            continue;
+        }
         if (std::memcmp(h, kMagic.data(), 8) != 0) continue;
         const std::size_t room =
             std::min<std::size_t>(size, off + kSlotAlign) - off - kSlotHeaderSize;

@@ -50,6 +50,17 @@ void seal(std::string& file, std::size_t off = 0) {
     put32(file, off + 60, crc32c(file.data() + off, std::size_t{60}));
 }
 
+// Re-seals a delta record at `off`: payload CRC (when it fits), header CRC.
+void seal_delta(std::string& file, std::size_t off) {
+    const std::uint32_t len =
+        static_cast<std::uint8_t>(file[off + 32]) | static_cast<std::uint8_t>(file[off + 33]) << 8 |
+        static_cast<std::uint8_t>(file[off + 34]) << 16 |
+        static_cast<std::uint32_t>(static_cast<std::uint8_t>(file[off + 35])) << 24;
+    if (off + 64 + std::uint64_t{len} <= file.size())
+        put32(file, off + 36, crc32c(file.data() + off + 64, std::size_t{len}));
+    put32(file, off + 60, crc32c(file.data() + off, std::size_t{60}));
+}
+
 // A single-slot index file holding `payload`, as write_index makes it.
 std::string one_slot(const std::string& payload, std::uint64_t gen = 1) {
     const SlotPlace p = place_next_slot(std::nullopt, 0, 64 + payload.size());
@@ -308,6 +319,122 @@ void index_seeds() {
     }
 }
 
+// Version 2: index files with delta records, made by the writer's own
+// planner, and hostile variants of them (re-sealed).
+void delta_seeds() {
+    // A writer's life: a base, then deltas (adds, a removal, a mode change,
+    // the directory's own record), as plan_index_write lays them out.
+    IndexWriteState st;
+    std::string file;
+    IndexContent c = every_kind();
+    auto write = [&](const IndexContent& now) {
+        RecordSet r = to_records(now);
+        const IndexWrite w = plan_index_write(st, r);
+        if (w.kind == IndexWrite::Kind::Nothing) return w;
+        if (file.size() < w.offset + w.bytes.size()) file.resize(w.offset + w.bytes.size(), '\0');
+        file.replace(w.offset, w.bytes.size(), w.bytes);
+        commit_index_write(st, w, std::move(r));
+        return w;
+    };
+    write(c);
+    c.entries.push_back(file_entry("new?", "new_~1"));
+    const IndexWrite d1 = write(c);
+    c.entries.erase(c.entries.begin());
+    write(c);
+    c.entries[0].mode = 0600;
+    c.self.mode = 0751;
+    write(c);
+    emit("index", "delta-chain-3", file);
+
+    // The record of sequence 2 torn (payload CRC fails): the chain ends at 1.
+    {
+        std::string f = file;
+        f[st.layout.deltas[1].offset + 70] ^= 0x55;
+        emit("index", "delta-torn-2", f);
+    }
+    // A stale record of an older base at the place of the next sequence.
+    {
+        std::string f = file;
+        const std::string stale = encode_delta(st.generation - 1, 4, std::string(8, '\0'));
+        const std::uint64_t at = st.layout.deltas.back().offset + kSlotAlign;
+        f.resize(at, '\0');
+        f += stale;
+        emit("index", "delta-stale-base", f);
+    }
+    // Twins, and a gap.
+    {
+        std::string f = file;
+        f += d1.bytes;  // sequence 1 again, higher up: the lower one counts
+        f += encode_delta(st.generation, 9, d1.bytes.substr(64, 8));
+        emit("index", "delta-twin-and-gap", f);
+    }
+    // Then the budget runs out and a full slot follows the deltas.
+    for (int i = 0; i < 20; ++i) {
+        c.entries.push_back(file_entry("more:" + std::to_string(i), "more_" + std::to_string(i)));
+        write(c);
+    }
+    emit("index", "delta-after-rebase", file);
+
+    // Hostile payloads, sealed in a record of the right base.
+    auto sealed = [&](const std::string& payload) {
+        IndexWriteState one;
+        std::string f;
+        const RecordSet r = to_records(every_kind());
+        const IndexWrite w = plan_index_write(one, r);
+        f = w.bytes;
+        f.resize(2 * kSlotAlign * 2, '\0');
+        f += encode_delta(1, 1, payload);
+        return f;
+    };
+    auto both = [&](const std::string& name, const std::string& payload) {
+        emit("index", "delta-payload-" + name, payload);
+        emit("index", "delta-hostile-" + name, sealed(payload));
+    };
+    std::string p(8, '\0');
+    put32(p, 0, 0xFFFFFFFFu);
+    both("count-huge", p);
+    put32(p, 0, 1);
+    both("kind-unknown", p + "\x07");
+    DeltaOp bad;
+    bad.entry = file_entry("../../etc/passwd", "x");
+    DeltaOp dev;
+    dev.entry = file_entry("dev");
+    dev.entry.type = static_cast<NodeType>(6);
+    DeltaOp alias1, alias2;
+    alias1.entry = file_entry("a1", "README.txt");
+    alias2.entry = file_entry("a2", "README.txt");
+    DeltaOp rm;
+    rm.kind = DeltaOp::Kind::Remove;
+    rm.name = "README.txt";
+    DeltaOp rmbad;
+    rmbad.kind = DeltaOp::Kind::Remove;
+    rmbad.name = "a/b";
+    DeltaOp self;
+    self.kind = DeltaOp::Kind::Self;
+    self.entry.type = NodeType::Symlink;
+    self.entry.mode = 07777;
+    both("sanitised", serialize_delta_payload({bad, dev, alias1, alias2, rmbad, self}));
+    both("remove-then-alias", serialize_delta_payload({rm, alias1}));
+    both("trailing", serialize_delta_payload({rm}) + "junk");
+    // Header lies: sequence 0, absurd length, base generation 2^64-1.
+    {
+        const std::string pl = serialize_delta_payload({rm});
+        std::string f = sealed(pl);
+        const std::size_t at = f.size() - kSlotAlign;
+        put64(f, at + 24, 0);
+        seal_delta(f, at);
+        emit("index", "delta-hostile-seq-0", f);
+        put64(f, at + 24, 1);
+        put32(f, at + 32, 0xFFFFFFF0u);
+        seal_delta(f, at);
+        emit("index", "delta-hostile-length-huge", f);
+        put32(f, at + 32, static_cast<std::uint32_t>(pl.size()));
+        put64(f, at + 16, ~0ull);
+        seal_delta(f, at);
+        emit("index", "delta-hostile-base-gen-max", f);
+    }
+}
+
 // Hostile capacity fields: valid, checksummed index files whose only
 // oddity is that field, which place_next_slot once trusted (fixed in
 // 6d77ad7; these were tests/fuzz/crashers/ until then).
@@ -387,6 +514,7 @@ int main(int argc, char** argv) {
     g_out = argv[1];
     index_seeds();
     capacity_seeds();
+    delta_seeds();
     names_seeds();
     if (argc == 3) crashers(argv[2]);
     return 0;
