@@ -138,13 +138,20 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         IndexWriter& w = *d.writer;  // not shared yet: no lock needed
         w.index_exists = true;
         int seen = 0;
-        auto slot = find_newest_slot(*file, &seen);
-        std::optional<IndexContent> content;
-        if (slot) content = parse_payload(slot->payload, problems);
-        if (content) {
-            w.newest = SlotSpan{slot->offset, slot->length};
-            w.capacity = slot->capacity;
-            w.generation = slot->generation;
+        auto read = read_index(*file, problems, &seen);
+        if (read) {
+            IndexWriteState& st = w.state;
+            st.layout.base = SlotSpan{read->base.offset, read->base.length};
+            st.layout.capacity = read->base.capacity;
+            for (const auto& delta : read->deltas)
+                st.layout.deltas.push_back(SlotSpan{delta.offset, delta.length});
+            st.generation = read->base.generation;
+            st.generation_floor = read->max_delta_base;
+            st.force_base = read->strays;
+            // What the stick shows before reconcile: the next write sends
+            // the difference (reconcile's own changes included).
+            st.on_stick = to_records(read->content);
+            auto content = &read->content;
             d.self.mode = content->self.mode;
             d.self.atime = content->self.atime;
             d.self.mtime = content->self.mtime;
@@ -284,11 +291,15 @@ namespace {
 // Writes `payload` as the next slot of `w`'s index file in `dir_fd` and
 // fsyncs; call with w.mu held. The slot never overlaps the newest verified
 // one, so a torn write leaves that one readable.
-int write_slot(IndexWriter& w, int dir_fd, const std::string& payload, IndexStats* stats) {
-    const std::size_t slot_bytes = kSlotHeaderSize + payload.size();
-    if (w.rebuild) w.newest.reset();
-    const SlotPlace place = place_next_slot(w.newest, w.capacity, slot_bytes);
-    const std::string slot = encode_slot(w.generation + 1, place.capacity, payload);
+int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats) {
+    // A file to rebuild, or none (never written, or unlinked by an rmdir
+    // that then failed): start afresh, a full slot at offset 0.
+    if (w.rebuild || !w.index_exists) w.state = IndexWriteState{};
+    // A delta record when the change is small, else the next full slot;
+    // either lies apart from the newest slot and its deltas.
+    const IndexWrite iw = plan_index_write(w.state, records);
+    if (iw.kind == IndexWrite::Kind::Nothing) return 0;  // the stick already shows it
+    const std::string& slot = iw.bytes;
 
     const std::string name(kIndexFileName);
     UniqueFd f(openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
@@ -299,22 +310,26 @@ int write_slot(IndexWriter& w, int dir_fd, const std::string& payload, IndexStat
         mark_hidden(f.get());
     }
     if (w.rebuild && ftruncate(f.get(), 0) != 0) return errno;
+    // A failed write may have landed in part, or whole: the next one is a
+    // full slot, which supersedes whatever it left.
+    auto failed = [&w](int err) {
+        w.state.force_base = true;
+        return err;
+    };
     std::size_t done = 0;
     while (done < slot.size()) {
         const ssize_t n = pwrite(f.get(), slot.data() + done, slot.size() - done,
-                                 static_cast<off_t>(place.offset + done));
+                                 static_cast<off_t>(iw.offset + done));
         if (n < 0) {
             if (errno == EINTR) continue;
-            return errno;
+            return failed(errno);
         }
         done += static_cast<std::size_t>(n);
     }
-    if (fsync(f.get()) != 0) return errno;
+    if (fsync(f.get()) != 0) return failed(errno);
     w.index_exists = true;
     w.rebuild = false;
-    w.newest = SlotSpan{place.offset, slot.size()};
-    w.capacity = place.capacity;
-    w.generation += 1;
+    commit_index_write(w.state, iw, std::move(records));
     if (stats) {
         stats->writes += 1;
         stats->bytes += slot.size();
@@ -335,11 +350,11 @@ IndexJob prepare_index_job(DirState& d, bool payload) {
         d.renamed_in.clear();
     }
     if (payload) {
-        IndexContent c;
-        c.self = d.self;
-        c.entries.reserve(d.entries.size());
-        for (const auto& [name, e] : d.entries) c.entries.push_back(e);
-        job.payload = serialize_payload(c);
+        // Record by record: the write compares them with what the stick
+        // holds and sends only those that changed.
+        job.records.self = serialize_self(d.self);
+        for (const auto& [name, e] : d.entries)
+            job.records.entries.emplace_hint(job.records.entries.end(), name, serialize_entry(e));
         job.seq = ++d.seq;
         // Changes from now on make it dirty again; a failed write does too.
         d.dirty = false;
@@ -370,7 +385,8 @@ int run_index_job(IndexJob& job, IndexStats* stats) {
             UniqueFd rd(openat(job.dirfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             if (rd && ::fsync(rd.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
         }
-        if (job.seq > w.landed && !w.gone) err = write_slot(w, job.dirfd.get(), job.payload, stats);
+        if (job.seq > w.landed && !w.gone)
+            err = write_slot(w, job.dirfd.get(), std::move(job.records), stats);
     }
     if (job.seq == 0) return err;
     if (err == 0) {

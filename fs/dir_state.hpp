@@ -45,9 +45,10 @@ struct IndexWriter {
 
     bool index_exists = false;
     bool rebuild = false;  // file present but no slot verifies: truncate before writing
-    std::optional<SlotSpan> newest;
-    std::uint32_t capacity = 0;
-    std::uint64_t generation = 0;
+    // Where the newest slot and its delta records lie, and what a reader
+    // reconstructs from them (docs/on-stick-format.md, section 2a): the next
+    // write is a delta of what changed since, or a full slot.
+    IndexWriteState state;
 
     // Snapshots are numbered (DirState::seq) when taken under the
     // filesystem's mutex; they may reach this lock out of order. One older
@@ -66,7 +67,7 @@ struct IndexJob {
     UniqueFd dirfd;  // a dup of the directory's O_PATH fd (the DirState may go)
     int dup_error = 0;
     std::uint64_t seq = 0;  // 0: nothing to write (fsyncs only)
-    std::string payload;
+    RecordSet records;      // the directory's content, record by record
     bool sync_dir = false;  // fsync the backing directory too (fsyncdir)
     int sync_error = 0;     // of the renamed files' or directory's fsyncs (the write goes on)
 };

@@ -125,6 +125,17 @@ long index_writes(const std::string& log) {
     return std::stol(log.substr(start, at - start));
 }
 
+long long index_write_bytes(const std::string& log) {
+    const std::string tail = " index writes, ";
+    const auto at = log.find(tail);
+    if (at == std::string::npos) return -1;
+    std::size_t end = at + tail.size();
+    const std::size_t start = end;
+    while (end < log.size() && std::isdigit(static_cast<unsigned char>(log[end]))) ++end;
+    if (end == start) return -1;
+    return std::stoll(log.substr(start, end - start));
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::ostringstream ss;

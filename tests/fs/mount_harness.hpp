@@ -46,6 +46,8 @@ class Mount {
 bool is_mounted(const std::string& mnt);
 // "pershome-fs: N index writes, M bytes" from a log; -1 if absent.
 long index_writes(const std::string& log);
+// The M of the same line; -1 if absent.
+long long index_write_bytes(const std::string& log);
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& data);
 std::string fs_binary();

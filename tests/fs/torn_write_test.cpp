@@ -1,6 +1,7 @@
 // The index's torn-write guarantee on the real I/O path: for every prefix
 // (in 512-byte sectors) of every slot write, including the ones that grow
-// the file, loading the directory yields exactly the old or the new index.
+// the file, and of every delta record and the full slot that follows a run
+// of them, loading the directory yields exactly the old or the new index.
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -83,6 +84,80 @@ TEST(TornWrite, EverySectorPrefixOfEverySlotWriteLeavesOldOrNew) {
         d.dirty = false;
     }
     EXPECT_GT(checked, 50);
+    std::filesystem::remove_all(dir);
+}
+
+// Small changes go out as delta records (docs/on-stick-format.md, 2a): one
+// 4 KiB page each, until the budget is spent and a full slot follows. Every
+// one of those writes, torn at every sector, leaves the old or the new
+// state, and so does a reload between writes (the writer's state rebuilt
+// from the file).
+TEST(TornWrite, EverySectorOfEveryDeltaAndTheSlotAfterLeavesOldOrNew) {
+    char tmpl[] = "/tmp/pershome-torn.XXXXXX";
+    ASSERT_TRUE(mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    const std::string idx = dir + "/" + std::string(kIndexFileName);
+    constexpr int kFiles = 300;
+    for (int i = 0; i < kFiles; ++i) spit(dir + "/g" + std::to_string(i), "");
+    auto load = [&] {
+        return load_dir(UniqueFd(open(dir.c_str(), O_PATH | O_DIRECTORY)), {}, nullptr);
+    };
+    DirState d = load();
+    d.entries.clear();
+    d.claimed.clear();
+    for (int i = 0; i < 200; ++i) {
+        Entry e;
+        e.name = "odd:" + std::to_string(i) + "?";
+        e.real = "g" + std::to_string(i);
+        e.mode = 0600;
+        d.add(e);
+    }
+    ASSERT_EQ(write_index(d, nullptr), 0);
+    int deltas = 0, slots = 0, checked = 0, slot_after_delta = 0;
+    bool last_was_delta = false;
+    for (int step = 0; step < 60; ++step) {
+        const auto old_view = shown(dir);
+        const std::string before = slurp(idx);
+        if (step % 3 == 2 && 200 + step < kFiles) {
+            Entry e;
+            e.name = "new:" + std::to_string(step);
+            e.real = "g" + std::to_string(200 + step);
+            e.mode = 0640;
+            d.add(e);
+        } else {
+            d.find("odd:" + std::to_string(step) + "?")->mode =
+                0400 + static_cast<std::uint32_t>(step % 64);
+        }
+        if (step == 30) d = load();  // the writer's state from the file, as after a remount
+        if (step == 30) d.find("odd:1?")->mode = 0444;
+        IndexStats stats;
+        ASSERT_EQ(write_index(d, &stats), 0);
+        ASSERT_EQ(stats.writes, 1u);
+        const bool delta = stats.bytes == kSlotAlign;
+        (delta ? deltas : slots)++;
+        if (!delta && last_was_delta) ++slot_after_delta;
+        last_was_delta = delta;
+        const std::string after = slurp(idx);
+        const auto new_view = shown(dir);
+        ASSERT_NE(old_view, new_view) << step;
+        std::size_t lo = 0;
+        while (lo < after.size() && lo < before.size() && after[lo] == before[lo]) ++lo;
+        std::size_t hi = after.size();
+        while (hi > lo && hi <= before.size() && after[hi - 1] == before[hi - 1]) --hi;
+        for (std::size_t cut = lo; cut < hi; cut += 512) {
+            std::string torn = before;
+            if (torn.size() < after.size()) torn.resize(after.size(), '\0');
+            torn.replace(lo, cut - lo, after.substr(lo, cut - lo));
+            spit(idx, torn);
+            const auto v = shown(dir);
+            EXPECT_TRUE(v == old_view || v == new_view) << "step " << step << " cut " << cut;
+            ++checked;
+        }
+        spit(idx, after);
+    }
+    EXPECT_GT(deltas, 30);
+    EXPECT_GT(slot_after_delta, 0);  // the budget ran out at least once
+    EXPECT_GT(checked, 100);
     std::filesystem::remove_all(dir);
 }
 
