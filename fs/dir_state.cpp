@@ -310,6 +310,13 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
         mark_hidden(f.get());
     }
     if (w.rebuild && ftruncate(f.get(), 0) != 0) return errno;
+    // FAT has no holes: a write past the end makes the driver write zeros
+    // up to it. Counted, so the figure is what the stick really gets.
+    struct stat fst {};
+    const std::uint64_t gap =
+        fstat(f.get(), &fst) == 0 && iw.offset > static_cast<std::uint64_t>(fst.st_size)
+            ? iw.offset - static_cast<std::uint64_t>(fst.st_size)
+            : 0;
     // A failed write may have landed in part, or whole: the next one is a
     // full slot, which supersedes whatever it left.
     auto failed = [&w](int err) {
@@ -332,7 +339,7 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
     commit_index_write(w.state, iw, std::move(records));
     if (stats) {
         stats->writes += 1;
-        stats->bytes += slot.size();
+        stats->bytes += slot.size() + gap;
     }
     return 0;
 }
