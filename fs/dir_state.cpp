@@ -333,13 +333,32 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
         }
         done += static_cast<std::size_t>(n);
     }
+    // A full slot makes room for its deltas now (zeros past the end only:
+    // nothing there to damage), so that they never grow the file.
+    std::uint64_t zeros = 0;
+    const std::uint64_t end =
+        std::max<std::uint64_t>(static_cast<std::uint64_t>(fst.st_size), iw.offset + slot.size());
+    if (iw.extend_to > end) {
+        const std::string z(iw.extend_to - end, '\0');
+        std::size_t put = 0;
+        while (put < z.size()) {
+            const ssize_t n =
+                pwrite(f.get(), z.data() + put, z.size() - put, static_cast<off_t>(end + put));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return failed(errno);
+            }
+            put += static_cast<std::size_t>(n);
+        }
+        zeros = z.size();
+    }
     if (fsync(f.get()) != 0) return failed(errno);
     w.index_exists = true;
     w.rebuild = false;
     commit_index_write(w.state, iw, std::move(records));
     if (stats) {
         stats->writes += 1;
-        stats->bytes += slot.size() + gap;
+        stats->bytes += slot.size() + gap + zeros;
     }
     return 0;
 }

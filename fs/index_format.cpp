@@ -16,6 +16,11 @@ constexpr char kDeltaMagic[8] = {'P', 'S', 'H', 'M', 'D', 'L', 'T', '2'};
 constexpr std::uint32_t kDeltaVersion = 2;
 // Smallest operation: kind byte + u16 name length + a 1-byte name.
 constexpr std::size_t kMinOp = 3;
+// A slot that grew past the deltas of the one before sits at 2C plus their
+// budget (place_next_base), beyond 4 x need for small directories: still a
+// layout this writer makes, so its capacity stays trusted (bounded, so a
+// hostile field still cannot send writes far).
+constexpr std::uint64_t kDeltaSlack = 2 * kDeltaMinBudget;
 constexpr std::uint8_t kFlagLinked = 1;
 constexpr std::uint8_t kFlagRealIsName = 2;
 // Fixed part of an entry record, before its variable-length fields.
@@ -316,7 +321,7 @@ SlotPlace place_next_slot(std::optional<SlotSpan> newest, std::uint32_t capacity
     const std::uint64_t need =
         round_up(std::max<std::uint64_t>({kSlotAlign, 2 * slot_bytes, 2 * newest->length}));
     const bool trusted = capacity != 0 && capacity % kSlotAlign == 0 &&
-                         newest->length <= capacity && capacity <= 4 * need &&
+                         newest->length <= capacity && capacity <= 4 * need + kDeltaSlack &&
                          (newest->offset == 0 || newest->offset == capacity);
     if (trusted && slot_bytes <= capacity)
         return {newest->offset == 0 ? std::uint64_t{capacity} : 0, capacity};
@@ -619,7 +624,7 @@ bool capacity_trusted(const SlotSpan& newest, std::uint32_t capacity) {
     const std::uint64_t need =
         round_up_align(std::max<std::uint64_t>(kSlotAlign, 2 * newest.length));
     return capacity != 0 && capacity % kSlotAlign == 0 && newest.length <= capacity &&
-           capacity <= 4 * need && (newest.offset == 0 || newest.offset == capacity);
+           capacity <= 4 * need + kDeltaSlack && (newest.offset == 0 || newest.offset == capacity);
 }
 
 }  // namespace
@@ -684,6 +689,13 @@ IndexWrite plan_index_write(const IndexWriteState& s, const RecordSet& now) {
     w.capacity = p.capacity;
     w.generation = std::max(s.generation, s.generation_floor) + 1;
     w.bytes = encode_slot(w.generation, p.capacity, payload);
+    // Both regions, then the deltas: their budget within this capacity is
+    // at most max(kDeltaMinBudget, capacity / 2) (a slot is never longer
+    // than its capacity).
+    const std::uint64_t cap = p.capacity;
+    w.extend_to = std::max<std::uint64_t>(
+        w.offset + w.bytes.size(),
+        2 * cap + round_up_align(std::max<std::uint64_t>(kDeltaMinBudget, cap / 2)));
     return w;
 }
 

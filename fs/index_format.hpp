@@ -208,6 +208,13 @@ struct IndexWrite {
     std::uint32_t capacity = 0;    // Base: the new slot's capacity
     std::uint64_t generation = 0;  // Base: the new slot's generation
     std::string bytes;             // what to write at `offset` (a slot, or a padded delta)
+    // Base: the file should be at least this long (zeros written past its
+    // end, with the slot), covering every delta this slot's budget allows.
+    // On FAT a write past the end allocates clusters and changes the size in
+    // the directory entry; vfat may write those apart, and a pull between
+    // them leaves a size beyond the cluster chain (fsck.vfat truncates). So
+    // the file grows only with full slots, as in version 1, never per delta.
+    std::uint64_t extend_to = 0;
 };
 // Nothing when `now` is what the stick shows; a delta when one fits the
 // budget; else the next full slot.

@@ -324,10 +324,15 @@ struct SimIndex {
     IndexWrite write(const IndexContent& c) {
         RecordSet now = to_records(c);
         IndexWrite w = plan_index_write(st, now);
+        // Deltas never grow the file: the slot before made room.
+        if (w.kind == IndexWrite::Kind::Delta) {
+            EXPECT_LE(w.offset + w.bytes.size(), file.size());
+        }
         if (w.kind != IndexWrite::Kind::Nothing) {
             if (file.size() < w.offset + w.bytes.size())
                 file.resize(w.offset + w.bytes.size(), '\0');
             file.replace(w.offset, w.bytes.size(), w.bytes);
+            if (file.size() < w.extend_to) file.resize(w.extend_to, '\0');
         }
         commit_index_write(st, w, std::move(now));
         return w;

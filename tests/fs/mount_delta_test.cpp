@@ -41,8 +41,13 @@ long long bytes_for_creates(TempTree& t, const std::function<std::string(int)>& 
     const std::string log = m.unmount();
     const long long bytes = index_write_bytes(log);
     EXPECT_GT(bytes, 0) << log;
-    std::printf("delta: %d creates (%s...): %ld index writes, %lld bytes, %lld per create\n",
-                kCreates, name(1).c_str(), index_writes(log), bytes, bytes / kCreates);
+    struct stat idx {};
+    stat((t.backing() + "/d/PERSHOME.IDX").c_str(), &idx);
+    std::printf(
+        "delta: %d creates (%s...): %ld index writes, %lld bytes, %lld per create; index file "
+        "%lld bytes\n",
+        kCreates, name(1).c_str(), index_writes(log), bytes, bytes / kCreates,
+        static_cast<long long>(idx.st_size));
     return bytes;
 }
 
