@@ -317,12 +317,17 @@ void check_next_write(std::string_view file, const IndexRead& r) {
         CHECK(w.bytes.size() % kSlotAlign == 0);
     } else {
         CHECK(w.offset == 0 || w.offset == w.capacity);
+        // Room for the deltas, made with the slot; a small file stays small.
+        CHECK(w.extend_to >= w.offset + w.bytes.size());
+        if (file.size() <= (1u << 20)) CHECK(w.extend_to <= kMaxIndexFileSize / 4);
     }
     if (w.offset + w.bytes.size() > (4u << 20)) return;
     std::string after(file);
     if (after.size() < w.offset + w.bytes.size()) after.resize(w.offset + w.bytes.size(), '\0');
     std::string grown = after;  // the file before, extended as the write will
     after.replace(w.offset, w.bytes.size(), w.bytes);
+    if (w.kind == IndexWrite::Kind::Base && after.size() < w.extend_to && w.extend_to <= (4u << 20))
+        after.resize(w.extend_to, '\0');
     const auto back = read_index(after);
     CHECK(back.has_value());
     const std::string want = shown(next), old = shown(r.content);
@@ -340,6 +345,10 @@ void check_next_write(std::string_view file, const IndexRead& r) {
     next.entries.back().mode = 0640;
     const IndexWrite w2 = plan_index_write(st, to_records(next));
     CHECK(w2.kind != IndexWrite::Kind::Nothing);
+    // A delta right after a full slot this writer placed never grows the file.
+    if (w.kind == IndexWrite::Kind::Base && w2.kind == IndexWrite::Kind::Delta &&
+        after.size() >= w.extend_to)
+        CHECK(w2.offset + w2.bytes.size() <= after.size());
     CHECK(!overlaps(w2.offset, w2.bytes.size(), *st.layout.base));
     for (const auto& d : st.layout.deltas) CHECK(!overlaps(w2.offset, w2.bytes.size(), d));
     if (w2.offset + w2.bytes.size() > (4u << 20)) return;
