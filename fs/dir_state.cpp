@@ -288,9 +288,11 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
 namespace {
 
-// Writes `payload` as the next slot of `w`'s index file in `dir_fd` and
-// fsyncs; call with w.mu held. The slot never overlaps the newest verified
-// one, so a torn write leaves that one readable.
+// Writes `records` to `w`'s index file in `dir_fd` as a delta record of
+// what changed since the last write, or as the next full slot, and fsyncs;
+// call with w.mu held. Neither overlaps the newest verified slot or its
+// deltas, so a torn write leaves what they say readable
+// (docs/on-stick-format.md, 2a).
 int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats) {
     // A file to rebuild, or none (never written, or unlinked by an rmdir
     // that then failed): start afresh, a full slot at offset 0.
