@@ -48,7 +48,13 @@ int fsync_backing(int dirfd, const std::string& name) {
     UniqueFd f(name.empty() ? openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                             : openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!f) return errno;
-    return ::fsync(f.get()) == 0 ? 0 : errno;
+    return backing_fsync(f.get()) == 0 ? 0 : errno;
+}
+
+int backing_fsync(int fd, bool datasync) {
+    static std::mutex one_at_a_time;
+    std::lock_guard lk(one_at_a_time);
+    return datasync ? ::fdatasync(fd) : ::fsync(fd);
 }
 
 namespace {
@@ -354,7 +360,7 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
         }
         zeros = z.size();
     }
-    if (fsync(f.get()) != 0) return failed(errno);
+    if (backing_fsync(f.get()) != 0) return failed(errno);
     w.index_exists = true;
     w.rebuild = false;
     commit_index_write(w.state, iw, std::move(records));
@@ -407,11 +413,11 @@ int run_index_job(IndexJob& job, IndexStats* stats) {
         for (const auto& real : renamed) {
             UniqueFd f(openat(job.dirfd.get(), real.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
             if (!f) continue;  // renamed again or removed since: nothing to carry
-            if (::fsync(f.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
+            if (backing_fsync(f.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
         }
         if (job.sync_dir) {
             UniqueFd rd(openat(job.dirfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (rd && ::fsync(rd.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
+            if (rd && backing_fsync(rd.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
         }
         if (job.seq > w.landed && !w.gone)
             err = write_slot(w, job.dirfd.get(), std::move(job.records), stats);

@@ -154,6 +154,14 @@ void mark_hidden(int fd);
 // the directory itself when `name` is empty. errno-style.
 int fsync_backing(int dirfd, const std::string& name);
 
+// fsync (or fdatasync) of a backing fd; every fsync pershome-fs makes goes
+// through here, one at a time. vfat keeps its dirty FAT sectors on one list
+// that every fsync writes; a second fsync running while the first has taken
+// them off the list finds it empty and returns before they are on the stick
+// (fs/buffer.c fsync_buffers_list): a file fsynced that way came back after
+// a pull with its clusters marked free. Returns 0 or -1 with errno set.
+int backing_fsync(int fd, bool datasync = false);
+
 // A Timestamp of now (CLOCK_REALTIME).
 Timestamp now_ts();
 

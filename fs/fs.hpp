@@ -11,6 +11,7 @@
 //   2. IndexWriter::mu of one directory: its index file and slot
 //      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync.
 //   3. IndexWriter::pending_mu (a leaf).
+//   (backing_fsync's own mutex is a leaf around the fsync call alone.)
 // The lazy write-back and fsync/fsyncdir take the snapshot under mu_,
 // release it, and write under the writer's lock alone: a slow stick stalls
 // nobody else. Namespace operations that must write at once (flush())
@@ -47,15 +48,16 @@ namespace pershome::fs {
 inline constexpr std::uint64_t kFatMaxFileSize = 0xFFFFFFFFull;  // 4 GiB - 1
 
 // Keeps FAT cluster allocation on the backing away from an index fsync that
-// runs without mu_. vfat ties a dirty FAT sector to the first inode that
-// dirtied it; an fsync writing that sector puts it back on ITS list if
-// another allocation dirtied it meanwhile, so the other file's own fsync
-// then writes its directory entry without the FAT sector: a pull leaves a
-// file whose clusters are free (tests/uml RandomPulls found one). Under one
-// mutex these never overlapped. Shared: anything that may allocate;
-// exclusive: an index write outside mu_. Exclusive waiters go first, so a
-// stream of writes cannot starve the write-back. Lookups, getattr and
-// readdir never take it.
+// runs without mu_. vfat keeps every dirty FAT sector on one list that each
+// fsync takes and writes; an fsync overlapping another one, or allocations
+// racing the one in flight, returned before the FAT sectors of its file
+// were on the stick: a pull then left a file whose clusters were free
+// (tests/uml RandomPulls found it twice). backing_fsync (dir_state.hpp)
+// runs fsyncs one at a time, which closes the overlap itself; this lock
+// also keeps allocations out of a write-back's fsync. Shared: anything
+// that may allocate; exclusive: an index write outside mu_. Exclusive
+// waiters go first, so a stream of writes cannot starve the write-back.
+// Lookups, getattr and readdir never take it.
 class BackingAllocLock {
   public:
     void lock() {

@@ -113,7 +113,7 @@ void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
         // cluster free for reuse: a damaged FAT (tests/uml RandomPulls).
         // Syncing the parent now writes both together.
         UniqueFd parent(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!parent || ::fsync(parent.get()) != 0) return errno;
+        if (!parent || backing_fsync(parent.get()) != 0) return errno;
         return 0;
     };
     // As for create: a 0700 directory must not come back 0755.

@@ -118,7 +118,7 @@ void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
         // Shared: an index write outside the mutex must not run meanwhile
         // (see BackingAllocLock); released before flush_released takes it.
         std::shared_lock alloc(fs.alloc_lock());
-        if ((datasync ? fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
+        if (backing_fsync(fd, datasync != 0) != 0) return (void)fuse_reply_err(req, errno);
     }
     // The file's metadata reaches the stick too (written without holding
     // the mutex: a stick's fsync is slow and would stall every operation).
