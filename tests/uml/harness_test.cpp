@@ -128,8 +128,8 @@ check disk_gone wait_until 10 sh -c '! test -b /dev/ubdc'
 namespace {
 
 // classify_fsck: what a pull may leave (dirty bit, lost clusters, the
-// orphaned long-name slots of an unsynced create) is not damage; two
-// entries sharing clusters is.
+// orphaned long-name slots of an unsynced create, a file whose fsync it
+// cut short) is not damage; two entries sharing clusters is.
 const char* const kFsckHead =
     "fsck.fat 4.2 (2021-01-31)\n"
     "There are differences between boot sector and its backup.\n"
@@ -154,6 +154,14 @@ TEST(ClassifyFsck, PullArtifactsAreNotDamageSharedClustersAre) {
                              kFsckTail);
     EXPECT_TRUE(orphan.no_damage) << orphan.output;
     EXPECT_FALSE(orphan.clean_but_dirty);
+    const FsckResult cut_fsync = classify_fsck(
+        1, std::string(kFsckHead) +
+               "/PERSHOME/r6/f4_~f93ed2b8\n  Contains a free cluster (1055). Assuming EOF.\n"
+               "/PERSHOME/r6/f4_~f93ed2b8\n"
+               "  File size is 7 bytes, cluster chain length is 0 bytes.\n"
+               "  Truncating file to 0 bytes.\n" +
+               kFsckTail);
+    EXPECT_TRUE(cut_fsync.no_damage) << cut_fsync.output;
     const FsckResult shared =
         classify_fsck(1, std::string(kFsckHead) +
                              "/PERSHOME/Makefile  and\n/PERSHOME/PERSHOME.LNK/0000000000000001\n"
