@@ -294,6 +294,20 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
 namespace {
 
+// pwrite of all of `data` at `off`; errno-style.
+int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off) {
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = pwrite(fd, data + done, size - done, static_cast<off_t>(off + done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
 // Writes `records` to `w`'s index file in `dir_fd` as a delta record of
 // what changed since the last write, or as the next full slot, and fsyncs;
 // call with w.mu held. Neither overlaps the newest verified slot or its
@@ -331,16 +345,7 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
         w.state.force_base = true;
         return err;
     };
-    std::size_t done = 0;
-    while (done < slot.size()) {
-        const ssize_t n = pwrite(f.get(), slot.data() + done, slot.size() - done,
-                                 static_cast<off_t>(iw.offset + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return failed(errno);
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    if (int err = pwrite_all(f.get(), slot.data(), slot.size(), iw.offset)) return failed(err);
     // A full slot makes room for its deltas now (zeros past the end only:
     // nothing there to damage), so that they never grow the file.
     std::uint64_t zeros = 0;
@@ -348,16 +353,7 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
         std::max<std::uint64_t>(static_cast<std::uint64_t>(fst.st_size), iw.offset + slot.size());
     if (iw.extend_to > end) {
         const std::string z(iw.extend_to - end, '\0');
-        std::size_t put = 0;
-        while (put < z.size()) {
-            const ssize_t n =
-                pwrite(f.get(), z.data() + put, z.size() - put, static_cast<off_t>(end + put));
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                return failed(errno);
-            }
-            put += static_cast<std::size_t>(n);
-        }
+        if (int err = pwrite_all(f.get(), z.data(), z.size(), end)) return failed(err);
         zeros = z.size();
     }
     if (backing_fsync(f.get()) != 0) return failed(errno);
@@ -411,13 +407,13 @@ int run_index_job(IndexJob& job, IndexStats* stats) {
             renamed.swap(w.pending_renamed);
         }
         for (const auto& real : renamed) {
-            UniqueFd f(openat(job.dirfd.get(), real.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-            if (!f) continue;  // renamed again or removed since: nothing to carry
-            if (backing_fsync(f.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
+            const int e = fsync_backing(job.dirfd.get(), real);
+            // ENOENT: renamed again or removed since, nothing to carry.
+            if (e && e != ENOENT && job.sync_error == 0) job.sync_error = e;
         }
         if (job.sync_dir) {
-            UniqueFd rd(openat(job.dirfd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (rd && backing_fsync(rd.get()) != 0 && job.sync_error == 0) job.sync_error = errno;
+            const int e = fsync_backing(job.dirfd.get(), "");
+            if (e && job.sync_error == 0) job.sync_error = e;
         }
         if (job.seq > w.landed && !w.gone)
             err = write_slot(w, job.dirfd.get(), std::move(job.records), stats);

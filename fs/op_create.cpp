@@ -112,9 +112,7 @@ void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
         // there). A pull in between left an entry pointing at garbage and the
         // cluster free for reuse: a damaged FAT (tests/uml RandomPulls).
         // Syncing the parent now writes both together.
-        UniqueFd parent(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!parent || backing_fsync(parent.get()) != 0) return errno;
-        return 0;
+        return fsync_backing(dirfd, "");
     };
     // As for create: a 0700 directory must not come back 0755.
     const bool sync = fs.keeps_mode_only_in_index(NodeType::Dir, mode);
