@@ -52,6 +52,20 @@ bool is_mounted(const std::string& mnt) {
     return false;
 }
 
+pid_t spawn_logged(std::vector<std::string> args, const std::string& log) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
 Mount::Mount(const std::string& backing, const std::string& mnt, const std::string& options)
     : mnt_(mnt), log_(mnt + ".log") {
     std::vector<std::string> args = {fs_binary(), "-f"};
@@ -61,16 +75,7 @@ Mount::Mount(const std::string& backing, const std::string& mnt, const std::stri
     }
     args.push_back(backing);
     args.push_back(mnt);
-    pid_ = fork();
-    if (pid_ == 0) {
-        const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 2);
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
+    pid_ = spawn_logged(std::move(args), log_);
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!is_mounted(mnt_)) {
         int status = 0;

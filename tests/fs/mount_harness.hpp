@@ -44,6 +44,8 @@ class Mount {
 };
 
 bool is_mounted(const std::string& mnt);
+// Starts ARGS[0] with ARGS, its stderr to LOG; returns its pid.
+pid_t spawn_logged(std::vector<std::string> args, const std::string& log);
 // "pershome-fs: N index writes, M bytes" from a log; -1 if absent.
 long index_writes(const std::string& log);
 // The M of the same line; -1 if absent.

@@ -25,7 +25,6 @@
 #include <gtest/gtest.h>
 
 #include "tests/fs/mount_harness.hpp"
-#include "tests/support/mount_namespace.hpp"
 
 namespace pershome::fs::test {
 namespace {
@@ -59,17 +58,7 @@ class GatedBacking {
         std::filesystem::create_directory(source_);
         std::filesystem::create_directory(mnt_);
         const std::string log = root + "/gated.log";
-        std::vector<std::string> args = {FS_GATE_BACKING_BIN, source_, mnt_, gate_};
-        pid_ = fork();
-        if (pid_ == 0) {
-            const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(fd, 2);
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            execv(argv[0], argv.data());
-            _exit(127);
-        }
+        pid_ = spawn_logged({FS_GATE_BACKING_BIN, source_, mnt_, gate_}, log);
         if (!wait_until([&] { return is_mounted(mnt_) || waitpid(pid_, nullptr, WNOHANG) != 0; },
                         10s) ||
             !is_mounted(mnt_))
@@ -293,17 +282,3 @@ TEST(IndexLock, RmdirWhileItsIndexWriteIsHeldSucceeds) {
 
 }  // namespace
 }  // namespace pershome::fs::test
-
-int main(int argc, char** argv) {
-    testing::InitGoogleTest(&argc, argv);
-    umask(022);
-    // Listing the tests (ctest's discovery) needs no namespace.
-    if (testing::GTEST_FLAG(list_tests)) return RUN_ALL_TESTS();
-    try {
-        pershome::test::enter_private_mount_namespace();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "private mount namespace (needs root): %s: skipped\n", e.what());
-        return 77;
-    }
-    return RUN_ALL_TESTS();
-}
