@@ -39,6 +39,40 @@ std::map<std::string, std::uint32_t> shown(const std::string& dir) {
     return out;
 }
 
+// The bytes one write changed, [lo, hi): one region.
+struct Changed {
+    std::size_t lo = 0, hi = 0;
+};
+Changed changed_region(const std::string& before, const std::string& after) {
+    Changed c;
+    while (c.lo < after.size() && c.lo < before.size() && after[c.lo] == before[c.lo]) ++c.lo;
+    c.hi = after.size();
+    while (c.hi > c.lo && c.hi <= before.size() && after[c.hi - 1] == before[c.hi - 1]) --c.hi;
+    return c;
+}
+
+// Tears the write from BEFORE to AFTER of DIR's index file IDX at every
+// sector of region C: the load shows OLD_VIEW or NEW_VIEW. Leaves AFTER in
+// place; returns how many tears were checked.
+int tear_at_every_sector(const std::string& dir, const std::string& idx, const std::string& before,
+                         const std::string& after, Changed c,
+                         const std::map<std::string, std::uint32_t>& old_view,
+                         const std::map<std::string, std::uint32_t>& new_view,
+                         const std::string& what) {
+    int checked = 0;
+    for (std::size_t cut = c.lo; cut < c.hi; cut += 512) {
+        std::string torn = before;
+        if (torn.size() < after.size()) torn.resize(after.size(), '\0');
+        torn.replace(c.lo, cut - c.lo, after.substr(c.lo, cut - c.lo));
+        spit(idx, torn);
+        const auto v = shown(dir);
+        EXPECT_TRUE(v == old_view || v == new_view) << what << " cut " << cut;
+        ++checked;
+    }
+    spit(idx, after);
+    return checked;
+}
+
 TEST(TornWrite, EverySectorPrefixOfEverySlotWriteLeavesOldOrNew) {
     char tmpl[] = "/tmp/pershome-torn.XXXXXX";
     ASSERT_TRUE(mkdtemp(tmpl));
@@ -67,20 +101,8 @@ TEST(TornWrite, EverySectorPrefixOfEverySlotWriteLeavesOldOrNew) {
         const auto new_view = shown(dir);
         ASSERT_NE(old_view, new_view);
         // The bytes the write changed form one region; tear it anywhere.
-        std::size_t lo = 0;
-        while (lo < after.size() && lo < before.size() && after[lo] == before[lo]) ++lo;
-        std::size_t hi = after.size();
-        while (hi > lo && hi <= before.size() && after[hi - 1] == before[hi - 1]) --hi;
-        for (std::size_t cut = lo; cut < hi; cut += 512) {
-            std::string torn = before;
-            if (torn.size() < after.size()) torn.resize(after.size(), '\0');
-            torn.replace(lo, cut - lo, after.substr(lo, cut - lo));
-            spit(idx, torn);
-            const auto v = shown(dir);
-            EXPECT_TRUE(v == old_view || v == new_view) << "generation " << gen << " cut " << cut;
-            ++checked;
-        }
-        spit(idx, after);
+        checked += tear_at_every_sector(dir, idx, before, after, changed_region(before, after),
+                                        old_view, new_view, "generation " + std::to_string(gen));
         d.dirty = false;
     }
     EXPECT_GT(checked, 50);
@@ -136,27 +158,16 @@ TEST(TornWrite, EverySectorOfEveryDeltaAndTheSlotAfterLeavesOldOrNew) {
         const std::string after = slurp(idx);
         const auto new_view = shown(dir);
         ASSERT_NE(old_view, new_view) << step;
-        std::size_t lo = 0;
-        while (lo < after.size() && lo < before.size() && after[lo] == before[lo]) ++lo;
-        std::size_t hi = after.size();
-        while (hi > lo && hi <= before.size() && after[hi - 1] == before[hi - 1]) --hi;
+        const Changed c = changed_region(before, after);
         // What was written: a delta record (one page here) starts with its
         // own magic.
         const bool delta =
-            hi > lo && after.compare((hi - 1) / kSlotAlign * kSlotAlign, 8, "PSHMDLT2") == 0;
+            c.hi > c.lo && after.compare((c.hi - 1) / kSlotAlign * kSlotAlign, 8, "PSHMDLT2") == 0;
         (delta ? deltas : slots)++;
         if (!delta && last_was_delta) ++slot_after_delta;
         last_was_delta = delta;
-        for (std::size_t cut = lo; cut < hi; cut += 512) {
-            std::string torn = before;
-            if (torn.size() < after.size()) torn.resize(after.size(), '\0');
-            torn.replace(lo, cut - lo, after.substr(lo, cut - lo));
-            spit(idx, torn);
-            const auto v = shown(dir);
-            EXPECT_TRUE(v == old_view || v == new_view) << "step " << step << " cut " << cut;
-            ++checked;
-        }
-        spit(idx, after);
+        checked += tear_at_every_sector(dir, idx, before, after, c, old_view, new_view,
+                                        "step " + std::to_string(step));
     }
     EXPECT_GT(deltas, 30);
     EXPECT_GT(slots, 1);
