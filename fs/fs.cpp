@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "fs/name_codec.hpp"
 
 namespace pershome::fs {
@@ -18,7 +20,10 @@ Fs& fs_of(fuse_req_t req) {
     return *static_cast<Fs*>(fuse_req_userdata(req));
 }
 
-Fs::Fs(Options opt, UniqueFd root) : opt_(std::move(opt)), root_fd_(std::move(root)) {
+Fs::Fs(Options opt, UniqueFd root)
+    : opt_(std::move(opt)),
+      root_fd_(std::move(root)),
+      write_behind_(alloc_, [this](fuse_ino_t ino) { stamp_write(ino); }) {
     int err = 0;
     pool(false, &err);
     std::vector<std::string> problems;
@@ -32,6 +37,14 @@ Fs::Fs(Options opt, UniqueFd root) : opt_(std::move(opt)), root_fd_(std::move(ro
 
 Fs::~Fs() {
     stop_flusher();
+}
+
+void Fs::stamp_write(fuse_ino_t ino) {
+    std::lock_guard lk(mu_);
+    AttrRef a = attrs(ino);
+    if (!a.entry) return;
+    a.entry->mtime = a.entry->ctime = now_ts();
+    mark_dirty(a.owner);
 }
 
 DirHandle* Fs::keep_dir_handle(std::unique_ptr<DirHandle> h) {
@@ -222,6 +235,29 @@ std::optional<Location> Fs::locate(fuse_ino_t ino) {
     return Location{parent->dir->fd.get(), e->real};
 }
 
+std::string Fs::path_of(fuse_ino_t ino) {
+    std::vector<const std::string*> names;
+    for (const Node* n = node(ino); n && ino != FUSE_ROOT_ID; n = node(ino)) {
+        names.push_back(&n->name);
+        ino = n->parent;
+    }
+    std::string path;
+    for (auto it = names.rbegin(); it != names.rend(); ++it) path += "/" + **it;
+    return path.empty() ? "/" : path;
+}
+
+void Fs::log_lost_write(fuse_ino_t ino, int err) {
+    std::string path;
+    {
+        std::lock_guard lk(mu_);
+        path = path_of(ino);
+    }
+    log(
+        fmt::format("{}: a write failed after write(2) had returned: {}; that data is not on the "
+                    "stick",
+                    path, std::strerror(err)));
+}
+
 int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
     AttrRef a = attrs(ino);
     if (!a.entry) return ENOENT;
@@ -248,7 +284,10 @@ int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
             // Unlinked but still open: the open file knows its size.
             if (fstat(n->open_fds.front(), &b) != 0) return errno;
         }
-        st->st_size = b.st_size;
+        // Writes still queued count (WriteBehind): the kernel takes this
+        // size as the file's.
+        st->st_size =
+            std::max<off_t>(b.st_size, static_cast<off_t>(write_behind_.pending_end(ino)));
         st->st_blocks = b.st_blocks;
         if (b.st_blksize) st->st_blksize = b.st_blksize;
     }

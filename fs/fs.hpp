@@ -11,7 +11,9 @@
 //   2. IndexWriter::mu of one directory: its index file and slot
 //      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync.
 //   3. IndexWriter::pending_mu (a leaf).
-//   (backing_fsync's own mutex is a leaf around the fsync call alone.)
+//   (backing_fsync's own mutex is a leaf around the fsync call alone, and
+//   so is WriteBehind's; its worker takes 0 then, after letting go, 1, so
+//   WriteBehind::drain is called holding neither.)
 // The lazy write-back and fsync/fsyncdir take the snapshot under mu_,
 // release it, and write under the writer's lock alone: a slow stick stalls
 // nobody else. Namespace operations that must write at once (flush())
@@ -42,6 +44,7 @@
 #include "common/unique_fd.hpp"
 #include "fs/dir_state.hpp"
 #include "fs/options.hpp"
+#include "fs/write_behind.hpp"
 
 namespace pershome::fs {
 
@@ -140,6 +143,14 @@ class Fs {
     std::mutex& mutex() { return mu_; }
     // Take (shared) before mutex(), around backing work that may allocate.
     BackingAllocLock& alloc_lock() { return alloc_; }
+    // Large writes on their way to the backing; call its drain() holding
+    // neither lock above.
+    WriteBehind& write_behind() { return write_behind_; }
+    // Stamps mtime and ctime after a write to `ino`; takes mutex().
+    void stamp_write(fuse_ino_t ino);
+    // Logs a queued write of `ino` that failed and that no fsync or write
+    // reported (see WriteBehind); takes mutex().
+    void log_lost_write(fuse_ino_t ino, int err);
 
     // All below: call with mutex() held.
     Node* node(fuse_ino_t ino);
@@ -147,6 +158,8 @@ class Fs {
     AttrRef attrs(fuse_ino_t ino);
     std::optional<Location> locate(fuse_ino_t ino);
     int stat_node(fuse_ino_t ino, struct stat* st);
+    // "/dir/name" of a node as the user sees it (for logs).
+    std::string path_of(fuse_ino_t ino);
     // The node for entry `e` named in `parent`, created if new; does not count a lookup.
     fuse_ino_t node_for(fuse_ino_t parent, const Entry& e);
     int fill_entry(fuse_ino_t parent, const Entry& e, fuse_entry_param* out);  // counts a lookup
@@ -254,6 +267,8 @@ class Fs {
     std::condition_variable stop_cv_;
     bool stopping_ = false;
     std::thread flusher_;
+    // Last: its worker finishes (and stamps times) before the rest goes.
+    WriteBehind write_behind_;
 };
 
 Fs& fs_of(fuse_req_t req);

@@ -1,5 +1,6 @@
-// open, read, write, flush, release, fsync, fallocate: data goes straight
-// to the backing file whose fd the file handle holds.
+// open, read, write, flush, release, fsync, fallocate: data goes to the
+// backing file whose fd the file handle holds, large writes by way of
+// WriteBehind.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -9,18 +10,6 @@
 #include "fs/ops.hpp"
 
 namespace pershome::fs::ops {
-
-namespace {
-
-void touch_mtime(Fs& fs, fuse_ino_t ino) {
-    std::lock_guard lk(fs.mutex());
-    AttrRef a = fs.attrs(ino);
-    if (!a.entry) return;
-    a.entry->mtime = a.entry->ctime = now_ts();
-    fs.mark_dirty(a.owner);
-}
-
-}  // namespace
 
 void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
@@ -60,7 +49,7 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    (void)ino;
+    fs_of(req).write_behind().drain(ino);
     fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     buf.buf[0].fd = static_cast<int>(fi->fh);
@@ -69,22 +58,38 @@ void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
 }
 
 void write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+    auto& fs = fs_of(req);
     const size_t size = fuse_buf_size(in);
     // FAT stores sizes in 32 bits: say so instead of wrapping.
     if (off < 0 || static_cast<std::uint64_t>(off) + size > kFatMaxFileSize)
         return (void)fuse_reply_err(req, EFBIG);
-    fuse_bufvec out = FUSE_BUFVEC_INIT(size);
-    out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    out.buf[0].fd = static_cast<int>(fi->fh);
-    out.buf[0].pos = off;
-    ssize_t n = 0;
-    {
-        std::shared_lock alloc(fs_of(req).alloc_lock());  // see BackingAllocLock
-        n = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));
+    WriteBehind& wb = fs.write_behind();
+    if (int err = wb.take_error(ino)) return (void)fuse_reply_err(req, err);
+    const int fd = static_cast<int>(fi->fh);
+    // Data in a pipe can be queued (WriteBehind); a synchronous write, or
+    // one the backing opened for appending, is written here.
+    std::size_t taken = 0;
+    if (in->count == 1 && (in->buf[0].flags & FUSE_BUF_IS_FD) &&
+        !(fi->flags & (O_APPEND | O_SYNC | O_DSYNC)))
+        taken = wb.submit(ino, fd, in->buf[0].fd, size, off);
+    if (taken < size) {
+        wb.drain(ino);  // what was queued lands first
+        fuse_bufvec rest = *in;
+        if (taken > 0) rest.buf[0].size = size - taken;  // one pipe buffer (submit)
+        fuse_bufvec out = FUSE_BUFVEC_INIT(size - taken);
+        out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+        out.buf[0].fd = fd;
+        out.buf[0].pos = off + static_cast<off_t>(taken);
+        ssize_t n = 0;
+        {
+            std::shared_lock alloc(fs.alloc_lock());  // see BackingAllocLock
+            n = fuse_buf_copy(&out, &rest, static_cast<fuse_buf_copy_flags>(0));
+        }
+        if (n < 0 && taken == 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
+        if (n > 0) taken += static_cast<std::size_t>(n);
     }
-    if (n < 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
-    touch_mtime(fs_of(req), ino);
-    fuse_reply_write(req, static_cast<size_t>(n));
+    fs.stamp_write(ino);
+    fuse_reply_write(req, taken);
 }
 
 void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -95,6 +100,9 @@ void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
+    // Queued writes use this fd: they land before it closes.
+    fs.write_behind().drain(ino);
+    if (int err = fs.write_behind().take_error(ino)) fs.log_lost_write(ino, err);
     UniqueFd fd(static_cast<int>(fi->fh));
     {
         // The last close of an unlinked file frees its clusters: see
@@ -114,6 +122,8 @@ void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     const int fd = static_cast<int>(fi->fh);
+    fs.write_behind().drain(ino);
+    if (int err = fs.write_behind().take_error(ino)) return (void)fuse_reply_err(req, err);
     {
         // Shared: an index write outside the mutex must not run meanwhile
         // (see BackingAllocLock); released before flush_released takes it.
@@ -138,12 +148,14 @@ void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, f
     if (!(mode & FALLOC_FL_KEEP_SIZE) &&
         static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len) > kFatMaxFileSize)
         return (void)fuse_reply_err(req, EFBIG);
+    fs_of(req).write_behind().drain(ino);
+    if (int err = fs_of(req).write_behind().take_error(ino)) return (void)fuse_reply_err(req, err);
     {
         std::shared_lock alloc(fs_of(req).alloc_lock());  // see BackingAllocLock
         if (::fallocate(static_cast<int>(fi->fh), mode, off, len) != 0)
             return (void)fuse_reply_err(req, errno);
     }
-    touch_mtime(fs_of(req), ino);
+    fs_of(req).stamp_write(ino);
     fuse_reply_err(req, 0);
 }
 

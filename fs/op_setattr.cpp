@@ -17,6 +17,8 @@ Timestamp from(const timespec& t) {
 void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
+    // A new size or time applies after the writes queued before it.
+    fs.write_behind().drain(ino);
     // A truncate allocates or frees clusters, a time goes to the backing
     // too: see BackingAllocLock.
     std::shared_lock alloc(fs.alloc_lock());

@@ -2,6 +2,9 @@
 // BACKING of pershome-fs, standing in for a slow USB stick: while the file
 // GATE exists, every fsync of a file named PERSHOME.IDX blocks (and GATE.held
 // is created, so the test knows one is blocked); removing GATE lets it go.
+// Likewise GATE.data holds every write to any other file (GATE.data.held
+// says one is held), and while GATE.eio exists such writes fail with EIO (a
+// stick gone bad).
 //
 //   fs_gate_backing SOURCE MOUNTPOINT GATE
 //
@@ -41,14 +44,14 @@ bool is_index(const char* path) {
     return std::strcmp(slash ? slash + 1 : path, "PERSHOME.IDX") == 0;
 }
 
-void hold_at_gate() {
-    if (access(g_gate.c_str(), F_OK) != 0) return;
-    const std::string held = g_gate + ".held";
+void hold_at(const std::string& gate) {
+    if (access(gate.c_str(), F_OK) != 0) return;
+    const std::string held = gate + ".held";
     const int fd = open(held.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0) close(fd);
     // Waits on the test's condition (the gate gone); a fsync on a real
     // stick takes this long for its own reasons.
-    while (access(g_gate.c_str(), F_OK) == 0) poll(nullptr, 0, 2);
+    while (access(gate.c_str(), F_OK) == 0) poll(nullptr, 0, 2);
 }
 
 int op_getattr(const char* path, struct stat* st, fuse_file_info* fi) {
@@ -146,7 +149,11 @@ int op_read(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) 
     return n < 0 ? -errno : static_cast<int>(n);
 }
 
-int op_write(const char*, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+int op_write(const char* path, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+    if (!is_index(path)) {
+        hold_at(g_gate + ".data");
+        if (access((g_gate + ".eio").c_str(), F_OK) == 0) return -EIO;
+    }
     const ssize_t n = pwrite(static_cast<int>(fi->fh), buf, size, off);
     return n < 0 ? -errno : static_cast<int>(n);
 }
@@ -157,7 +164,7 @@ int op_release(const char*, fuse_file_info* fi) {
 }
 
 int op_fsync(const char* path, int datasync, fuse_file_info* fi) {
-    if (is_index(path)) hold_at_gate();
+    if (is_index(path)) hold_at(g_gate);
     const int fd = static_cast<int>(fi->fh);
     return err_or(datasync ? fdatasync(fd) : fsync(fd));
 }

@@ -24,75 +24,16 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/fs/gated_backing.hpp"
 #include "tests/fs/mount_harness.hpp"
 
 namespace pershome::fs::test {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 constexpr auto kAnswerDeadline = 3s;  // an operation that should not wait at all
 constexpr auto kEventDeadline = 20s;  // something that must happen eventually
-
-bool exists(const std::string& p) {
-    return access(p.c_str(), F_OK) == 0;
-}
-
-// Polls `cond` until it holds or `deadline` passes.
-bool wait_until(const std::function<bool()>& cond, Clock::duration deadline) {
-    const auto end = Clock::now() + deadline;
-    while (!cond()) {
-        if (Clock::now() > end) return false;
-        std::this_thread::sleep_for(2ms);
-    }
-    return true;
-}
-
-// The gated passthrough, mounted at root/gated over root/source; the gate
-// is root/gate. Unmounted (gate opened first) when it goes.
-class GatedBacking {
-  public:
-    explicit GatedBacking(const std::string& root)
-        : source_(root + "/source"), mnt_(root + "/gated"), gate_(root + "/gate") {
-        std::filesystem::create_directory(source_);
-        std::filesystem::create_directory(mnt_);
-        const std::string log = root + "/gated.log";
-        pid_ = spawn_logged({FS_GATE_BACKING_BIN, source_, mnt_, gate_}, log);
-        if (!wait_until([&] { return is_mounted(mnt_) || waitpid(pid_, nullptr, WNOHANG) != 0; },
-                        10s) ||
-            !is_mounted(mnt_))
-            throw std::runtime_error("gate backing did not mount: " + read_file(log));
-    }
-    ~GatedBacking() {
-        open_gate();
-        umount2(mnt_.c_str(), MNT_DETACH);
-        int status = 0;
-        if (!wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10s)) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, &status, 0);
-        }
-    }
-    GatedBacking(const GatedBacking&) = delete;
-    GatedBacking& operator=(const GatedBacking&) = delete;
-
-    const std::string& mnt() const { return mnt_; }
-    const std::string& source() const { return source_; }
-    void close_gate() {
-        write_file(gate_, "");
-        std::filesystem::remove(gate_ + ".held");
-    }
-    void open_gate() {
-        std::error_code ec;
-        std::filesystem::remove(gate_, ec);
-    }
-    // Whether an index fsync is being held at the gate right now.
-    bool holding() const { return exists(gate_ + ".held") && exists(gate_); }
-
-  private:
-    std::string source_, mnt_, gate_;
-    pid_t pid_ = -1;
-};
 
 // Runs `op` in a thread; its duration in ms, or -1 if it did not finish
 // within kAnswerDeadline (then the gate opens so it can, and the test fails).

@@ -1,0 +1,106 @@
+// The gated passthrough backing (gate_backing.cpp) as a test fixture, and
+// waiting on a condition with a deadline.
+#pragma once
+
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <signal.h>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "tests/fs/mount_harness.hpp"
+
+namespace pershome::fs::test {
+
+using Clock = std::chrono::steady_clock;
+
+inline bool exists(const std::string& p) {
+    return access(p.c_str(), F_OK) == 0;
+}
+
+// Polls `cond` until it holds or `deadline` passes.
+inline bool wait_until(const std::function<bool()>& cond, Clock::duration deadline) {
+    using namespace std::chrono_literals;
+    const auto end = Clock::now() + deadline;
+    while (!cond()) {
+        if (Clock::now() > end) return false;
+        std::this_thread::sleep_for(2ms);
+    }
+    return true;
+}
+
+// The gated passthrough, mounted at root/gated over root/source; the gate
+// is root/gate. Unmounted (gate opened first) when it goes.
+class GatedBacking {
+  public:
+    explicit GatedBacking(const std::string& root)
+        : source_(root + "/source"), mnt_(root + "/gated"), gate_(root + "/gate") {
+        std::filesystem::create_directory(source_);
+        std::filesystem::create_directory(mnt_);
+        const std::string log = root + "/gated.log";
+        pid_ = spawn_logged({FS_GATE_BACKING_BIN, source_, mnt_, gate_}, log);
+        using namespace std::chrono_literals;
+        if (!wait_until([&] { return is_mounted(mnt_) || waitpid(pid_, nullptr, WNOHANG) != 0; },
+                        10s) ||
+            !is_mounted(mnt_))
+            throw std::runtime_error("gate backing did not mount: " + read_file(log));
+    }
+    ~GatedBacking() {
+        using namespace std::chrono_literals;
+        open_gate();
+        open_data_gate();
+        umount2(mnt_.c_str(), MNT_DETACH);
+        int status = 0;
+        if (!wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10s)) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, &status, 0);
+        }
+    }
+    GatedBacking(const GatedBacking&) = delete;
+    GatedBacking& operator=(const GatedBacking&) = delete;
+
+    const std::string& mnt() const { return mnt_; }
+    const std::string& source() const { return source_; }
+    void close_gate() {
+        write_file(gate_, "");
+        std::filesystem::remove(gate_ + ".held");
+    }
+    void open_gate() {
+        std::error_code ec;
+        std::filesystem::remove(gate_, ec);
+    }
+    // Whether an index fsync is being held at the gate right now.
+    bool holding() const { return exists(gate_ + ".held") && exists(gate_); }
+
+    // The same for writes to files other than indexes.
+    void close_data_gate() {
+        write_file(gate_ + ".data", "");
+        std::filesystem::remove(gate_ + ".data.held");
+    }
+    void open_data_gate() {
+        std::error_code ec;
+        std::filesystem::remove(gate_ + ".data", ec);
+    }
+    bool holding_data() const { return exists(gate_ + ".data.held") && exists(gate_ + ".data"); }
+    // While on, writes to files other than indexes fail with EIO.
+    void fail_data_writes(bool on) {
+        if (on) {
+            write_file(gate_ + ".eio", "");
+        } else {
+            std::error_code ec;
+            std::filesystem::remove(gate_ + ".eio", ec);
+        }
+    }
+
+  private:
+    std::string source_, mnt_, gate_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace pershome::fs::test
