@@ -4,7 +4,8 @@
 #   bench-fs.sh PERSHOME_FS WORKLOAD_BINARY [SCRATCH_DIR]
 # BENCH_FS_SIZE_MB (default 1024) sets the sequential file size,
 # BENCH_FS_SMALL (default 10000) the number of small files, BENCH_FS_REPS
-# (default 3) the rounds whose median is shown.
+# (default 5) the rounds: speeds are medians, ratios the median of each
+# round's ratio.
 # Runs itself in a private mount namespace; needs root (FUSE allow_other-free).
 set -euo pipefail
 FS=${1:?pershome-fs binary}
@@ -46,7 +47,7 @@ wait_mounted "$T/pershome"
 
 # Each timed workload runs REPS times, the three targets interleaved in each
 # round so that a noisy neighbour hits them alike; the median counts.
-REPS=${BENCH_FS_REPS:-3}
+REPS=${BENCH_FS_REPS:-5}
 declare -A R
 run() {  # run NAME WORKLOAD ARGS...  (appends the time to R[NAME,WORKLOAD])
     local name=$1 dir
@@ -105,7 +106,16 @@ PH_PID=
 WRITES=$(sed -n 's/.*pershome-fs: \([0-9]*\) index writes.*/\1/p' "$T/pershome.log")
 BYTES=$(sed -n 's/.*index writes, \([0-9]*\) bytes.*/\1/p' "$T/pershome.log")
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+# Speed of pershome relative to another target: the median over rounds of
+# the ratio within each round (the targets of one round ran back to back,
+# so drift of the machine between rounds cancels out).
+paired() {  # paired "TIMES_OF_PERSHOME" "TIMES_OF_OTHER"
+    awk -v p="$1" -v o="$2" 'BEGIN {
+        n = split(p, tp, " "); split(o, to, " ")
+        for (i = 1; i <= n; i++) r[i] = (tp[i] > 0 ? to[i] / tp[i] : 0)
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+        printf "%.2f", r[int((n + 1) / 2)] }'
+}
 printf '%-34s %10s %10s %10s %12s %12s\n' workload direct bindfs pershome "pershome/dir" "pershome/bindfs"
 line() {  # line LABEL WL UNIT_AMOUNT UNIT  (speed = amount / seconds)
     local label=$1 wl=$2 amount=$3 unit=$4
@@ -116,7 +126,7 @@ line() {  # line LABEL WL UNIT_AMOUNT UNIT  (speed = amount / seconds)
     sb=$(awk -v a="$amount" -v t="$b" 'BEGIN { printf "%.1f", a / t }')
     sp=$(awk -v a="$amount" -v t="$p" 'BEGIN { printf "%.1f", a / t }')
     printf '%-34s %10s %10s %10s %12s %12s\n' "$label ($unit)" "$sd" "$sb" "$sp" \
-        "$(ratio "$sp" "$sd")" "$(ratio "$sp" "$sb")"
+        "$(paired "${R[pershome,$wl]}" "${R[direct,$wl]}")" "$(paired "${R[pershome,$wl]}" "${R[bindfs,$wl]}")"
 }
 line "seq write ${SIZE} MiB + fsync" write "$SIZE" "MiB/s"
 line "cold read ${SIZE} MiB" read "$SIZE" "MiB/s"
