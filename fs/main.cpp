@@ -54,6 +54,7 @@ int run_mount(const Options& opt) {
         if (fuse_session_mount(se, opt.mountpoint.c_str()) == 0) {
             if (fuse_daemonize(opt.foreground ? 1 : 0) == 0) {
                 fs->start_flusher();
+                fs->write_behind().start();
                 if (opt.single_thread) {
                     rc = fuse_session_loop(se);
                 } else {

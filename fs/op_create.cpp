@@ -87,6 +87,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     if (int err = fs.fill_entry(parent, *d->find(name), &ep)) return (void)fuse_reply_err(req, err);
     fs.node(ep.ino)->open_fds.push_back(fd.get());
     fi->fh = static_cast<uint64_t>(fd.get());
+    fs.write_behind().opened(fd.get(), ep.ino);
     fi->noflush = 1;  // nothing to do at close(): saves a round trip per file
     // A reply that fails (the create was interrupted) gets no RELEASE, and
     // the kernel never took the lookup: both are undone here.
@@ -94,6 +95,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
         (void)fd.release();
         return;
     }
+    fs.write_behind().closed(fd.get());
     if (Node* n = fs.node(ep.ino)) std::erase(n->open_fds, fd.get());
     fs.forget(ep.ino, 1);
 }

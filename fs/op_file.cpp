@@ -16,6 +16,8 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     const int acc = fi->flags & O_ACCMODE;
     if (fs.opt().read_only && (acc != O_RDONLY || (fi->flags & O_TRUNC)))
         return (void)fuse_reply_err(req, EROFS);
+    // A truncate comes after the writes queued before it.
+    if (fi->flags & O_TRUNC) fs.write_behind().drain(ino);
     UniqueFd fd;
     {
         // Opening to write or truncate changes the backing: see BackingAllocLock.
@@ -39,11 +41,13 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     fi->fh = static_cast<uint64_t>(fd.get());
     fi->noflush = 1;
+    fs.write_behind().opened(fd.get(), ino);
     // A reply that fails (the open was interrupted) gets no RELEASE.
     if (fuse_reply_open(req, fi) == 0) {
         (void)fd.release();
         return;
     }
+    fs.write_behind().closed(fd.get());
     std::lock_guard lk(fs.mutex());
     if (Node* n = fs.node(ino)) std::erase(n->open_fds, fd.get());
 }
@@ -64,13 +68,14 @@ void write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_
     if (off < 0 || static_cast<std::uint64_t>(off) + size > kFatMaxFileSize)
         return (void)fuse_reply_err(req, EFBIG);
     WriteBehind& wb = fs.write_behind();
-    if (int err = wb.take_error(ino)) return (void)fuse_reply_err(req, err);
     const int fd = static_cast<int>(fi->fh);
-    // Data in a pipe can be queued (WriteBehind); a synchronous write, or
-    // one the backing opened for appending, is written here.
+    if (int err = wb.check(fd)) return (void)fuse_reply_err(req, err);
+    // Data in a pipe can be queued (WriteBehind); a synchronous or direct
+    // write, or one the backing opened for appending, is written here (an
+    // O_DIRECT request's pipe may even point at the writer's own memory).
     std::size_t taken = 0;
     if (in->count == 1 && (in->buf[0].flags & FUSE_BUF_IS_FD) &&
-        !(fi->flags & (O_APPEND | O_SYNC | O_DSYNC)))
+        !(fi->flags & (O_APPEND | O_SYNC | O_DSYNC | O_DIRECT)))
         taken = wb.submit(ino, fd, in->buf[0].fd, size, off);
     if (taken < size) {
         wb.drain(ino);  // what was queued lands first
@@ -88,6 +93,9 @@ void write_buf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_
         if (n < 0 && taken == 0) return (void)fuse_reply_err(req, static_cast<int>(-n));
         if (n > 0) taken += static_cast<std::size_t>(n);
     }
+    // All of it consumed: libfuse may keep its pipe (it empties, by making
+    // a new one, a pipe a handler left data in).
+    if (taken == size) in->idx = in->count;
     fs.stamp_write(ino);
     fuse_reply_write(req, taken);
 }
@@ -102,7 +110,7 @@ void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     // Queued writes use this fd: they land before it closes.
     fs.write_behind().drain(ino);
-    if (int err = fs.write_behind().take_error(ino)) fs.log_lost_write(ino, err);
+    if (int err = fs.write_behind().closed(static_cast<int>(fi->fh))) fs.log_lost_write(ino, err);
     UniqueFd fd(static_cast<int>(fi->fh));
     {
         // The last close of an unlinked file frees its clusters: see
@@ -123,7 +131,7 @@ void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
     auto& fs = fs_of(req);
     const int fd = static_cast<int>(fi->fh);
     fs.write_behind().drain(ino);
-    if (int err = fs.write_behind().take_error(ino)) return (void)fuse_reply_err(req, err);
+    if (int err = fs.write_behind().check(fd)) return (void)fuse_reply_err(req, err);
     {
         // Shared: an index write outside the mutex must not run meanwhile
         // (see BackingAllocLock); released before flush_released takes it.
@@ -149,7 +157,6 @@ void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, f
         static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len) > kFatMaxFileSize)
         return (void)fuse_reply_err(req, EFBIG);
     fs_of(req).write_behind().drain(ino);
-    if (int err = fs_of(req).write_behind().take_error(ino)) return (void)fuse_reply_err(req, err);
     {
         std::shared_lock alloc(fs_of(req).alloc_lock());  // see BackingAllocLock
         if (::fallocate(static_cast<int>(fi->fh), mode, off, len) != 0)

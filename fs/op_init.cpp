@@ -22,7 +22,7 @@ void init(void* userdata, fuse_conn_info* conn) {
 void destroy(void* userdata) {
     auto& fs = *static_cast<Fs*>(userdata);
     fs.write_behind().drain_all();
-    for (auto [ino, err] : fs.write_behind().take_errors()) fs.log_lost_write(ino, err);
+    for (auto [ino, err] : fs.write_behind().unseen_errors()) fs.log_lost_write(ino, err);
     fs.stop_flusher();
     std::lock_guard lk(fs.mutex());
     fs.flush_all();

@@ -14,8 +14,8 @@
 //     answers ENOSPC from write(2);
 //   - sizes: every attribute reply counts queued writes (pending_end);
 //   - order: every operation that reads or changes a file's data or size,
-//     or its times (read, setattr, fallocate, fsync, release), first waits
-//     for that file's queued writes (drain);
+//     or its times (read, setattr, fallocate, fsync, release, open with
+//     O_TRUNC), first waits for that file's queued writes (drain);
 //   - an error of a queued write (the stick gone: EIO) is answered by the
 //     next write, fsync or fallocate of that file, and logged at release.
 //
@@ -53,29 +53,39 @@ class WriteBehind {
     WriteBehind(const WriteBehind&) = delete;
     WriteBehind& operator=(const WriteBehind&) = delete;
 
+    // Makes the pipes and starts the worker. Until then (and if it fails)
+    // nothing is taken. Called after the daemon forked (fuse_daemonize):
+    // a thread started before would not exist in the child.
+    void start();
+
     // Free space the backing must keep beyond all queued writes for a
     // write to be taken.
     static constexpr std::uint64_t kFreeMargin = 64ull << 20;
 
     // Moves up to `size` bytes from the pipe `src` into a pipe of its own
     // and queues their write to `fd` at `off`. Returns how many it took
-    // (0 when the backing lacks room or `size` is more than a pipe holds);
-    // the caller writes the rest itself, after drain(ino). Waits while all
-    // its pipes are queued.
+    // (0 when the backing lacks room, counting the zeros FAT writes into a
+    // gap before `off`, or `size` is more than a pipe holds); the caller
+    // writes the rest itself, after drain(ino). Waits while all its pipes
+    // are queued.
     std::size_t submit(fuse_ino_t ino, int fd, int src, std::size_t size, off_t off);
 
-    // Waits until every queued write of `ino` is on the backing.
+    // Waits until the writes of `ino` queued before this call are on the
+    // backing (later ones may still be queued).
     void drain(fuse_ino_t ino);
     void drain_all();
 
     // The end offset of the furthest queued write of `ino`, 0 if none.
     std::uint64_t pending_end(fuse_ino_t ino) const;
 
-    // The first error of a queued write of `ino` not yet reported (0 if
-    // none), cleared by this call.
-    int take_error(fuse_ino_t ino);
-    // All of them (at unmount: the kernel may not send every RELEASE).
-    std::vector<std::pair<fuse_ino_t, int>> take_errors();
+    // Errors of queued writes are reported as the kernel reports writeback
+    // errors: to every handle that was open when the write failed, once
+    // (check, at its next write or fsync), else when it closes.
+    void opened(int fd, fuse_ino_t ino);
+    int check(int fd);   // the error this handle has not seen, 0 if none
+    int closed(int fd);  // the same, and the handle is forgotten
+    // Handles still open at unmount with an error they never saw.
+    std::vector<std::pair<fuse_ino_t, int>> unseen_errors();
 
   private:
     struct Pipe {
@@ -87,20 +97,31 @@ class WriteBehind {
         off_t off;
         std::size_t size;
         std::size_t pipe;
+        std::uint64_t seq;
     };
     struct InoState {
         unsigned queued = 0;
-        std::uint64_t end = 0;
+        std::uint64_t end = 0;       // furthest queued byte
+        std::uint64_t last_seq = 0;  // newest queued item
+    };
+    struct ErrState {
+        int err = 0;
+        std::uint64_t seq = 0;  // bumped by each failed write
+    };
+    struct Handle {
+        fuse_ino_t ino;
+        std::uint64_t seen;  // ErrState::seq when last reported
     };
 
     void run();
     int write_out(const Item& it);
     bool make_pipe(Pipe& p) const;
     static void empty_pipe(Pipe& p);
+    int take_unseen(Handle& h);  // mu_ held
 
     BackingAllocLock& alloc_;
     std::function<void(fuse_ino_t)> landed_;
-    std::size_t pipe_cap_ = 0;  // bytes each pipe holds
+    std::size_t pipe_cap_ = 0;  // bytes each pipe holds; 0: not started
 
     mutable std::mutex mu_;
     std::condition_variable cv_;  // queued, landed, pipe freed, stop
@@ -108,8 +129,11 @@ class WriteBehind {
     std::vector<std::size_t> free_pipes_;
     std::deque<Item> queue_;
     std::unordered_map<fuse_ino_t, InoState> inos_;
-    std::unordered_map<fuse_ino_t, int> errors_;
+    std::unordered_map<fuse_ino_t, ErrState> errors_;
+    std::unordered_map<int, Handle> handles_;
     std::uint64_t queued_bytes_ = 0;
+    std::uint64_t next_seq_ = 1;
+    std::uint64_t done_seq_ = 0;  // items land in order: all up to here are done
     bool stop_ = false;
     std::thread worker_;
 };

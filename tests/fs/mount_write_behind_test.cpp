@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -100,10 +101,32 @@ TEST(WriteBehind, SizeReadTruncateAndFsyncComeAfterAHeldWrite) {
     EXPECT_EQ(truncated.get(), 0);
     EXPECT_EQ(synced.get(), 0);
     ASSERT_EQ(fsync(fd), 0);
-    close(fd);
     // What the stick holds: the write, then the truncate.
     EXPECT_EQ(read_file(g.source() + "/big"), std::string(1000, 'B'));
     EXPECT_EQ(size_asked(path), 1000);
+
+    // And an open with O_TRUNC (as `cp` or a shell's `>` make) behind one.
+    g.close_data_gate();
+    wrote = std::async(std::launch::async, [&] { return pwrite(fd, b.data(), b.size(), 0); });
+    if (!wait_until([&] { return g.holding_data(); }, kEventDeadline) ||
+        wrote.wait_for(kAnswerDeadline) != std::future_status::ready) {
+        g.open_data_gate();
+        FAIL() << "the third write did not return while held";
+    }
+    EXPECT_EQ(wrote.get(), static_cast<ssize_t>(kChunk));
+    auto reopened = std::async(std::launch::async, [&] {
+        const int tfd = open(path.c_str(), O_WRONLY | O_TRUNC);
+        if (tfd >= 0) close(tfd);
+        return tfd >= 0;
+    });
+    EXPECT_EQ(reopened.wait_for(300ms), std::future_status::timeout)
+        << "open(O_TRUNC) overtook the write";
+    g.open_data_gate();
+    ASSERT_EQ(reopened.wait_for(kEventDeadline), std::future_status::ready);
+    EXPECT_TRUE(reopened.get());
+    close(fd);
+    EXPECT_EQ(size_asked(path), 0);
+    EXPECT_EQ(std::filesystem::file_size(g.source() + "/big"), 0u);
 }
 
 TEST(WriteBehind, AWriteThatFailsLaterIsReportedByFsyncAndLogged) {
@@ -115,12 +138,25 @@ TEST(WriteBehind, AWriteThatFailsLaterIsReportedByFsyncAndLogged) {
     ASSERT_GE(fd, 0);
     const std::vector<char> a(kChunk, 'A');
 
+    // A second handle, open before the failure, e.g. a second writer.
+    const int other = open(path.c_str(), O_WRONLY);
+    ASSERT_GE(other, 0);
+
     g.fail_data_writes(true);
     // Taken and answered before the stick fails it...
     ASSERT_EQ(pwrite(fd, a.data(), a.size(), 0), static_cast<ssize_t>(kChunk));
-    // ...so the next fsync says so, and only once.
+    // ...and a reader that opens and closes the file meanwhile (an indexer,
+    // a thumbnailer) does not take the error away from the writer...
+    const int reader = open(path.c_str(), O_RDONLY);
+    ASSERT_GE(reader, 0);
+    close(reader);
+    // ...so the next fsync says so, and only once; so does the other's.
     EXPECT_EQ(fsync(fd), -1);
     EXPECT_EQ(errno, EIO);
+    EXPECT_EQ(fsync(other), -1);
+    EXPECT_EQ(errno, EIO);
+    EXPECT_EQ(fsync(other), 0);
+    close(other);
     g.fail_data_writes(false);
     ASSERT_EQ(pwrite(fd, a.data(), a.size(), 0), static_cast<ssize_t>(kChunk));
     EXPECT_EQ(fsync(fd), 0);
@@ -134,6 +170,43 @@ TEST(WriteBehind, AWriteThatFailsLaterIsReportedByFsyncAndLogged) {
     EXPECT_NE(log.find("/bad: a write failed after write(2) had returned: Input/output error"),
               std::string::npos)
         << log;
+}
+
+// Without -f pershome-fs forks into the background: the worker must run in
+// the process that serves the mount (a thread started before the fork
+// would not, and every queued write would wait forever).
+TEST(WriteBehind, WritesLandWhenPershomeFsRunsInTheBackground) {
+    TempTree t;
+    const std::string log = t.root() + "/daemon.log";
+    const pid_t starter =
+        spawn_logged({fs_binary(), "-o", "flush=3600", t.backing(), t.mnt()}, log);
+    int status = 0;
+    ASSERT_TRUE(wait_until([&] { return waitpid(starter, &status, WNOHANG) == starter; }, 10s));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(log);
+    ASSERT_TRUE(wait_until([&] { return is_mounted(t.mnt()); }, 10s)) << read_file(log);
+    // In a child, so that a hang ends with the test: the mount is then
+    // forced off (which answers every waiting request with an error).
+    const pid_t writer = fork();
+    if (writer == 0) {
+        const std::vector<char> c(kChunk, 'C');
+        const int fd = open((t.mnt() + "/bg").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        bool ok = fd >= 0;
+        for (int i = 0; ok && i < 8; ++i)
+            ok = pwrite(fd, c.data(), c.size(), static_cast<off_t>(i) * kChunk) ==
+                 static_cast<ssize_t>(kChunk);
+        ok = ok && fsync(fd) == 0 && close(fd) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    ASSERT_GT(writer, 0);
+    const bool done = wait_until([&] { return waitpid(writer, &status, WNOHANG) == writer; }, 20s);
+    if (!done) {
+        umount2(t.mnt().c_str(), MNT_FORCE);
+        waitpid(writer, &status, 0);
+    }
+    EXPECT_TRUE(done) << "8 writes of 512 KiB and an fsync did not finish within 20 s";
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_EQ(std::filesystem::file_size(t.backing() + "/bg"), 8 * kChunk);
+    EXPECT_EQ(umount2(t.mnt().c_str(), done ? 0 : MNT_DETACH), 0);
 }
 
 TEST(WriteBehind, AFullStickAnswersEnospcFromWriteAndKeepsWhatItAcknowledged) {
