@@ -13,7 +13,6 @@ void init(void* userdata, fuse_conn_info* conn) {
     // that capability libfuse then falls back to copying every request.)
     conn->max_write = 512u << 10;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
-    if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
     if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
     // Locks are local to this machine: the kernel handles flock/fcntl itself.
     conn->want &= ~static_cast<unsigned>(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
