@@ -41,6 +41,28 @@ off_t size_asked(const std::string& path) {
     return static_cast<off_t>(sx.stx_size);
 }
 
+// Writes `data` at offset 0 of `fd` with the data gate closed: succeeds if
+// write(2) returned all of it while the stick still held it. The gate stays
+// closed then; on a failure it opens first (a thread still blocked behind
+// it would keep its future, and the test, from ending).
+testing::AssertionResult write_while_held(GatedBacking& g, int fd, const std::vector<char>& data) {
+    g.close_data_gate();
+    auto wrote =
+        std::async(std::launch::async, [&] { return pwrite(fd, data.data(), data.size(), 0); });
+    if (!wait_until([&] { return g.holding_data(); }, kEventDeadline)) {
+        g.open_data_gate();
+        return testing::AssertionFailure() << "the data never reached the backing";
+    }
+    if (wrote.wait_for(kAnswerDeadline) != std::future_status::ready) {
+        g.open_data_gate();
+        return testing::AssertionFailure() << "write(2) waited for the stick";
+    }
+    const ssize_t n = wrote.get();
+    if (n != static_cast<ssize_t>(data.size()))
+        return testing::AssertionFailure() << "write(2) returned " << n;
+    return testing::AssertionSuccess();
+}
+
 TEST(WriteBehind, SizeReadTruncateAndFsyncComeAfterAHeldWrite) {
     TempTree t;
     GatedBacking g(t.root());
@@ -50,19 +72,7 @@ TEST(WriteBehind, SizeReadTruncateAndFsyncComeAfterAHeldWrite) {
     ASSERT_GE(fd, 0);
     const std::vector<char> a(kChunk, 'A');
 
-    g.close_data_gate();
-    auto wrote = std::async(std::launch::async, [&] { return pwrite(fd, a.data(), a.size(), 0); });
-    // (On a failure the gate opens first: a thread still blocked behind it
-    // would keep its future, and the test, from ending.)
-    if (!wait_until([&] { return g.holding_data(); }, kEventDeadline)) {
-        g.open_data_gate();
-        FAIL() << "the data never reached the backing";
-    }
-    if (wrote.wait_for(kAnswerDeadline) != std::future_status::ready) {
-        g.open_data_gate();
-        FAIL() << "write(2) waited for the stick";
-    }
-    EXPECT_EQ(wrote.get(), static_cast<ssize_t>(kChunk));
+    ASSERT_TRUE(write_while_held(g, fd, a));
     EXPECT_EQ(size_asked(path), static_cast<off_t>(kChunk)) << "stat missed a queued write";
 
     // The kernel's cached copy goes, so the read below asks pershome-fs.
@@ -82,14 +92,7 @@ TEST(WriteBehind, SizeReadTruncateAndFsyncComeAfterAHeldWrite) {
 
     // Again, now with a truncate and an fsync behind the held write.
     const std::vector<char> b(kChunk, 'B');
-    g.close_data_gate();
-    wrote = std::async(std::launch::async, [&] { return pwrite(fd, b.data(), b.size(), 0); });
-    if (!wait_until([&] { return g.holding_data(); }, kEventDeadline) ||
-        wrote.wait_for(kAnswerDeadline) != std::future_status::ready) {
-        g.open_data_gate();
-        FAIL() << "the second write did not return while held";
-    }
-    EXPECT_EQ(wrote.get(), static_cast<ssize_t>(kChunk));
+    ASSERT_TRUE(write_while_held(g, fd, b));
     auto truncated = std::async(std::launch::async, [&] { return ftruncate(fd, 1000); });
     auto synced = std::async(std::launch::async, [&] { return fsync(fd); });
     EXPECT_EQ(truncated.wait_for(300ms), std::future_status::timeout)
@@ -106,14 +109,7 @@ TEST(WriteBehind, SizeReadTruncateAndFsyncComeAfterAHeldWrite) {
     EXPECT_EQ(size_asked(path), 1000);
 
     // And an open with O_TRUNC (as `cp` or a shell's `>` make) behind one.
-    g.close_data_gate();
-    wrote = std::async(std::launch::async, [&] { return pwrite(fd, b.data(), b.size(), 0); });
-    if (!wait_until([&] { return g.holding_data(); }, kEventDeadline) ||
-        wrote.wait_for(kAnswerDeadline) != std::future_status::ready) {
-        g.open_data_gate();
-        FAIL() << "the third write did not return while held";
-    }
-    EXPECT_EQ(wrote.get(), static_cast<ssize_t>(kChunk));
+    ASSERT_TRUE(write_while_held(g, fd, b));
     auto reopened = std::async(std::launch::async, [&] {
         const int tfd = open(path.c_str(), O_WRONLY | O_TRUNC);
         if (tfd >= 0) close(tfd);
