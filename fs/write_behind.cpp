@@ -51,7 +51,7 @@ void WriteBehind::start() {
         pipes_.push_back(std::move(p));
     }
     for (std::size_t i = 0; i < kPipes; ++i) free_pipes_.push_back(i);
-    pipe_cap_ = kPipeBytes;
+    started_ = true;
     worker_ = std::thread([this] { run(); });
 }
 
@@ -68,7 +68,7 @@ std::size_t WriteBehind::submit(fuse_ino_t ino, int fd, int src, std::size_t siz
     {
         std::lock_guard l(mu_);
         // A request's data may sit in the pipe as partial pages: one slot each.
-        if (pipe_cap_ == 0 || size == 0 || size + 2 * 4096 > pipe_cap_) return 0;
+        if (!started_ || size == 0 || size + 2 * 4096 > kPipeBytes) return 0;
     }
     struct statvfs sv {};
     struct stat st {};

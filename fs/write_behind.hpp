@@ -121,7 +121,7 @@ class WriteBehind {
 
     BackingAllocLock& alloc_;
     std::function<void(fuse_ino_t)> landed_;
-    std::size_t pipe_cap_ = 0;  // bytes each pipe holds; 0: not started
+    bool started_ = false;  // pipes made, worker running
 
     mutable std::mutex mu_;
     std::condition_variable cv_;  // queued, landed, pipe freed, stop
