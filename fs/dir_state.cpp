@@ -51,6 +51,20 @@ int fsync_backing(int dirfd, const std::string& name) {
     return backing_fsync(f.get()) == 0 ? 0 : errno;
 }
 
+int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off) {
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = pwrite(fd, data + done, size - done, static_cast<off_t>(off + done));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        if (n == 0) return EIO;
+        done += static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
 int backing_fsync(int fd, bool datasync) {
     static std::mutex one_at_a_time;
     std::lock_guard lk(one_at_a_time);
@@ -293,20 +307,6 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 }
 
 namespace {
-
-// pwrite of all of `data` at `off`; errno-style.
-int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off) {
-    std::size_t done = 0;
-    while (done < size) {
-        const ssize_t n = pwrite(fd, data + done, size - done, static_cast<off_t>(off + done));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    return 0;
-}
 
 // Writes `records` to `w`'s index file in `dir_fd` as a delta record of
 // what changed since the last write, or as the next full slot, and fsyncs;

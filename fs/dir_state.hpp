@@ -154,6 +154,9 @@ void mark_hidden(int fd);
 // the directory itself when `name` is empty. errno-style.
 int fsync_backing(int dirfd, const std::string& name);
 
+// pwrite of all of `data` at `off` (EINTR retried); 0 or an errno.
+int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off);
+
 // fsync (or fdatasync) of a backing fd; every fsync pershome-fs makes goes
 // through here, one at a time. vfat keeps its dirty FAT sectors on one list
 // that every fsync writes; a second fsync running while the first has taken

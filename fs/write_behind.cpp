@@ -138,14 +138,8 @@ int WriteBehind::write_out(const Item& it) {
                 if (n <= 0) return EIO;
                 got += static_cast<std::size_t>(n);
             }
-            for (std::size_t done = 0; done < left;) {
-                const ssize_t n =
-                    pwrite(it.fd, buf.data() + done, left - done, off + static_cast<off_t>(done));
-                if (n < 0 && errno == EINTR) continue;
-                if (n < 0) return errno;
-                if (n == 0) return EIO;
-                done += static_cast<std::size_t>(n);
-            }
+            if (int err = pwrite_all(it.fd, buf.data(), left, static_cast<std::uint64_t>(off)))
+                return err;
         }
     }
     // A stream of large writes (a copy onto the stick) starts going to the
