@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "fs/inode_numbers.hpp"
 #include "fs/name_codec.hpp"
 
 namespace pershome::fs {
@@ -30,6 +31,8 @@ Fs::Fs(Options opt, UniqueFd root)
     UniqueFd rfd(openat(root_fd_.get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     Node& r = nodes_[FUSE_ROOT_ID];
     r.nlookup = 1;
+    r.st_ino = FUSE_ROOT_ID;
+    by_st_ino_[FUSE_ROOT_ID] = FUSE_ROOT_ID;
     r.dir = std::make_unique<DirState>(load_dir(std::move(rfd), reconcile_options(), &problems));
     for (const auto& p : problems) log("/: " + p);
     if (r.dir->dirty) dirty_.insert(r.dir.get());
@@ -264,7 +267,7 @@ int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
     const Entry& e = *a.entry;
     const Node* n = node(ino);
     *st = {};
-    st->st_ino = ino;
+    st->st_ino = n->st_ino;
     st->st_mode = type_bits(e.type) | (e.mode & 0777);
     st->st_nlink = n->detached ? 0 : (n->link_id ? e.nlink : 1);
     st->st_uid = opt_.uid;
@@ -298,23 +301,51 @@ fuse_ino_t Fs::node_for(fuse_ino_t parent, const Entry& e) {
     if (e.linked()) {
         auto it = by_link_.find(e.link_id);
         if (it != by_link_.end()) return it->second;
-        const fuse_ino_t ino = next_ino_++;
-        Node& n = nodes_[ino];
-        n.parent = parent;
-        n.name = e.name;
-        n.link_id = e.link_id;
+        const fuse_ino_t ino = new_node(parent, e.name, e.link_id);
         by_link_[e.link_id] = ino;
         return ino;
     }
     auto key = std::make_pair(parent, e.name);
     auto it = by_name_.find(key);
     if (it != by_name_.end()) return it->second;
+    const fuse_ino_t ino = new_node(parent, e.name, 0);
+    by_name_.emplace(std::move(key), ino);
+    return ino;
+}
+
+fuse_ino_t Fs::new_node(fuse_ino_t parent, const std::string& name, std::uint64_t link_id) {
     const fuse_ino_t ino = next_ino_++;
     Node& n = nodes_[ino];
     n.parent = parent;
-    n.name = e.name;
-    by_name_.emplace(std::move(key), ino);
+    n.name = name;
+    n.link_id = link_id;
+    const std::uint64_t key = link_id ? 0 : child_key(path_key(parent), name);
+    for (unsigned attempt = 0;; ++attempt) {
+        n.st_ino = link_id ? ino_of_link(link_id, attempt) : ino_of_key(key, attempt);
+        if (by_st_ino_.emplace(n.st_ino, ino).second) break;
+    }
     return ino;
+}
+
+void Fs::erase_node(fuse_ino_t ino) {
+    auto it = nodes_.find(ino);
+    if (it == nodes_.end()) return;
+    by_st_ino_.erase(it->second.st_ino);
+    nodes_.erase(it);
+}
+
+std::uint64_t Fs::path_key(fuse_ino_t dir) {
+    // Current names, not those at the directory's lookup: a directory
+    // renamed during this mount hands its new path to what is found in
+    // it later, as the next mount will.
+    std::vector<const std::string*> names;
+    for (const Node* n = node(dir); n && dir != FUSE_ROOT_ID; n = node(dir)) {
+        names.push_back(&n->name);
+        dir = n->parent;
+    }
+    std::uint64_t key = root_key();
+    for (auto it = names.rbegin(); it != names.rend(); ++it) key = child_key(key, **it);
+    return key;
 }
 
 int Fs::fill_entry(fuse_ino_t parent, const Entry& e, fuse_entry_param* out) {
@@ -336,7 +367,7 @@ void Fs::forget(fuse_ino_t ino, std::uint64_t count) {
     // unlinked ones go once the kernel forgets them.
     if (n->nlookup == 0 && n->detached && n->open_fds.empty()) {
         if (n->dir) dirty_.erase(n->dir.get());
-        nodes_.erase(ino);
+        erase_node(ino);
     }
 }
 
@@ -352,7 +383,7 @@ void Fs::detach(fuse_ino_t parent, const std::string& name, const Entry& copy) {
         dirty_.erase(n->dir.get());
         n->dir.reset();
     }
-    if (n->nlookup == 0 && n->open_fds.empty()) nodes_.erase(ino);
+    if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
 }
 
 void Fs::rekey(fuse_ino_t parent, const std::string& name, fuse_ino_t newparent,
@@ -494,7 +525,7 @@ int Fs::remove_name(fuse_ino_t parent, DirState& d, const std::string& name) {
                 n->detached = true;
                 n->detached_entry = copy;
                 n->detached_entry.nlink = 0;
-                if (n->nlookup == 0 && n->open_fds.empty()) nodes_.erase(ino);
+                if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
             }
         } else if (pe->nlink == 1) {
             unlink_last_but_one(id);

@@ -104,7 +104,8 @@ struct Node {
     std::string name;           // a name in `parent` (for a hard link: one of them)
     std::uint64_t link_id = 0;  // non-zero: attributes live in the link pool
     std::uint64_t nlookup = 0;
-    bool detached = false;  // unlinked (or replaced) while the kernel still knows it
+    std::uint64_t st_ino = 0;  // what stat shows (inode_numbers.hpp)
+    bool detached = false;     // unlinked (or replaced) while the kernel still knows it
     Entry detached_entry;
     std::unique_ptr<DirState> dir;  // directories, once loaded
     std::vector<int> open_fds;      // backing fds of open handles (owned by the handles)
@@ -128,7 +129,7 @@ struct AttrRef {
 struct DirHandle {
     struct Item {
         std::string name;
-        fuse_ino_t ino;
+        std::uint64_t st_ino;  // d_ino
         mode_t type;
     };
     std::vector<Item> items;
@@ -244,6 +245,12 @@ class Fs {
     // caller holds no lock (takes alloc_ exclusive); otherwise it holds mu_
     // inside an operation that holds alloc_ shared.
     int run_job(IndexJob& job, bool outside_mu);
+    // A node for `name` in `parent` (a hard-linked inode if `link_id`),
+    // with an st_ino no live node has; erase_node forgets both.
+    fuse_ino_t new_node(fuse_ino_t parent, const std::string& name, std::uint64_t link_id);
+    void erase_node(fuse_ino_t ino);
+    // The key of a directory's current path (inode_numbers.hpp).
+    std::uint64_t path_key(fuse_ino_t dir);
     // After a job that ran without mutex() failed (call with mutex() held):
     // its directory, if still loaded, is dirty again.
     void redirty(IndexJob& job);
@@ -253,6 +260,7 @@ class Fs {
     BackingAllocLock alloc_;
     std::mutex mu_;
     std::unordered_map<fuse_ino_t, Node> nodes_;
+    std::unordered_map<std::uint64_t, fuse_ino_t> by_st_ino_;
     std::map<std::pair<fuse_ino_t, std::string>, fuse_ino_t> by_name_;
     std::unordered_map<std::uint64_t, fuse_ino_t> by_link_;
     fuse_ino_t next_ino_ = FUSE_ROOT_ID + 1;

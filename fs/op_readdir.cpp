@@ -33,7 +33,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
         size_t need;
         if (!plus) {
             struct stat st {};
-            st.st_ino = it.ino;
+            st.st_ino = it.st_ino;
             st.st_mode = it.type;
             need =
                 fuse_add_direntry(req, buf.data() + used, size - used, it.name.c_str(), &st, next);
@@ -44,7 +44,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
             if (e) {
                 if (fs.fill_entry(ino, *e, &ep) != 0) continue;
             } else if (it.name == "." || it.name == "..") {
-                ep.attr.st_ino = it.ino;
+                ep.attr.st_ino = it.st_ino;
                 ep.attr.st_mode = it.type;  // no lookup is counted for these
             } else {
                 continue;  // removed since opendir
@@ -71,11 +71,12 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         DirState* d = fs.dir_of(ino, &err);
         if (!d) return (void)fuse_reply_err(req, err);
         const Node* n = fs.node(ino);
-        h->items.push_back({".", ino, S_IFDIR});
-        h->items.push_back({"..", ino == FUSE_ROOT_ID ? ino : n->parent, S_IFDIR});
+        h->items.push_back({".", n->st_ino, S_IFDIR});
+        const Node* up = ino == FUSE_ROOT_ID ? n : fs.node(n->parent);
+        h->items.push_back({"..", up ? up->st_ino : n->st_ino, S_IFDIR});
         h->items.reserve(d->entries.size() + 2);
         for (const auto& [name, e] : d->entries)
-            h->items.push_back({name, fs.node_for(ino, e), fs.type_bits(e.type)});
+            h->items.push_back({name, fs.node(fs.node_for(ino, e))->st_ino, fs.type_bits(e.type)});
         kept = fs.keep_dir_handle(std::move(h));
     }
     fi->fh = reinterpret_cast<uint64_t>(kept);

@@ -152,6 +152,7 @@ TEST_F(VfatHome, OddNamesSurviveRemountAndFatLegalNamesStayThemselves) {
 odd_names | while IFS= read -r n; do printf '%s' "$n" > "./$n" || echo "cannot create $n" >&2; done
 mkdir 'dir:colon?' && printf inner > 'dir:colon?/inner*'
 mkdir Dir dir && printf D > Dir/f && printf d > dir/f
+find . -mindepth 1 -printf '%i %P\n' | LC_ALL=C sort > /run/inodes
 )sh",
                              R"sh(
 i=0
@@ -164,6 +165,8 @@ expect_eq names.all "$( (cat /run/names; printf '%s\n' 'dir:colon?' Dir dir) | L
 check names.case_distinct test "$(stat -c %i Makefile)" != "$(stat -c %i makefile)"
 expect_eq names.in_dir inner "$(cat 'dir:colon?/inner*')"
 expect_eq names.case_distinct_dirs D/d "$(cat Dir/f)/$(cat dir/f)"
+expect_eq names.inode_numbers_kept "$(cat /run/inodes)" \
+    "$(find . -mindepth 1 -printf '%i %P\n' | LC_ALL=C sort)"
 )sh");
     expect_listing_survived();
     EXPECT_TRUE(r.passed_all("names."));
