@@ -73,18 +73,22 @@ run() {  # run NAME WORKLOAD ARGS...  (appends the time to R[NAME,WORKLOAD])
 }
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-for _ in $(seq "$REPS"); do
-    for target in direct bindfs pershome; do run $target write "$SIZE"; done
-done
-for _ in $(seq "$REPS"); do
-    for target in direct bindfs pershome; do run $target read; done
-done
+# The order rotates from round to round: whichever target runs first after
+# the previous round (or after the caches were dropped) pays for the pages
+# this VM's host has taken back, and no target should always be that one.
+ORDERS=("direct bindfs pershome" "bindfs pershome direct" "pershome direct bindfs")
+rounds() {  # rounds WORKLOAD ARGS...
+    local r target
+    for r in $(seq 0 $((REPS - 1))); do
+        for target in ${ORDERS[r % 3]}; do run "$target" "$@"; done
+    done
+}
+rounds write "$SIZE"
+rounds read
 for target in direct bindfs pershome; do
     rm -f "$T/$target/big" "$T/$target-backing/big" 2>/dev/null || true
 done
-for _ in $(seq "$REPS"); do
-    for target in direct bindfs pershome; do run $target small "$SMALL"; done
-done
+rounds small "$SMALL"
 
 # The storm gets a pershome-fs of its own, so that its index-write counter
 # (logged at unmount) counts the storm alone.
