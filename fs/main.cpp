@@ -59,7 +59,7 @@ int run_mount(const Options& opt) {
                     rc = fuse_session_loop(se);
                 } else {
                     fuse_loop_config* cfg = fuse_loop_cfg_create();
-                    fuse_loop_cfg_set_max_threads(cfg, 16);
+                    fuse_loop_cfg_set_max_threads(cfg, opt.max_threads);
                     rc = fuse_session_loop_mt(se, cfg);
                     fuse_loop_cfg_destroy(cfg);
                 }

@@ -5,7 +5,9 @@
 namespace pershome::fs::ops {
 
 void init(void* userdata, fuse_conn_info* conn) {
-    (void)userdata;
+    const Options& opt = static_cast<Fs*>(userdata)->opt();
+    // libfuse fails the mount unless init repeats the max_read= option.
+    if (opt.max_read) conn->max_read = opt.max_read;
     // Requests this large still fit, with their header, in a pipe of the
     // default pipe-max-size (1 MiB) once rounded up to a power of two: so
     // libfuse splices them from /dev/fuse without CAP_SYS_RESOURCE, and a

@@ -25,6 +25,8 @@ const char* const kUsage =
     "  -o flush=SECONDS    metadata write-back interval (5)\n"
     "  -o names=auto|8.3   backing names: long where FAT can hold them, or 8.3 only\n"
     "  -o ro               read-only\n"
+    "  -o max_read=BYTES   largest read request (default: the kernel's, 128 KiB)\n"
+    "  -o max_threads=N    threads serving requests, 1..256 (16)\n"
     "  -o allow_other,default_permissions and other FUSE mount options\n"
     "Always mounted nosuid,nodev with default_permissions.\n"
     "  --check [--repair]  verify (and repair) the metadata of BACKING_DIR\n";
@@ -52,7 +54,7 @@ bool ignored_mount_option(std::string_view o) {
 bool passed_fuse_option(std::string_view o) {
     for (std::string_view i : {"allow_other", "default_permissions", "auto_unmount", "allow_root"})
         if (o == i) return true;
-    for (std::string_view p : {"fsname=", "subtype=", "max_read=", "max_threads="})
+    for (std::string_view p : {"fsname=", "subtype="})
         if (o.rfind(p, 0) == 0) return true;
     return false;
 }
@@ -81,11 +83,20 @@ std::string apply_option(std::string_view o, Options* out) {
             out->names_83 = true;
         else
             return "bad names= value (auto or 8.3)";
+    } else if (auto v = value("max_read")) {
+        // Passed on, and set again in init: libfuse refuses the mount when
+        // the two differ.
+        if (!parse_number(*v, &out->max_read) || out->max_read < 4096)
+            return "bad max_read= value (at least 4096 bytes)";
+        out->fuse_options.emplace_back(o);
+    } else if (auto v = value("max_threads")) {
+        if (!parse_number(*v, &out->max_threads) || out->max_threads == 0 || out->max_threads > 256)
+            return "bad max_threads= value (1..256)";
     } else if (o == "ro") {
         out->read_only = true;
     } else if (ignored_mount_option(o)) {
     } else if (passed_fuse_option(o)) {
-        if (o.rfind("max_threads=", 0) != 0) out->fuse_options.emplace_back(o);
+        out->fuse_options.emplace_back(o);
     } else {
         return "unknown option: " + std::string(o);
     }

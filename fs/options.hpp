@@ -20,6 +20,8 @@ struct Options {
     bool foreground = false;
     bool debug = false;
     bool single_thread = false;
+    unsigned max_threads = 16;  // request threads of the multi-threaded loop
+    unsigned max_read = 0;      // largest read request (0: the kernel's choice)
     bool help = false;
     bool version = false;
     bool check = false;
