@@ -5,7 +5,8 @@
 # BENCH_FS_SIZE_MB (default 1024) sets the sequential file size,
 # BENCH_FS_SMALL (default 10000) the number of small files, BENCH_FS_REPS
 # (default 5) the rounds: speeds are medians, ratios the median of each
-# round's ratio.
+# round's ratio. The last column is a control: the direct workload again,
+# on a second directory, against direct.
 # Runs itself in a private mount namespace; needs root (FUSE allow_other-free).
 set -euo pipefail
 FS=${1:?pershome-fs binary}
@@ -28,7 +29,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
-mkdir -p "$T/direct" "$T/bindfs-backing" "$T/bindfs" "$T/pershome-backing" "$T/pershome"
+mkdir -p "$T/direct" "$T/again" "$T/bindfs-backing" "$T/bindfs" "$T/pershome-backing" "$T/pershome"
 
 wait_mounted() {
     for _ in $(seq 200); do
@@ -54,6 +55,7 @@ run() {  # run NAME WORKLOAD ARGS...  (appends the time to R[NAME,WORKLOAD])
     shift
     case $name in
         direct) dir=$T/direct ;;
+        again) dir=$T/again ;;
         bindfs) dir=$T/bindfs ;;
         pershome) dir=$T/pershome ;;
     esac
@@ -73,19 +75,23 @@ run() {  # run NAME WORKLOAD ARGS...  (appends the time to R[NAME,WORKLOAD])
 }
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# "again" is the direct workload a second time, on a directory of its own:
+# its ratio to direct is what a filesystem exactly as fast as the backing
+# would score in this run, i.e. how noisy the machine was.
 # The order rotates from round to round: whichever target runs first after
 # the previous round (or after the caches were dropped) pays for the pages
 # this VM's host has taken back, and no target should always be that one.
-ORDERS=("direct bindfs pershome" "bindfs pershome direct" "pershome direct bindfs")
+ORDERS=("direct bindfs pershome again" "bindfs pershome again direct"
+        "pershome again direct bindfs" "again direct bindfs pershome")
 rounds() {  # rounds WORKLOAD ARGS...
     local r target
     for r in $(seq 0 $((REPS - 1))); do
-        for target in ${ORDERS[r % 3]}; do run "$target" "$@"; done
+        for target in ${ORDERS[r % 4]}; do run "$target" "$@"; done
     done
 }
 rounds write "$SIZE"
 rounds read
-for target in direct bindfs pershome; do
+for target in direct again bindfs pershome; do
     rm -f "$T/$target/big" "$T/$target-backing/big" 2>/dev/null || true
 done
 rounds small "$SMALL"
@@ -120,7 +126,8 @@ paired() {  # paired "TIMES_OF_PERSHOME" "TIMES_OF_OTHER"
         for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
         printf "%.2f", r[int((n + 1) / 2)] }'
 }
-printf '%-34s %10s %10s %10s %12s %12s\n' workload direct bindfs pershome "pershome/dir" "pershome/bindfs"
+printf '%-34s %10s %10s %10s %12s %12s %12s\n' workload direct bindfs pershome "pershome/dir" \
+    "pershome/bindfs" "again/dir"
 line() {  # line LABEL WL UNIT_AMOUNT UNIT  (speed = amount / seconds)
     local label=$1 wl=$2 amount=$3 unit=$4
     local d b p
@@ -129,8 +136,10 @@ line() {  # line LABEL WL UNIT_AMOUNT UNIT  (speed = amount / seconds)
     sd=$(awk -v a="$amount" -v t="$d" 'BEGIN { printf "%.1f", a / t }')
     sb=$(awk -v a="$amount" -v t="$b" 'BEGIN { printf "%.1f", a / t }')
     sp=$(awk -v a="$amount" -v t="$p" 'BEGIN { printf "%.1f", a / t }')
-    printf '%-34s %10s %10s %10s %12s %12s\n' "$label ($unit)" "$sd" "$sb" "$sp" \
-        "$(paired "${R[pershome,$wl]}" "${R[direct,$wl]}")" "$(paired "${R[pershome,$wl]}" "${R[bindfs,$wl]}")"
+    printf '%-34s %10s %10s %10s %12s %12s %12s\n' "$label ($unit)" "$sd" "$sb" "$sp" \
+        "$(paired "${R[pershome,$wl]}" "${R[direct,$wl]}")" \
+        "$(paired "${R[pershome,$wl]}" "${R[bindfs,$wl]}")" \
+        "$([ -n "${R[again,$wl]:-}" ] && paired "${R[again,$wl]}" "${R[direct,$wl]}" || echo -)"
 }
 line "seq write ${SIZE} MiB + fsync" write "$SIZE" "MiB/s"
 line "cold read ${SIZE} MiB" read "$SIZE" "MiB/s"
