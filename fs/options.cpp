@@ -25,7 +25,7 @@ const char* const kUsage =
     "  -o flush=SECONDS    metadata write-back interval (5)\n"
     "  -o names=auto|8.3   backing names: long where FAT can hold them, or 8.3 only\n"
     "  -o ro               read-only\n"
-    "  -o max_read=BYTES   largest read request (default: the kernel's, 128 KiB)\n"
+    "  -o max_read=BYTES   largest read request (512 KiB)\n"
     "  -o max_threads=N    threads serving requests, 1..256 (16)\n"
     "  -o allow_other,default_permissions and other FUSE mount options\n"
     "Always mounted nosuid,nodev with default_permissions.\n"
