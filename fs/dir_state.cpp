@@ -411,7 +411,13 @@ int run_index_job(IndexJob& job, IndexStats* stats) {
             // ENOENT: renamed again or removed since, nothing to carry.
             if (e && e != ENOENT && job.sync_error == 0) job.sync_error = e;
         }
-        if (job.sync_dir) {
+        // A renamed file's fsync stores the sector of its new 8.3 entry
+        // (clusters and size); its long-name slots stay in the directory's
+        // buffers, perhaps in another sector, until the directory is synced
+        // (kernel write-back: 30 s). A pull in between left the file under
+        // its 8.3 alias only (G_25_~~1 for "g:25?", a RandomPulls run): the
+        // directory follows at once.
+        if (job.sync_dir || !renamed.empty()) {
             const int e = fsync_backing(job.dirfd.get(), "");
             if (e && job.sync_error == 0) job.sync_error = e;
         }
