@@ -259,6 +259,26 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                 e.real = alias;
                 d.dirty = true;
                 it = ai;
+            } else {
+                // A long name vfat could not hold as 8.3 has a made-up
+                // alias (G_25_~~1 for g_25_~1a2b3c4d): taken when exactly
+                // one unclaimed backing object can be it.
+                auto found = backing.end();
+                int candidates = 0;
+                for (auto bi = backing.begin(); bi != backing.end() && candidates < 2; ++bi) {
+                    if (indexed_reals.count(bi->first) || d.claimed.count(bi->first) ||
+                        !could_be_vfat_alias(bi->first, e.real))
+                        continue;
+                    found = bi;
+                    ++candidates;
+                }
+                if (candidates == 1) {
+                    catch_up->push_back("entry found under its 8.3 alias " + found->first + ": " +
+                                        e.name);
+                    e.real = found->first;
+                    d.dirty = true;
+                    it = found;
+                }
             }
         }
         if (it == backing.end() || d.claimed.count(e.real)) {

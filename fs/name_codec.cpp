@@ -226,4 +226,57 @@ std::string generated_name_83(std::string_view name, std::uint32_t attempt) {
     return base;
 }
 
+namespace {
+
+// vfat's character rule for a basis or extension: '.' and ' ' are skipped,
+// "+=,;[]" become '_', the rest is upper-cased. False: not ASCII.
+bool vfat_short_chars(std::string_view in, std::string* out) {
+    for (const char ch : in) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x80 || c < 0x20) return false;
+        if (c == '.' || c == ' ') continue;
+        if (std::string_view("+=,;[]").find(ch) != std::string_view::npos) {
+            out->push_back('_');
+        } else {
+            out->push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : ch);
+        }
+    }
+    return true;
+}
+
+bool is_hex_upper(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+}  // namespace
+
+bool could_be_vfat_alias(std::string_view alias, std::string_view long_name) {
+    // The extension starts after the last dot, unless that dot leads.
+    const std::size_t dot = long_name.rfind('.');
+    const bool has_ext = dot != std::string_view::npos && dot != 0;
+    std::string basis, ext;
+    if (!vfat_short_chars(has_ext ? long_name.substr(0, dot) : long_name, &basis)) return false;
+    if (has_ext && !vfat_short_chars(long_name.substr(dot + 1), &ext)) return false;
+    if (basis.empty()) return false;
+    if (ext.size() > 3) ext.resize(3);
+    const std::string tail = ext.empty() ? "" : "." + ext;
+    if (alias.size() <= tail.size() || alias.substr(alias.size() - tail.size()) != tail)
+        return false;
+    const std::string_view stem = alias.substr(0, alias.size() - tail.size());
+    // BASIS~N
+    const std::string b6 = basis.substr(0, 6);
+    if (stem.size() == b6.size() + 2 && stem.substr(0, b6.size()) == b6 && stem[b6.size()] == '~' &&
+        stem.back() >= '1' && stem.back() <= '9')
+        return true;
+    // BAXXXX~N
+    const std::string b2 = basis.substr(0, 2);
+    if (stem.size() == b2.size() + 6 && stem.substr(0, b2.size()) == b2 &&
+        stem[b2.size() + 4] == '~' && stem.back() >= '1' && stem.back() <= '8') {
+        for (std::size_t k = b2.size(); k < b2.size() + 4; ++k)
+            if (!is_hex_upper(stem[k])) return false;
+        return true;
+    }
+    return false;
+}
+
 }  // namespace pershome::fs

@@ -50,6 +50,14 @@ inline bool backing_refused_name(int err) {
 // set), which a FAT driver without long names stores as itself.
 bool is_83_name(std::string_view name);
 
+// Whether `alias`, the name vfat lists for an entry whose long-name slots
+// were lost, can be the 8.3 alias Linux's vfat made for the long name
+// `long_name` (fs/fat/namei_vfat.c: the basis cut to 6 characters and ~1
+// to ~9, or cut to 2 and 4 hex digits and ~1 to ~8; then the extension cut
+// to 3). Only for long names in ASCII (other characters depend on the
+// mount's codepage): false for the rest.
+bool could_be_vfat_alias(std::string_view alias, std::string_view long_name);
+
 // An 8.3 backing name for `name` (names=8.3): up to two characters of the
 // name, hex digits of its hash, up to three characters of its extension.
 std::string generated_name_83(std::string_view name, std::uint32_t attempt);

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <fstream>
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "fs/index_format.hpp"
@@ -152,6 +154,47 @@ TEST(Check, NameFoundUnderIts83AliasAfterACrash) {
     m.unmount();
     r = check(t.backing());
     EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// The same for a name that needs a generated backing name: vfat's alias
+// of g_25_~XXXXXXXX is made up (G_25_~~1), as a RandomPulls run on the
+// kernel's vfat left it after a pull; a second file that could be the
+// alias too makes it ambiguous, and then nothing is guessed.
+TEST(Check, GeneratedNameFoundUnderItsMadeUpAliasAfterACrash) {
+    TempTree t;
+    std::string real;
+    {
+        Mount m(t.backing(), t.mnt(), "flush=3600");
+        write_file(m.path("g:25?"), "data 25");
+        ASSERT_EQ(chmod(m.path("g:25?").c_str(), 0640), 0);
+        write_file(m.path("other?"), "x");
+        m.unmount();
+    }
+    for (const auto& de : std::filesystem::directory_iterator(t.backing()))
+        if (de.path().filename().string().rfind("g_25_~", 0) == 0) real = de.path().filename();
+    ASSERT_FALSE(real.empty()) << "no generated backing name for g:25?";
+    ASSERT_EQ(rename((t.backing() + "/" + real).c_str(), (t.backing() + "/G_25_~~1").c_str()), 0);
+    auto r = check(t.backing());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("entry found under its 8.3 alias G_25_~~1: g:25?"), std::string::npos)
+        << r.out;
+    {
+        Mount m(t.backing(), t.mnt(), "flush=3600");
+        struct stat st {};
+        ASSERT_EQ(stat(m.path("g:25?").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, 0640u);
+        EXPECT_EQ(read_file(m.path("g:25?")), "data 25");
+        EXPECT_NE(stat(m.path("G_25_~~1").c_str(), &st), 0) << "the alias shows as a second file";
+        m.unmount();
+    }
+    EXPECT_EQ(check(t.backing()).status, 0);
+
+    // Two files that could be its alias: neither is taken.
+    ASSERT_EQ(rename((t.backing() + "/G_25_~~1").c_str(), (t.backing() + "/G_25_~~2").c_str()), 0);
+    write_file(t.backing() + "/G_25_~~3", "made elsewhere");
+    r = check(t.backing());
+    EXPECT_EQ(r.out.find("8.3 alias"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("entry without backing file dropped: g:25?"), std::string::npos) << r.out;
 }
 
 TEST(Check, UsageErrors) {

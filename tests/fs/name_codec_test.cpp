@@ -131,5 +131,20 @@ TEST(ShortNames, GeneratedAreShortAndDistinct) {
     EXPECT_EQ(generated_name_83("report.odt", 0).substr(8), ".ODT");
 }
 
+TEST(VfatAlias, BasisTailsAndExtensions) {
+    EXPECT_TRUE(could_be_vfat_alias("G_25_~~1", "g_25_~1a2b3c4d"));
+    EXPECT_TRUE(could_be_vfat_alias("G_25_~~9", "g_25_~1a2b3c4d"));
+    EXPECT_TRUE(could_be_vfat_alias("G_1A2B~3", "g_25_~1a2b3c4d"));
+    EXPECT_TRUE(could_be_vfat_alias("REPORT~1.TXT", "report 2024.txt"));
+    EXPECT_TRUE(could_be_vfat_alias("A_B~1.JPE", "a+b.jpeg"));
+    EXPECT_TRUE(could_be_vfat_alias("AB~1", "a b"));
+    EXPECT_FALSE(could_be_vfat_alias("G_25_~~1", "h_25_~1a2b3c4d"));
+    EXPECT_FALSE(could_be_vfat_alias("G_25_~~0", "g_25_~1a2b3c4d"));
+    EXPECT_FALSE(could_be_vfat_alias("G_25_~~1.TXT", "g_25_~1a2b3c4d"));
+    EXPECT_FALSE(could_be_vfat_alias("REPORT~1", "report 2024.txt"));
+    EXPECT_FALSE(could_be_vfat_alias("G_ZZZZ~3", "g_25_~1a2b3c4d"));
+    EXPECT_FALSE(could_be_vfat_alias("CAF~1", "caf\xc3\xa9 menu"));  // codepage-dependent
+}
+
 }  // namespace
 }  // namespace pershome::fs
