@@ -211,6 +211,9 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
     // 3. Index entries whose backing vanished drop out; the rest are checked
     // against what the backing says they are.
     std::unordered_set<std::string> indexed_reals, pool_leftovers;
+    // Each search for a made-up alias scans the listing: a pull leaves one
+    // or two such entries, a hostile index could claim thousands.
+    int alias_searches = 64;
     for (const auto& e : indexed) indexed_reals.insert(e.real);
     for (auto& e : indexed) {
         if (e.linked()) {
@@ -259,7 +262,7 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                 e.real = alias;
                 d.dirty = true;
                 it = ai;
-            } else {
+            } else if (alias_searches-- > 0) {
                 // A long name vfat could not hold as 8.3 has a made-up
                 // alias (G_25_~~1 for g_25_~1a2b3c4d): taken when exactly
                 // one unclaimed backing object can be it.
