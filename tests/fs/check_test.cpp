@@ -133,6 +133,19 @@ TEST(Check, CrashCatchUpIsNotDamage) {
 // its 8.3 entry lie in different sectors) leaves the file under its 8.3
 // alias only: KEY for key. The index still names it; the file comes back
 // as key with its mode, not as a stranger KEY with reconcile's 0644.
+// Mounted after --check found NAME's backing file under ALIAS: NAME has
+// its mode and data, and the alias does not show as a second file.
+void expect_mapped_back(const TempTree& t, const std::string& name, const std::string& alias,
+                        mode_t mode, const std::string& data) {
+    Mount m(t.backing(), t.mnt(), "flush=3600");
+    struct stat st {};
+    ASSERT_EQ(stat(m.path(name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 07777, mode);
+    EXPECT_EQ(read_file(m.path(name)), data);
+    EXPECT_NE(stat(m.path(alias).c_str(), &st), 0) << "the alias shows as a second file";
+    m.unmount();
+}
+
 TEST(Check, NameFoundUnderIts83AliasAfterACrash) {
     TempTree t;
     {
@@ -145,13 +158,7 @@ TEST(Check, NameFoundUnderIts83AliasAfterACrash) {
     auto r = check(t.backing());
     EXPECT_EQ(r.status, 1) << r.out;
     EXPECT_NE(r.out.find("entry found under its 8.3 alias KEY: key"), std::string::npos) << r.out;
-    Mount m(t.backing(), t.mnt(), "flush=3600");
-    struct stat st {};
-    ASSERT_EQ(stat(m.path("key").c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 07777, 0600u);
-    EXPECT_EQ(read_file(m.path("key")), "secret");
-    EXPECT_NE(stat(m.path("KEY").c_str(), &st), 0) << "the alias shows as a second file";
-    m.unmount();
+    expect_mapped_back(t, "key", "KEY", 0600, "secret");
     r = check(t.backing());
     EXPECT_EQ(r.status, 0) << r.out;
 }
@@ -178,15 +185,7 @@ TEST(Check, GeneratedNameFoundUnderItsMadeUpAliasAfterACrash) {
     EXPECT_EQ(r.status, 1) << r.out;
     EXPECT_NE(r.out.find("entry found under its 8.3 alias G_25_~~1: g:25?"), std::string::npos)
         << r.out;
-    {
-        Mount m(t.backing(), t.mnt(), "flush=3600");
-        struct stat st {};
-        ASSERT_EQ(stat(m.path("g:25?").c_str(), &st), 0);
-        EXPECT_EQ(st.st_mode & 07777, 0640u);
-        EXPECT_EQ(read_file(m.path("g:25?")), "data 25");
-        EXPECT_NE(stat(m.path("G_25_~~1").c_str(), &st), 0) << "the alias shows as a second file";
-        m.unmount();
-    }
+    expect_mapped_back(t, "g:25?", "G_25_~~1", 0640, "data 25");
     EXPECT_EQ(check(t.backing()).status, 0);
 
     // Two files that could be its alias: neither is taken.
