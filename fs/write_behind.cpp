@@ -232,10 +232,11 @@ int WriteBehind::closed(int fd) {
     const fuse_ino_t ino = h->second.ino;
     const int err = take_unseen(h->second);
     handles_.erase(h);
-    // An error nobody holds a handle to see again is forgotten.
-    const bool held = std::any_of(handles_.begin(), handles_.end(),
-                                  [&](const auto& kv) { return kv.second.ino == ino; });
-    if (!held) errors_.erase(ino);
+    // An error nobody holds a handle to see again is forgotten. (The scan
+    // of open handles only when there is one: every close comes here.)
+    if (errors_.contains(ino) && std::none_of(handles_.begin(), handles_.end(),
+                                              [&](const auto& kv) { return kv.second.ino == ino; }))
+        errors_.erase(ino);
     return err;
 }
 

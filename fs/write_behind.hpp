@@ -16,8 +16,9 @@
 //   - order: every operation that reads or changes a file's data or size,
 //     or its times (read, setattr, fallocate, fsync, release, open with
 //     O_TRUNC), first waits for that file's queued writes (drain);
-//   - an error of a queued write (the stick gone: EIO) is answered by the
-//     next write, fsync or fallocate of that file, and logged at release.
+//   - an error of a queued write (the stick gone: EIO) is answered once to
+//     every handle open on the file when it failed, at its next write or
+//     fsync; a handle closed without having seen it gets it logged.
 //
 // Locks: mu_ here is a leaf. drain()/drain_all() wait for the worker, which
 // takes BackingAllocLock shared and then Fs::mu_ (to stamp mtime): so they
