@@ -208,6 +208,11 @@ round() {
     force_umount "$STICK"
     check "pull$1.dm_remove" wait_until 10 dmsetup remove stick || return 1
     fsck.vfat -n /dev/ubdb > "$SHARED/fsck-$1.txt" 2>&1; echo $? > "$SHARED/fsck-$1.status"
+    # Then repaired, as whoever mounts a pulled stick must: an entry left
+    # pointing at clusters the FAT marks free (a pull inside vfat's fsync)
+    # would otherwise be handed to the next round's mkdir, and fsck would
+    # blame that round for the shared clusters.
+    fsck.vfat -a /dev/ubdb > "$SHARED/repair-$1.txt" 2>&1
     check "pull$1.replug" stick_mount /dev/ubdb || return 1
     "$FS_BIN" --check "$STICK/pershome" > "$SHARED/check-$1.txt" 2>&1
     echo $? > "$SHARED/check-$1.status"
