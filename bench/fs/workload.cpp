@@ -6,8 +6,9 @@
 //   read DIR [BACKING_FILE]  cold read of DIR/big (page cache dropped first)
 //   small DIR N              create + stat + unlink of N small files
 //   storm DIR                10,000 chmod/utimensat on 100 files
-// Prints "<seconds>" on stdout. BENCH_FS_WARM_MB=N: touch and free N MiB of
-// memory right before the clock starts (see settle_and_warm_memory).
+// Prints "<seconds>" on stdout. BENCH_FS_WARM_MB=N: before the clock starts,
+// wait for freed memory to settle, then touch and free N MiB of it (see
+// settle_and_warm_memory).
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
