@@ -68,7 +68,7 @@ if [ -n "${BENCH_FS_WARM_MB:-}" ] && [ "$BENCH_FS_WARM_MB" != 0 ]; then
          "that to settle and warms ${BENCH_FS_WARM_MB} MiB first (BENCH_FS_WARM_MB=0: off)"
 fi
 
-# Each timed workload runs REPS times, the three targets interleaved in each
+# Each timed workload runs REPS times, the four targets interleaved in each
 # round so that a noisy neighbour hits them alike; the median counts.
 REPS=${BENCH_FS_REPS:-5}
 declare -A R
@@ -100,9 +100,10 @@ median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END
 # "again" is the direct workload a second time, on a directory of its own:
 # its ratio to direct is what a filesystem exactly as fast as the backing
 # would score in this run, i.e. how noisy the machine was.
-# The order rotates from round to round: whichever target runs first after
-# the previous round (or after the caches were dropped) pays for the pages
-# this VM's host has taken back, and no target should always be that one.
+# The order rotates from round to round: without the warming above,
+# whichever target runs first after the previous round (or after the caches
+# were dropped) pays for the pages this VM's host has taken back, and no
+# target should always be that one.
 ORDERS=("direct bindfs pershome again" "bindfs pershome again direct"
         "pershome again direct bindfs" "again direct bindfs pershome")
 rounds() {  # rounds WORKLOAD ARGS...

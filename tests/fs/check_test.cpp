@@ -6,9 +6,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
-
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -129,10 +128,6 @@ TEST(Check, CrashCatchUpIsNotDamage) {
     EXPECT_NE(r.out.find("1 damage"), std::string::npos) << r.out;
 }
 
-// A pull between vfat's two writes of a new name (its long-name slots and
-// its 8.3 entry lie in different sectors) leaves the file under its 8.3
-// alias only: KEY for key. The index still names it; the file comes back
-// as key with its mode, not as a stranger KEY with reconcile's 0644.
 // Mounted after --check found NAME's backing file under ALIAS: NAME has
 // its mode and data, and the alias does not show as a second file.
 void expect_mapped_back(const TempTree& t, const std::string& name, const std::string& alias,
@@ -146,6 +141,10 @@ void expect_mapped_back(const TempTree& t, const std::string& name, const std::s
     m.unmount();
 }
 
+// A pull between vfat's two writes of a new name (its long-name slots and
+// its 8.3 entry lie in different sectors) leaves the file under its 8.3
+// alias only: KEY for key. The index still names it; the file comes back
+// as key with its mode, not as a stranger KEY with reconcile's 0644.
 TEST(Check, NameFoundUnderIts83AliasAfterACrash) {
     TempTree t;
     {
