@@ -24,7 +24,8 @@ Fs& fs_of(fuse_req_t req) {
 Fs::Fs(Options opt, UniqueFd root)
     : opt_(std::move(opt)),
       root_fd_(std::move(root)),
-      write_behind_(alloc_, [this](fuse_ino_t ino) { stamp_write(ino); }) {
+      write_behind_(alloc_, [this](fuse_ino_t ino) { stamp_write(ino); }),
+      passthrough_(opt_.passthrough, root_fd_.get()) {
     int err = 0;
     pool(false, &err);
     std::vector<std::string> problems;
@@ -261,7 +262,25 @@ void Fs::log_lost_write(fuse_ino_t ino, int err) {
                     path, std::strerror(err)));
 }
 
+void Fs::notice_passthrough_writes(fuse_ino_t ino) {
+    Node* n = node(ino);
+    if (!n || n->pt.writers == 0 || n->pt.fds.empty()) return;
+    struct stat b {};
+    if (fstat(n->pt.fds.front(), &b) != 0) return;
+    const struct stat& s = n->pt.seen;
+    auto same = [](const timespec& x, const timespec& y) {
+        return x.tv_sec == y.tv_sec && x.tv_nsec == y.tv_nsec;
+    };
+    if (b.st_size == s.st_size && same(b.st_mtim, s.st_mtim) && same(b.st_ctim, s.st_ctim)) return;
+    n->pt.seen = b;
+    AttrRef a = attrs(ino);
+    if (!a.entry) return;
+    a.entry->mtime = a.entry->ctime = now_ts();
+    mark_dirty(a.owner);
+}
+
 int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
+    notice_passthrough_writes(ino);
     AttrRef a = attrs(ino);
     if (!a.entry) return ENOENT;
     const Entry& e = *a.entry;

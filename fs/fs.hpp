@@ -44,6 +44,7 @@
 #include "common/unique_fd.hpp"
 #include "fs/dir_state.hpp"
 #include "fs/options.hpp"
+#include "fs/passthrough.hpp"
 #include "fs/write_behind.hpp"
 
 namespace pershome::fs {
@@ -109,6 +110,7 @@ struct Node {
     Entry detached_entry;
     std::unique_ptr<DirState> dir;  // directories, once loaded
     std::vector<int> open_fds;      // backing fds of open handles (owned by the handles)
+    PassthroughUse pt;              // those of them opened for passthrough
 };
 
 // Where a node's data lives on the backing: name relative to an O_PATH
@@ -147,6 +149,7 @@ class Fs {
     // Large writes on their way to the backing; call its drain() holding
     // neither lock above.
     WriteBehind& write_behind() { return write_behind_; }
+    Passthrough& passthrough() { return passthrough_; }
     // Stamps mtime and ctime after a write to `ino`; takes mutex().
     void stamp_write(fuse_ino_t ino);
     // Logs a queued write of `ino` that failed and that no fsync or write
@@ -159,6 +162,9 @@ class Fs {
     AttrRef attrs(fuse_ino_t ino);
     std::optional<Location> locate(fuse_ino_t ino);
     int stat_node(fuse_ino_t ino, struct stat* st);
+    // A writer passing through (passthrough.hpp) writes without this daemon:
+    // if the backing changed since last looked at, mtime and ctime move now.
+    void notice_passthrough_writes(fuse_ino_t ino);
     // "/dir/name" of a node as the user sees it (for logs).
     std::string path_of(fuse_ino_t ino);
     // The node for entry `e` named in `parent`, created if new; does not count a lookup.
@@ -220,6 +226,10 @@ class Fs {
     void start_flusher();
     void stop_flusher();
     IndexStats stats() const { return {index_writes_.load(), index_bytes_.load()}; }
+    // Bytes asked for by the read requests this daemon served (reads passed
+    // through never come here), for the log line at unmount.
+    void count_read(std::size_t n) { read_bytes_.fetch_add(n, std::memory_order_relaxed); }
+    std::uint64_t read_bytes() const { return read_bytes_.load(); }
     void log(const std::string& msg) const;
 
     mode_t type_bits(NodeType t) const;
@@ -272,11 +282,13 @@ class Fs {
     // Index writes happen outside mu_, in several threads at once.
     std::atomic<std::uint64_t> index_writes_{0};
     std::atomic<std::uint64_t> index_bytes_{0};
+    std::atomic<std::uint64_t> read_bytes_{0};
     std::condition_variable stop_cv_;
     bool stopping_ = false;
     std::thread flusher_;
     // Last: its worker finishes (and stamps times) before the rest goes.
     WriteBehind write_behind_;
+    Passthrough passthrough_;
 };
 
 Fs& fs_of(fuse_req_t req);

@@ -52,6 +52,10 @@ int run_mount(const Options& opt) {
     int rc = 1;
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, opt.mountpoint.c_str()) == 0) {
+            if (fs->passthrough().attach(se) != 0)
+                std::fprintf(
+                    stderr,
+                    "pershome-fs: passthrough not available: reads go through the daemon\n");
             if (fuse_daemonize(opt.foreground ? 1 : 0) == 0) {
                 fs->start_flusher();
                 fs->write_behind().start();

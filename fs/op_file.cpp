@@ -4,12 +4,54 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <shared_mutex>
 #include <vector>
 
 #include "fs/ops.hpp"
 
 namespace pershome::fs::ops {
+
+namespace {
+
+bool opened_to_write(int fd) {
+    return (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
+}
+
+// Whether the open of `fd` (already in n.open_fds) passes through
+// (passthrough.hpp): its backing id, or 0 for I/O by way of this daemon.
+int passthrough_for(Fs& fs, Node& n, int fd, bool writes) {
+    if (n.pt.fds.empty()) {
+        // Only readers start it: written by way of the daemon, a file keeps
+        // write-time mtimes to the nanosecond, EFBIG at 4 GiB and WriteBehind.
+        const bool others_cached = n.open_fds.size() > 1;
+        if (writes || others_cached || !fs.passthrough().enabled()) return 0;
+        n.pt.backing_id = fs.passthrough().open_backing(fd);
+        if (n.pt.backing_id == 0) return 0;
+    }
+    // Once one handle passes through, the kernel fails any open of the
+    // inode that does not, writers included.
+    n.pt.fds.push_back(fd);
+    if (opened_to_write(fd) && n.pt.writers++ == 0) fstat(fd, &n.pt.seen);
+    return n.pt.backing_id;
+}
+
+void end_passthrough(Fs& fs, fuse_ino_t ino, Node& n, int fd) {
+    auto it = std::find(n.pt.fds.begin(), n.pt.fds.end(), fd);
+    if (it == n.pt.fds.end()) return;
+    if (opened_to_write(fd)) {
+        fs.notice_passthrough_writes(ino);
+        --n.pt.writers;
+    }
+    n.pt.fds.erase(it);
+    if (n.pt.fds.empty()) {
+        // The kernel dropped its own reference before sending RELEASE.
+        fs.passthrough().close_backing(n.pt.backing_id);
+        n.pt.backing_id = 0;
+    }
+}
+
+}  // namespace
 
 void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
@@ -18,11 +60,13 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         return (void)fuse_reply_err(req, EROFS);
     // A truncate comes after the writes queued before it.
     if (fi->flags & O_TRUNC) fs.write_behind().drain(ino);
+    const bool writes = acc != O_RDONLY || (fi->flags & O_TRUNC);
     UniqueFd fd;
+    int backing_id = 0;
     {
         // Opening to write or truncate changes the backing: see BackingAllocLock.
         std::shared_lock<BackingAllocLock> alloc;
-        if (acc != O_RDONLY || (fi->flags & O_TRUNC)) alloc = std::shared_lock(fs.alloc_lock());
+        if (writes) alloc = std::shared_lock(fs.alloc_lock());
         std::lock_guard lk(fs.mutex());
         AttrRef a = fs.attrs(ino);
         if (!a.entry) return (void)fuse_reply_err(req, ENOENT);
@@ -37,23 +81,32 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             a.entry->mtime = a.entry->ctime = now_ts();
             fs.mark_dirty(a.owner);
         }
-        fs.node(ino)->open_fds.push_back(fd.get());
+        Node& n = *fs.node(ino);
+        n.open_fds.push_back(fd.get());
+        backing_id = passthrough_for(fs, n, fd.get(), writes);
     }
     fi->fh = static_cast<uint64_t>(fd.get());
     fi->noflush = 1;
     fs.write_behind().opened(fd.get(), ino);
     // A reply that fails (the open was interrupted) gets no RELEASE.
-    if (fuse_reply_open(req, fi) == 0) {
+    const int sent =
+        backing_id ? fs.passthrough().reply_open(req, fi, backing_id) : fuse_reply_open(req, fi);
+    if (sent == 0) {
         (void)fd.release();
         return;
     }
     fs.write_behind().closed(fd.get());
     std::lock_guard lk(fs.mutex());
-    if (Node* n = fs.node(ino)) std::erase(n->open_fds, fd.get());
+    if (Node* n = fs.node(ino)) {
+        end_passthrough(fs, ino, *n, fd.get());
+        std::erase(n->open_fds, fd.get());
+    }
 }
 
 void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    fs_of(req).write_behind().drain(ino);
+    Fs& fs = fs_of(req);
+    fs.write_behind().drain(ino);
+    fs.count_read(size);
     fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     buf.buf[0].fd = static_cast<int>(fi->fh);
@@ -123,7 +176,10 @@ void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         std::shared_lock alloc(fs.alloc_lock());
         {
             std::lock_guard lk(fs.mutex());
-            if (Node* n = fs.node(ino)) std::erase(n->open_fds, fd.get());
+            if (Node* n = fs.node(ino)) {
+                end_passthrough(fs, ino, *n, fd.get());
+                std::erase(n->open_fds, fd.get());
+            }
             fs.forget(ino, 0);  // an unlinked node may go now
         }
         fd.reset();

@@ -29,6 +29,8 @@ void destroy(void* userdata) {
     fs.flush_all();
     const auto s = fs.stats();
     fs.log(fmt::format("{} index writes, {} bytes", s.writes, s.bytes));
+    fs.log(fmt::format("read requests for {} bytes, {} opens passed through by the kernel",
+                       fs.read_bytes(), fs.passthrough().opens()));
 }
 
 }  // namespace pershome::fs::ops

@@ -24,6 +24,8 @@ const char* const kUsage =
     "  -o umask=OOO        mode mask for files found without metadata (022)\n"
     "  -o flush=SECONDS    metadata write-back interval (5)\n"
     "  -o names=auto|8.3   backing names: long where FAT can hold them, or 8.3 only\n"
+    "  -o passthrough=auto|off  reads of read-only opens bypass the daemon where the\n"
+    "                      kernel can (Linux 6.9+, root) and the backing is not FAT\n"
     "  -o ro               read-only\n"
     "  -o max_read=BYTES   largest read request (512 KiB)\n"
     "  -o max_threads=N    threads serving requests, 1..256 (16)\n"
@@ -83,6 +85,13 @@ std::string apply_option(std::string_view o, Options* out) {
             out->names_83 = true;
         else
             return "bad names= value (auto or 8.3)";
+    } else if (auto v = value("passthrough")) {
+        if (*v == "auto")
+            out->passthrough = true;
+        else if (*v == "off")
+            out->passthrough = false;
+        else
+            return "bad passthrough= value (auto or off)";
     } else if (auto v = value("max_read")) {
         // Passed on, and set again in init: libfuse refuses the mount when
         // the two differ.

@@ -16,6 +16,7 @@ struct Options {
     mode_t umask = 022;
     unsigned flush_seconds = 5;
     bool names_83 = false;
+    bool passthrough = true;  // passthrough=auto (passthrough.hpp)
     bool read_only = false;
     bool foreground = false;
     bool debug = false;

@@ -123,6 +123,8 @@ rounds small "$SMALL"
 # (logged at unmount) counts the storm alone.
 umount "$T/pershome"
 wait "$PH_PID" || true
+# Whether its reads passed through the kernel (passthrough=, pershome-fs(1)).
+READS=$(sed -n 's/^pershome-fs: read requests for \(.*\)/\1/p' "$T/pershome.log")
 rm -rf "$T/pershome-backing" && mkdir "$T/pershome-backing"
 "$FS" -f -o flush=5 "$T/pershome-backing" "$T/pershome" 2>"$T/pershome.log" &
 PH_PID=$!
@@ -170,6 +172,7 @@ line "create+stat+unlink ${SMALL} files" small "$SMALL" "files/s"
 line "chmod/utime storm 10000" storm 10000 "ops/s"
 STORM_S=$(median "${R[pershome,storm]}")
 LIMIT=$(awk -v s="$STORM_S" 'BEGIN { printf "%d", int(s / 5 + 0.999) + 2 }')
+echo "reads: pershome-fs got read requests for ${READS:-?} (all rounds)"
 echo "storm: pershome-fs wrote the index $WRITES times ($BYTES bytes) for it" \
      "(storm ${STORM_S} s: target <= $LIMIT writes for it)"
 # wchar also counts the replies written to /dev/fuse, so it bounds, not

@@ -205,18 +205,18 @@ TEST_F(Programs, MountTypeFusePershomeFs) {
     EXPECT_EQ(read_file(t.backing() + "/via-mount"), "m");
 }
 
-// The usual FUSE tuning options mount and reach the kernel; a bad value is
-// refused with the option's name, before anything is mounted.
-TEST_F(Programs, MaxReadAndMaxThreadsOptions) {
+// The tuning options mount and reach the kernel; a bad value is refused
+// with the option's name, before anything is mounted.
+TEST_F(Programs, TuningOptions) {
     {
-        Mount m(t.backing(), t.mnt(), "max_read=65536,max_threads=2");
+        Mount m(t.backing(), t.mnt(), "max_read=65536,max_threads=2,passthrough=off");
         EXPECT_EQ(sh("grep ' " + t.mnt() + " ' /proc/self/mountinfo | grep -q max_read=65536"), 0);
         ASSERT_EQ(sh("head -c 3000000 /dev/urandom > '" + t.root() + "/r' && cp '" + t.root() +
                      "/r' '" + t.mnt() + "/r' && cmp '" + t.root() + "/r' '" + t.mnt() + "/r'"),
                   0);
         m.unmount();
     }
-    for (const char* bad : {"max_threads=0", "max_threads=x", "max_read=100"}) {
+    for (const char* bad : {"max_threads=0", "max_threads=x", "max_read=100", "passthrough=yes"}) {
         const std::string err = t.root() + "/err";
         EXPECT_NE(sh("'" + fs_binary() + "' -f -o " + bad + " '" + t.backing() + "' '" + t.mnt() +
                      "' 2>'" + err + "'"),
