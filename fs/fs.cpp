@@ -24,8 +24,8 @@ Fs& fs_of(fuse_req_t req) {
 Fs::Fs(Options opt, UniqueFd root)
     : opt_(std::move(opt)),
       root_fd_(std::move(root)),
-      write_behind_(alloc_, [this](fuse_ino_t ino) { stamp_write(ino); }),
-      passthrough_(opt_.passthrough, root_fd_.get()) {
+      passthrough_(opt_.passthrough, root_fd_.get()),
+      write_behind_(alloc_, [this](fuse_ino_t ino) { stamp_write(ino); }) {
     int err = 0;
     pool(false, &err);
     std::vector<std::string> problems;
@@ -262,17 +262,19 @@ void Fs::log_lost_write(fuse_ino_t ino, int err) {
                     path, std::strerror(err)));
 }
 
-void Fs::notice_passthrough_writes(fuse_ino_t ino) {
+void Fs::notice_passthrough_writes(fuse_ino_t ino, bool ours) {
     Node* n = node(ino);
-    if (!n || n->pt.writers == 0 || n->pt.fds.empty()) return;
+    if (!n || n->pt.writers == 0 || n->pt.handles.empty()) return;
     struct stat b {};
-    if (fstat(n->pt.fds.front(), &b) != 0) return;
+    if (fstat(n->pt.handles.front().fd, &b) != 0) return;
+    // Size and mtime: ctime also moves when this daemon renames the backing
+    // (link(), rename()), which is no write.
     const struct stat& s = n->pt.seen;
-    auto same = [](const timespec& x, const timespec& y) {
-        return x.tv_sec == y.tv_sec && x.tv_nsec == y.tv_nsec;
-    };
-    if (b.st_size == s.st_size && same(b.st_mtim, s.st_mtim) && same(b.st_ctim, s.st_ctim)) return;
+    if (b.st_size == s.st_size && b.st_mtim.tv_sec == s.st_mtim.tv_sec &&
+        b.st_mtim.tv_nsec == s.st_mtim.tv_nsec)
+        return;
     n->pt.seen = b;
+    if (ours) return;
     AttrRef a = attrs(ino);
     if (!a.entry) return;
     a.entry->mtime = a.entry->ctime = now_ts();
@@ -719,6 +721,12 @@ void Fs::flush_all() {
     for (DirState* d : all) flush(d);
 }
 
+void Fs::notice_all_passthrough_writes() {
+    if (!passthrough_.wanted()) return;
+    for (auto& [ino, n] : nodes_)
+        if (n.pt.writers > 0) notice_passthrough_writes(ino);
+}
+
 void Fs::start_flusher() {
     flusher_ = std::thread([this] {
         std::unique_lock lk(mu_);
@@ -726,6 +734,7 @@ void Fs::start_flusher() {
             stop_cv_.wait_for(lk, std::chrono::seconds(opt_.flush_seconds));
             if (stopping_) break;
             if (opt_.read_only) continue;
+            notice_all_passthrough_writes();
             // At most one write per directory per interval; atime-only
             // changes never force one. Snapshots are taken under mu_, the
             // writes (fsyncs: slow on a stick) run without it.

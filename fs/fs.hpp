@@ -164,7 +164,10 @@ class Fs {
     int stat_node(fuse_ino_t ino, struct stat* st);
     // A writer passing through (passthrough.hpp) writes without this daemon:
     // if the backing changed since last looked at, mtime and ctime move now.
-    void notice_passthrough_writes(fuse_ino_t ino);
+    // `ours`: the change was this daemon's own (setattr): only remember it.
+    void notice_passthrough_writes(fuse_ino_t ino, bool ours = false);
+    // The same for every such node: before each write-back and the last.
+    void notice_all_passthrough_writes();
     // "/dir/name" of a node as the user sees it (for logs).
     std::string path_of(fuse_ino_t ino);
     // The node for entry `e` named in `parent`, created if new; does not count a lookup.
@@ -286,9 +289,9 @@ class Fs {
     std::condition_variable stop_cv_;
     bool stopping_ = false;
     std::thread flusher_;
+    Passthrough passthrough_;
     // Last: its worker finishes (and stamps times) before the rest goes.
     WriteBehind write_behind_;
-    Passthrough passthrough_;
 };
 
 Fs& fs_of(fuse_req_t req);

@@ -14,14 +14,10 @@ namespace pershome::fs::ops {
 
 namespace {
 
-bool opened_to_write(int fd) {
-    return (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDONLY;
-}
-
 // Whether the open of `fd` (already in n.open_fds) passes through
 // (passthrough.hpp): its backing id, or 0 for I/O by way of this daemon.
-int passthrough_for(Fs& fs, Node& n, int fd, bool writes) {
-    if (n.pt.fds.empty()) {
+int passthrough_for(Fs& fs, Node& n, int fd, bool writes, bool writer) {
+    if (n.pt.handles.empty()) {
         // Only readers start it: written by way of the daemon, a file keeps
         // write-time mtimes to the nanosecond, EFBIG at 4 GiB and WriteBehind.
         const bool others_cached = n.open_fds.size() > 1;
@@ -31,20 +27,21 @@ int passthrough_for(Fs& fs, Node& n, int fd, bool writes) {
     }
     // Once one handle passes through, the kernel fails any open of the
     // inode that does not, writers included.
-    n.pt.fds.push_back(fd);
-    if (opened_to_write(fd) && n.pt.writers++ == 0) fstat(fd, &n.pt.seen);
+    n.pt.handles.push_back({fd, writer});
+    if (writer && n.pt.writers++ == 0) fstat(fd, &n.pt.seen);
     return n.pt.backing_id;
 }
 
 void end_passthrough(Fs& fs, fuse_ino_t ino, Node& n, int fd) {
-    auto it = std::find(n.pt.fds.begin(), n.pt.fds.end(), fd);
-    if (it == n.pt.fds.end()) return;
-    if (opened_to_write(fd)) {
+    auto it = std::find_if(n.pt.handles.begin(), n.pt.handles.end(),
+                           [fd](const PassthroughUse::Handle& h) { return h.fd == fd; });
+    if (it == n.pt.handles.end()) return;
+    if (it->writer) {
         fs.notice_passthrough_writes(ino);
         --n.pt.writers;
     }
-    n.pt.fds.erase(it);
-    if (n.pt.fds.empty()) {
+    n.pt.handles.erase(it);
+    if (n.pt.handles.empty()) {
         // The kernel dropped its own reference before sending RELEASE.
         fs.passthrough().close_backing(n.pt.backing_id);
         n.pt.backing_id = 0;
@@ -83,7 +80,7 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         }
         Node& n = *fs.node(ino);
         n.open_fds.push_back(fd.get());
-        backing_id = passthrough_for(fs, n, fd.get(), writes);
+        backing_id = passthrough_for(fs, n, fd.get(), writes, acc != O_RDONLY);
     }
     fi->fh = static_cast<uint64_t>(fd.get());
     fi->noflush = 1;

@@ -23,6 +23,8 @@ void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     // too: see BackingAllocLock.
     std::shared_lock alloc(fs.alloc_lock());
     std::lock_guard lk(fs.mutex());
+    // Writes that passed through before this call are older than what it sets.
+    fs.notice_passthrough_writes(ino);
     AttrRef a = fs.attrs(ino);
     if (!a.entry) return (void)fuse_reply_err(req, ENOENT);
     Entry& e = *a.entry;
@@ -89,6 +91,8 @@ void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
         fs.mark_dirty(a.owner);
     else if (atime_changed)
         fs.mark_dirty(a.owner, true);  // never forces a write by itself
+    // The truncate and the backing's coarse mtime above are no user's write.
+    fs.notice_passthrough_writes(ino, true);
     struct stat st;
     if (int err = fs.stat_node(ino, &st)) return (void)fuse_reply_err(req, err);
     fuse_reply_attr(req, &st, 1.0);

@@ -22,7 +22,12 @@ namespace pershome::fs {
 namespace {
 
 // Kernel ABI of passthrough (include/uapi/linux/fuse.h, protocol 7.40),
-// newer than the headers of Debian 12.
+// newer than the headers of Debian 12 (Linux 6.1), whose structs are
+// patched below where the newer ones have fields these call unused or
+// padding: these asserts fail on headers of another layout.
+static_assert(sizeof(fuse_init_out) == 64 && offsetof(fuse_init_out, flags2) == 32 &&
+              offsetof(fuse_init_out, unused) == 36);  // max_stack_depth in 7.40
+static_assert(sizeof(fuse_open_out) == 16 && offsetof(fuse_open_out, padding) == 12);  // backing_id
 constexpr std::uint32_t kPassthroughFlags2 = 1u << 5;  // FUSE_PASSTHROUGH (1ULL << 37) >> 32
 constexpr std::uint32_t kFopenPassthrough = 1u << 7;   // FOPEN_PASSTHROUGH
 struct BackingMap {
@@ -53,12 +58,14 @@ ssize_t hook_splice(int fdin, off_t* offin, int fdout, off_t* offout, size_t len
     return ::splice(fdin, offin, fdout, offout, len, flags);
 }
 
-// FAT (vfat, msdos) and exFAT: see passthrough.hpp for why these never
-// pass through.
-bool on_fat(int fd) {
+// FAT (vfat, msdos), exFAT, and FUSE, which may be a FAT driver too
+// (exfat-fuse, fusefat): see passthrough.hpp for why these never pass
+// through.
+bool maybe_fat(int fd) {
     struct statfs sf {};
     if (fstatfs(fd, &sf) != 0) return true;
-    return sf.f_type == 0x4d44 /* MSDOS_SUPER_MAGIC */ || sf.f_type == 0x2011BAB0 /* exFAT */;
+    return sf.f_type == 0x4d44 /* MSDOS_SUPER_MAGIC */ || sf.f_type == 0x2011BAB0 /* exFAT */ ||
+           sf.f_type == 0x65735546 /* FUSE_SUPER_MAGIC */;
 }
 
 bool has_cap_sys_admin() {
@@ -71,7 +78,7 @@ bool has_cap_sys_admin() {
 }  // namespace
 
 Passthrough::Passthrough(bool wanted, int backing_fd)
-    : wanted_(wanted && has_cap_sys_admin() && !on_fat(backing_fd)) {}
+    : wanted_(wanted && has_cap_sys_admin() && !maybe_fat(backing_fd)) {}
 
 int Passthrough::attach(fuse_session* se) {
     if (!wanted_) return 0;
@@ -143,6 +150,8 @@ void Passthrough::close_backing(int id) {
 int Passthrough::reply_open(fuse_req_t req, const fuse_file_info* fi, int backing_id) {
     // What fuse_reply_open would send, plus FOPEN_PASSTHROUGH and the id
     // (the kernel's fuse_open_out has backing_id where Debian's has padding).
+    // open() sets no other flag (keep_cache, direct_io, ...); the kernel
+    // would refuse most of them with passthrough anyway.
     fuse_open_out out{};
     out.fh = fi->fh;
     if (fi->noflush) out.open_flags |= FOPEN_NOFLUSH;

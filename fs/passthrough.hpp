@@ -8,14 +8,15 @@
 // the request to the INIT reply; FUSE_DEV_IOC_BACKING_OPEN (CAP_SYS_ADMIN)
 // registers a backing file, and an open reply built here names it.
 //
-// When it is used (policy in op_file.cpp): files opened read-only whose
-// inode has no other open handle doing cached I/O, on a backing that is not
-// FAT. The kernel gives an inode one I/O mode at a time: once a handle reads
-// through, every later open of that inode must too, writers included, and a
-// writer's writes then reach the backing without this daemon. On FAT that
-// would let cluster allocations past BackingAllocLock (fs.hpp), so a FAT
-// backing never uses it; elsewhere such a writer is watched (fs.cpp,
-// notice_passthrough_writes) so that its writes still move mtime.
+// When it is used (policy in op_file.cpp): a file opened read-only while
+// no other handle has it open, on a backing that is not FAT. The kernel
+// gives an inode one I/O mode at a time: once a handle reads through, every
+// later open of that inode must too, writers included, and a writer's
+// writes then reach the backing without this daemon. On FAT that would let
+// cluster allocations past BackingAllocLock (fs.hpp), so a backing that is
+// or may be FAT (a FUSE one) never uses it; elsewhere such a writer is
+// watched (fs.cpp, notice_passthrough_writes) so that its writes still
+// move mtime.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -30,10 +31,14 @@ namespace pershome::fs {
 
 // What one inode has open through the kernel's passthrough.
 struct PassthroughUse {
-    std::vector<int> fds;  // backing fds (fh) of handles opened for passthrough
-    int backing_id = 0;    // registered while fds is not empty
-    int writers = 0;       // of fds, those open for writing
-    struct stat seen {};   // the backing as last looked at, while writers > 0
+    struct Handle {
+        int fd;  // the handle's backing fd (its fh)
+        bool writer;
+    };
+    std::vector<Handle> handles;  // those opened for passthrough
+    int backing_id = 0;           // registered while handles is not empty
+    int writers = 0;              // handles open for writing
+    struct stat seen {};          // the backing as last looked at, while writers > 0
 };
 
 class Passthrough {
@@ -49,6 +54,8 @@ class Passthrough {
 
     // The kernel was asked at INIT and has not refused a backing file.
     bool enabled() const { return asked_.load() && !refused_.load(); }
+    // Whether it was to be asked (passthrough=auto, root, not FAT).
+    bool wanted() const { return wanted_; }
 
     // Registers `fd` as a backing file: its id, or 0 if the kernel refused
     // (then passthrough is off for the rest of the mount; logged once).
@@ -67,6 +74,9 @@ class Passthrough {
   private:
     bool wanted_;
     int dev_fd_ = -1;
+    // Set by the thread that read INIT and read by the one replying to it:
+    // plain fields suffice, as the kernel sends no other request until
+    // INIT is answered.
     std::atomic<bool> init_done_{false};
     std::uint64_t init_unique_ = 0;
     bool offered_ = false;

@@ -209,6 +209,7 @@ TEST_F(Programs, MountTypeFusePershomeFs) {
 // with the option's name, before anything is mounted.
 TEST_F(Programs, TuningOptions) {
     {
+        // passthrough=off: the reads below reach the daemon, in max_read pieces.
         Mount m(t.backing(), t.mnt(), "max_read=65536,max_threads=2,passthrough=off");
         EXPECT_EQ(sh("grep ' " + t.mnt() + " ' /proc/self/mountinfo | grep -q max_read=65536"), 0);
         ASSERT_EQ(sh("head -c 3000000 /dev/urandom > '" + t.root() + "/r' && cp '" + t.root() +
