@@ -35,6 +35,13 @@ const char* const kUsage =
 
 namespace {
 
+// An option with two values: `*out` is whether `v` is `yes` (false for `no`).
+bool parse_choice(std::string_view v, std::string_view yes, std::string_view no, bool* out) {
+    if (v != yes && v != no) return false;
+    *out = v == yes;
+    return true;
+}
+
 template <typename T>
 bool parse_number(std::string_view s, T* out, int base = 10) {
     if (s.empty()) return false;
@@ -79,18 +86,10 @@ std::string apply_option(std::string_view o, Options* out) {
             out->flush_seconds > 3600)
             return "bad flush= value (1..3600 seconds)";
     } else if (auto v = value("names")) {
-        if (*v == "auto")
-            out->names_83 = false;
-        else if (*v == "8.3")
-            out->names_83 = true;
-        else
+        if (!parse_choice(*v, "8.3", "auto", &out->names_83))
             return "bad names= value (auto or 8.3)";
     } else if (auto v = value("passthrough")) {
-        if (*v == "auto")
-            out->passthrough = true;
-        else if (*v == "off")
-            out->passthrough = false;
-        else
+        if (!parse_choice(*v, "auto", "off", &out->passthrough))
             return "bad passthrough= value (auto or off)";
     } else if (auto v = value("max_read")) {
         // Passed on, and set again in init: libfuse refuses the mount when
