@@ -108,6 +108,10 @@ void Passthrough::before_reply(struct iovec* iov, int count) {
     std::memcpy(&h, iov[0].iov_base, sizeof h);
     if (h.unique != init_unique_ || init_unique_ == 0) return;
     init_done_ = true;
+    if (h.error == 0 && !offered_)
+        std::fprintf(stderr,
+                     "pershome-fs: the kernel offers no FUSE passthrough (Linux before 6.9?): "
+                     "reads go through the daemon\n");
     fuse_init_out out{};
     if (h.error != 0 || !offered_ || iov[1].iov_len < sizeof out ||
         iov[1].iov_len > sizeof patched_)
