@@ -154,8 +154,8 @@ void Passthrough::close_backing(int id) {
 int Passthrough::reply_open(fuse_req_t req, const fuse_file_info* fi, int backing_id) {
     // What fuse_reply_open would send, plus FOPEN_PASSTHROUGH and the id
     // (the kernel's fuse_open_out has backing_id where Debian's has padding).
-    // open() sets no other flag (keep_cache, direct_io, ...); the kernel
-    // would refuse most of them with passthrough anyway.
+    // ops::open sets none of the other flags fuse_reply_open would carry
+    // (keep_cache, direct_io, nonseekable, ...).
     fuse_open_out out{};
     out.fh = fi->fh;
     if (fi->noflush) out.open_flags |= FOPEN_NOFLUSH;
