@@ -264,7 +264,7 @@ void Fs::log_lost_write(fuse_ino_t ino, int err) {
 
 void Fs::notice_passthrough_writes(fuse_ino_t ino, bool ours) {
     Node* n = node(ino);
-    if (!n || n->pt.writers == 0 || n->pt.handles.empty()) return;
+    if (!n || !n->pt.writing()) return;
     struct stat b {};
     if (fstat(n->pt.handles.front().fd, &b) != 0) return;
     // Size and mtime: ctime also moves when this daemon renames the backing
@@ -724,7 +724,7 @@ void Fs::flush_all() {
 void Fs::notice_all_passthrough_writes() {
     if (!passthrough_.wanted()) return;
     for (auto& [ino, n] : nodes_)
-        if (n.pt.writers > 0) notice_passthrough_writes(ino);
+        if (n.pt.writing()) notice_passthrough_writes(ino);
 }
 
 void Fs::start_flusher() {

@@ -27,8 +27,8 @@ int passthrough_for(Fs& fs, Node& n, int fd, bool writes, bool writer) {
     }
     // Once one handle passes through, the kernel fails any open of the
     // inode that does not, writers included.
+    if (writer && !n.pt.writing()) fstat(fd, &n.pt.seen);
     n.pt.handles.push_back({fd, writer});
-    if (writer && n.pt.writers++ == 0) fstat(fd, &n.pt.seen);
     return n.pt.backing_id;
 }
 
@@ -36,10 +36,7 @@ void end_passthrough(Fs& fs, fuse_ino_t ino, Node& n, int fd) {
     auto it = std::find_if(n.pt.handles.begin(), n.pt.handles.end(),
                            [fd](const PassthroughUse::Handle& h) { return h.fd == fd; });
     if (it == n.pt.handles.end()) return;
-    if (it->writer) {
-        fs.notice_passthrough_writes(ino);
-        --n.pt.writers;
-    }
+    if (it->writer) fs.notice_passthrough_writes(ino);
     n.pt.handles.erase(it);
     if (n.pt.handles.empty()) {
         // The kernel dropped its own reference before sending RELEASE.

@@ -37,8 +37,13 @@ struct PassthroughUse {
     };
     std::vector<Handle> handles;  // those opened for passthrough
     int backing_id = 0;           // registered while handles is not empty
-    int writers = 0;              // handles open for writing
-    struct stat seen {};          // the backing as last looked at, while writers > 0
+    struct stat seen {};          // the backing as last looked at, while writing()
+
+    bool writing() const {
+        for (const Handle& h : handles)
+            if (h.writer) return true;
+        return false;
+    }
 };
 
 class Passthrough {
