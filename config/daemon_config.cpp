@@ -156,6 +156,24 @@ const std::vector<std::pair<std::string_view, Handler>>& handlers() {
          [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
              cfg.operation_timeout = std::chrono::seconds(get_int(c, p, v, 1, 3600));
          }},
+        {"pershome_fs", [](const Ctx& c, const std::string& p, const ojson& v,
+                           DaemonConfig& cfg) { cfg.pershome_fs = get_path(c, p, v, false); }},
+        {"stick_settle_ms",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.stick_settle = std::chrono::milliseconds(get_int(c, p, v, 0, 30000));
+         }},
+        {"fsck_timeout_sec",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.fsck_timeout = std::chrono::seconds(get_int(c, p, v, 1, 3600));
+         }},
+        {"mount_timeout_sec",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.mount_timeout = std::chrono::seconds(get_int(c, p, v, 1, 600));
+         }},
+        {"logout_grace_sec",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.logout_grace = std::chrono::seconds(get_int(c, p, v, 0, 300));
+         }},
     };
     return table;
 }
@@ -278,6 +296,11 @@ std::string dump_daemon_config(const DaemonConfig& config) {
     j["workers"] = config.workers;
     j["tmphome_roots"] = config.tmphome_roots;
     j["operation_timeout_sec"] = config.operation_timeout.count();
+    j["pershome_fs"] = config.pershome_fs;
+    j["stick_settle_ms"] = config.stick_settle.count();
+    j["fsck_timeout_sec"] = config.fsck_timeout.count();
+    j["mount_timeout_sec"] = config.mount_timeout.count();
+    j["logout_grace_sec"] = config.logout_grace.count();
     return j.dump(2) + "\n";
 }
 

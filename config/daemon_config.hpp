@@ -32,6 +32,17 @@ struct DaemonConfig {
     std::vector<std::string> tmphome_roots;
     // Longest an open/close operation may take before it is failed.
     std::chrono::seconds operation_timeout{120};
+    // The pershome-fs binary that persistent homes are mounted with.
+    std::string pershome_fs = "/usr/bin/pershome-fs";
+    // How long a login waits for sticks udev (or the daemon) is still probing:
+    // a stick plugged a moment before login must not be missed.
+    std::chrono::milliseconds stick_settle{3000};
+    // Deadlines of fsck.fat on a stick pulled last time, and of mounting.
+    std::chrono::seconds fsck_timeout{60};
+    std::chrono::seconds mount_timeout{30};
+    // At logout: how long the user's leftover processes get between SIGTERM
+    // and SIGKILL, and a busy stick before it is detached.
+    std::chrono::seconds logout_grace{5};
 
     bool operator==(const DaemonConfig&) const = default;
 

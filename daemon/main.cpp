@@ -8,6 +8,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "common/bus_names.hpp"
@@ -17,6 +18,7 @@
 #include "daemon/manager.hpp"
 #include "daemon/manager_bus.hpp"
 #include "daemon/state_store.hpp"
+#include "daemon/udev_watch.hpp"
 #include "daemon/worker_pool.hpp"
 
 #ifndef PERSHOME_VERSION
@@ -60,11 +62,37 @@ int run(const pershome::config::DaemonConfig& cfg) {
             return cfg.allows_tmphome_root(root);
         };
     }
+    settings.persistent_homes = cfg.persistent_homes;
+    settings.pershome_fs = cfg.pershome_fs;
+    settings.stick_settle = cfg.stick_settle;
+    settings.fsck_timeout = cfg.fsck_timeout;
+    settings.mount_timeout = cfg.mount_timeout;
+    settings.logout_grace = cfg.logout_grace;
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0) settings.hostname = host;
+    std::unique_ptr<UdevWatch> udev;
+    Manager* manager_ptr = nullptr;
+    try {
+        udev = std::make_unique<UdevWatch>(
+            loop, [&manager_ptr](UdevWatch::Action a, const StickProps& p) {
+                if (!manager_ptr) return;
+                manager_ptr->device_event(a == UdevWatch::Action::Add      ? DeviceAction::Add
+                                          : a == UdevWatch::Action::Change ? DeviceAction::Change
+                                                                           : DeviceAction::Remove,
+                                          p);
+            });
+        settings.udev_busy = [&udev] { return udev->udev_busy(); };
+    } catch (const std::exception& e) {
+        // Temporary homes still work; persistent ones fall back.
+        log::error("{}: no sticks will be seen", e.what());
+    }
     Manager manager(settings, loop, workers, store);
+    manager_ptr = &manager;
 
     auto connection = sdbus::createSystemBusConnection();
     ManagerObject manager_object(*connection, manager);
     manager.recover();
+    if (udev) udev->start();
     // The name last: no call can arrive before the old sessions are back.
     connection->requestName(bus::kBusName);
     log::notice("pershomed {} ready on the system bus as {} (state in {})", PERSHOME_VERSION,

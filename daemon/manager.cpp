@@ -7,8 +7,11 @@
 #include <fmt/core.h>
 
 #include "common/bus_names.hpp"
+#include "common/display_text.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/log.hpp"
+#include "daemon/login_decision.hpp"
+#include "daemon/manager_internal.hpp"
 #include "daemon/state_store.hpp"
 #include "daemon/tmphome.hpp"
 #include "daemon/user_db.hpp"
@@ -16,12 +19,6 @@
 
 namespace pershome {
 namespace {
-
-uint64_t now_usec() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
 
 // Said at every login into a temporary home: on a shared terminal the user
 // must know that nothing saved there survives the logout.
@@ -94,25 +91,74 @@ void Manager::open_session(OpenRequest request, OpenDone done) {
 void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next next) {
     auto it = sessions_.find(request.user);
     if (it != sessions_.end() && it->second->state == SessionState::Active) {
+        Session& s = *it->second;
         log::info("{}: another session ({}{}{}) joins the open home {}", request.user,
-                  request.service, request.tty.empty() ? "" : " on ", request.tty,
-                  it->second->home);
-        add_reference(*it->second, done, temporary_home_notice(it->second->home));
+                  request.service, request.tty.empty() ? "" : " on ", request.tty, s.home);
+        std::string message = temporary_home_notice(s.home);
+        if (s.persistent()) {
+            auto d = devices_.find(s.device);
+            message = s.degraded
+                          ? "Your stick was pulled out during an earlier session; your home "
+                            "is not available until you log out everywhere."
+                          : fmt::format("Your home is on the stick {}.",
+                                        d == devices_.end() ? s.device : d->second->display_name());
+        }
+        add_reference(s, done, message);
         next();
         return;
     }
-    if (!request.tmphome) {
-        done(tl::unexpected(OpError{bus::kErrorNotApplicable,
-                                    "no tmphome root given and no persistent home configured"}));
+    // Who gets which home: NSS and the admin's and the user's files, on a worker.
+    auto result = std::make_shared<tl::expected<LoginDecision, OpError>>(
+        tl::unexpected(OpError{bus::kErrorFailed, "internal error while deciding the home"}));
+    auto job = [result, user = request.user, path = settings_.persistent_homes] {
+        *result = decide_login(user, path);
+    };
+    auto finish = [this, result, request, done, next] {
+        if (!*result) {
+            log::error("{}: session not opened: {} ({})", display_text(request.user),
+                       result->error().message, result->error().name);
+            done(tl::unexpected(result->error()));
+            next();
+            return;
+        }
+        LoginDecision& d = **result;
+        for (const auto& w : d.warnings) log::warning("{}: {}", d.user.name, w);
+        if (!d.home.persistent) {
+            log::debug("{}: no persistent home ({})", d.user.name, d.home.reason);
+            open_tmphome(request, done, next, "");
+            return;
+        }
+        log::info("{}: persistent home wanted ({}; {})", d.user.name, d.home.reason,
+                  d.home.options.str());
+        auto login = std::make_shared<PendingLogin>();
+        login->request = request;
+        login->done = done;
+        login->next = next;
+        login->user = d.user;
+        login->options = d.home.options;
+        login->settle_deadline = std::chrono::steady_clock::now() + settings_.stick_settle;
+        find_stick(std::move(login));
+    };
+    workers_.submit(std::move(job), std::move(finish));
+}
+
+void Manager::open_tmphome(const OpenRequest& request, const OpenDone& done, Next next,
+                           std::string preface) {
+    auto fail = [&](OpError e) {
+        if (!preface.empty()) e.message = preface + " " + e.message;
+        done(tl::unexpected(std::move(e)));
         next();
+    };
+    if (!request.tmphome) {
+        fail(OpError{bus::kErrorNotApplicable,
+                     "no tmphome root given and no persistent home configured"});
         return;
     }
     if (settings_.tmphome_root_allowed && !settings_.tmphome_root_allowed(*request.tmphome)) {
         std::string msg = fmt::format(
             "tmphome root {} is not among the daemon's configured tmphome_roots", *request.tmphome);
         log::error("{}: {}", request.user, msg);
-        done(tl::unexpected(OpError{bus::kErrorBadTmphomeRoot, msg}));
-        next();
+        fail(OpError{bus::kErrorBadTmphomeRoot, msg});
         return;
     }
 
@@ -140,14 +186,15 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
         }
         *result = Prepared{*user, *root, *created};
     };
-    auto finish = [this, result, request, done, next] {
+    auto finish = [this, result, request, done, next, preface] {
         if (!*result) {
-            const OpError& e = result->error();
+            OpError e = result->error();
             if (e.name == bus::kErrorNotApplicable) {
                 log::debug("{}: nothing to do: {}", request.user, e.message);
             } else {
                 log::error("{}: session not opened: {} ({})", request.user, e.message, e.name);
             }
+            if (!preface.empty()) e.message = preface + " " + e.message;
             done(tl::unexpected(e));
             next();
             return;
@@ -162,15 +209,25 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
         session->home = p.user.home;
         session->tmphome_root = p.root;
         session->opened_usec = now_usec();
-        Session& s = *session;
-        sessions_[s.user] = std::move(session);
-        log::notice("{}: temporary home {} created ({}{}{})", s.user, s.home, request.service,
-                    request.tty.empty() ? "" : " on ", request.tty);
-        if (listener_) listener_->session_added(s);
-        add_reference(s, done, temporary_home_notice(s.home));
+        std::string message = temporary_home_notice(p.user.home);
+        if (!preface.empty()) message = preface + " " + message;
+        session_opened(
+            std::move(session), done, message,
+            fmt::format("temporary home {} created ({}{}{})", p.user.home, request.service,
+                        request.tty.empty() ? "" : " on ", request.tty));
         next();
     };
     workers_.submit(std::move(job), std::move(finish));
+}
+
+void Manager::session_opened(std::unique_ptr<Session> session, const OpenDone& done,
+                             std::string message, const std::string& how) {
+    Session& s = *session;
+    sessions_[s.user] = std::move(session);
+    log::notice("{}: {}", s.user, how);
+    save(s);
+    if (listener_) listener_->session_added(s);
+    add_reference(s, done, std::move(message));
 }
 
 void Manager::add_reference(Session& session, const OpenDone& done, std::string message) {
@@ -259,6 +316,10 @@ void Manager::teardown(Session& session, const CloseDone& done, Next next) {
     session.state = SessionState::Closing;
     save(session);
     if (listener_) listener_->session_changed(session, {"References", "State"});
+    if (session.persistent()) {
+        teardown_persistent(session, done, std::move(next));
+        return;
+    }
     auto result = std::make_shared<tl::expected<std::string, OpError>>(
         tl::unexpected(OpError{bus::kErrorFailed, "internal error while removing the home"}));
     auto job = [result, root = session.tmphome_root, home = session.home, uid = session.uid] {
@@ -276,21 +337,26 @@ void Manager::teardown(Session& session, const CloseDone& done, Next next) {
         } else if (it != sessions_.end()) {
             log::notice("{}: temporary home {} removed", user, it->second->home);
         }
-        try {
-            store_.erase(user);
-        } catch (const std::exception& e) {
-            log::error("cannot erase state of {}: {}", user, e.what());
-        }
-        if (it != sessions_.end()) {
-            // Out of the map first, so the bus layer counts what is left.
-            std::unique_ptr<Session> gone = std::move(it->second);
-            sessions_.erase(it);
-            if (listener_) listener_->session_removed(*gone);
-        }
+        finish_teardown(user, message);
         if (done) done(message);
         next();
     };
     workers_.submit(std::move(job), std::move(finish));
+}
+
+void Manager::finish_teardown(const std::string& user, const std::string& /*message*/) {
+    try {
+        store_.erase(user);
+    } catch (const std::exception& e) {
+        log::error("cannot erase state of {}: {}", user, e.what());
+    }
+    auto it = sessions_.find(user);
+    if (it != sessions_.end()) {
+        // Out of the map first, so the bus layer counts what is left.
+        std::unique_ptr<Session> gone = std::move(it->second);
+        sessions_.erase(it);
+        if (listener_) listener_->session_removed(*gone);
+    }
 }
 
 void Manager::recover() {
@@ -306,6 +372,12 @@ void Manager::recover() {
         session->home = r.home;
         session->tmphome_root = r.tmphome_root;
         session->opened_usec = r.opened_usec;
+        session->device = r.device;
+        session->devnode = r.devnode;
+        session->stick_dir = r.stick_dir;
+        session->fs_pid = static_cast<pid_t>(r.fs_pid);
+        session->made_mount_point = r.made_mount_point;
+        session->degraded = r.degraded;
         session->state = r.state == "closing" ? SessionState::Closing : SessionState::Active;
         for (const auto& id : r.references) {
             auto ref = Reference::reopen(store_.refs_dirfd(), id);

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -16,8 +17,11 @@
 #include <vector>
 
 #include "common/unique_fd.hpp"
+#include "config/home_options.hpp"
+#include "daemon/device.hpp"
 #include "daemon/op_error.hpp"
 #include "daemon/session.hpp"
+#include "daemon/user_db.hpp"
 
 namespace pershome {
 
@@ -29,6 +33,15 @@ struct ManagerSettings {
     std::string default_skel = "/etc/skel";
     // Whether a PAM line's tmphome= root is among those the admin allows.
     std::function<bool(std::string_view)> tmphome_root_allowed;
+    std::string persistent_homes = "/etc/ltsp/persistent_homes";
+    std::string pershome_fs = "/usr/bin/pershome-fs";
+    std::chrono::milliseconds stick_settle{3000};
+    std::chrono::seconds fsck_timeout{60};
+    std::chrono::seconds mount_timeout{30};
+    std::chrono::seconds logout_grace{5};
+    std::string hostname;  // for the stick's last-use record
+    // Whether udev still has events queued; null: never.
+    std::function<bool()> udev_busy;
 };
 
 struct OpenRequest {
@@ -55,7 +68,13 @@ class ManagerListener {
     virtual void session_added(const Session& session) = 0;
     virtual void session_changed(const Session& session, const std::vector<std::string>& props) = 0;
     virtual void session_removed(const Session& session) = 0;
+    virtual void device_added(const Device& device) = 0;
+    virtual void device_changed(const Device& device, const std::vector<std::string>& props) = 0;
+    virtual void device_removed(const Device& device) = 0;
 };
+
+// What udev reports, as the Manager takes it.
+enum class DeviceAction { Add, Change, Remove };
 
 class Manager {
   public:
@@ -74,9 +93,14 @@ class Manager {
     void open_session(OpenRequest request, OpenDone done);
     void close_session(const std::string& user, const std::string& reference, CloseDone done);
 
+    // A block device appeared, changed or went (udev). Sticks become Devices.
+    void device_event(DeviceAction action, const StickProps& props);
+
     const std::map<std::string, std::unique_ptr<Session>>& sessions() const { return sessions_; }
+    const std::map<std::string, std::unique_ptr<Device>>& devices() const { return devices_; }
 
   private:
+    struct PendingLogin;
     using Next = std::function<void()>;
     using Op = std::function<void(Next)>;
 
@@ -84,11 +108,31 @@ class Manager {
     void run_next(const std::string& user);
 
     void run_open(const OpenRequest& request, const OpenDone& done, Next next);
+    void open_tmphome(const OpenRequest& request, const OpenDone& done, Next next,
+                      std::string preface);
+    void session_opened(std::unique_ptr<Session> session, const OpenDone& done, std::string message,
+                        const std::string& how);
+
+    // Persistent homes (manager_persistent.cpp).
+    void find_stick(std::shared_ptr<PendingLogin> login);
+    void mount_home(std::shared_ptr<PendingLogin> login, Device& device);
+    void no_stick(std::shared_ptr<PendingLogin> login, const std::string& why);
+    void teardown_persistent(Session& session, const CloseDone& done, Next next);
+    void stick_pulled(Session& session);
+    bool sticks_settling() const;
+
+    // Devices (manager_devices.cpp).
+    void add_device(const StickProps& props);
+    void remove_device(const std::string& name);
+    void probe(Device& device);
+    void set_device_state(Device& device, DeviceState state, const std::string& user,
+                          const std::string& mount_point, const std::string& error = "");
     void add_reference(Session& session, const OpenDone& done, std::string message);
     void watch_reference(const std::string& user, const Reference& ref);
     void release_reference(const std::string& user, const std::string& reference,
                            const CloseDone& done, Next next);
     void teardown(Session& session, const CloseDone& done, Next next);
+    void finish_teardown(const std::string& user, const std::string& message);
     void save(const Session& session);
 
     ManagerSettings settings_;
@@ -97,6 +141,8 @@ class Manager {
     StateStore& store_;
     ManagerListener* listener_ = nullptr;
     std::map<std::string, std::unique_ptr<Session>> sessions_;
+    std::map<std::string, std::unique_ptr<Device>> devices_;
+    int probing_ = 0;
     struct Queue {
         bool running = false;
         std::deque<Op> ops;

@@ -38,6 +38,8 @@ ManagerObject::~ManagerObject() {
     manager_.set_listener(nullptr);
     for (auto& [user, object] : objects_) object->detach_quietly();
     objects_.clear();
+    for (auto& [name, object] : devices_) object->detach_quietly();
+    devices_.clear();
     unregisterAdaptor();
 }
 
@@ -139,6 +141,19 @@ void ManagerObject::session_changed(const Session& session, const std::vector<st
 void ManagerObject::session_removed(const Session& session) {
     objects_.erase(session.user);
     emitPropertiesChangedSignal(bus::kManagerInterface, {"SessionCount"});
+}
+
+void ManagerObject::device_added(const Device& device) {
+    devices_[device.name] = std::make_unique<DeviceObject>(connection_, device);
+}
+
+void ManagerObject::device_changed(const Device& device, const std::vector<std::string>& props) {
+    auto it = devices_.find(device.name);
+    if (it != devices_.end()) it->second->changed(props);
+}
+
+void ManagerObject::device_removed(const Device& device) {
+    devices_.erase(device.name);
 }
 
 }  // namespace pershome

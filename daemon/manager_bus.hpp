@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "daemon/device_bus.hpp"
 #include "daemon/manager.hpp"
 #include "daemon/session_bus.hpp"
 #include "pershome1-adaptor.h"
@@ -37,12 +38,16 @@ class ManagerObject final
     void session_added(const Session& session) override;
     void session_changed(const Session& session, const std::vector<std::string>& props) override;
     void session_removed(const Session& session) override;
+    void device_added(const Device& device) override;
+    void device_changed(const Device& device, const std::vector<std::string>& props) override;
+    void device_removed(const Device& device) override;
 
     void require_root(const char* method);
 
     sdbus::IConnection& connection_;
     Manager& manager_;
     std::map<std::string, std::unique_ptr<SessionObject>> objects_;
+    std::map<std::string, std::unique_ptr<DeviceObject>> devices_;
 };
 
 }  // namespace pershome

@@ -23,6 +23,12 @@ SessionRecord Session::record() const {
     r.state = to_string(state);
     r.opened_usec = opened_usec;
     for (const auto& [id, ref] : references) r.references.push_back(id);
+    r.device = device;
+    r.devnode = devnode;
+    r.stick_dir = stick_dir;
+    r.fs_pid = fs_pid;
+    r.made_mount_point = made_mount_point;
+    r.degraded = degraded;
     return r;
 }
 

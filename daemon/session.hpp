@@ -22,14 +22,22 @@ struct Session {
     std::string user;
     uid_t uid = 0;
     gid_t gid = 0;
-    std::string mode;  // "tmphome"
+    std::string mode;  // "tmphome" or "persistent"
     std::string home;
     std::string tmphome_root;
+    // Persistent homes (see SessionRecord).
+    std::string device;
+    std::string devnode;
+    std::string stick_dir;
+    pid_t fs_pid = 0;
+    bool made_mount_point = false;
+    bool degraded = false;
     SessionState state = SessionState::Active;
     uint64_t opened_usec = 0;
     std::map<std::string, Reference> references;
 
     SessionRecord record() const;
+    bool persistent() const { return mode == "persistent"; }
 };
 
 }  // namespace pershome

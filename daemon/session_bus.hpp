@@ -7,6 +7,7 @@
 #include <string>
 
 #include "daemon/session.hpp"
+#include "daemon/stick.hpp"
 #include "pershome1-adaptor.h"
 
 namespace pershome {
@@ -33,6 +34,11 @@ class SessionObject final
     std::string State() override { return to_string(session_.state); }
     uint32_t References() override { return static_cast<uint32_t>(session_.references.size()); }
     uint64_t OpenedUSec() override { return session_.opened_usec; }
+    sdbus::ObjectPath Device() override {
+        return sdbus::ObjectPath(session_.device.empty() ? "/"
+                                                         : device_object_path(session_.device));
+    }
+    bool Degraded() override { return session_.degraded; }
 
     const Session& session_;
     bool announce_removal_ = true;

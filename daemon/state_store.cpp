@@ -50,7 +50,13 @@ nlohmann::json to_json(const SessionRecord& r) {
             {"tmphome_root", r.tmphome_root},
             {"state", r.state},
             {"opened_usec", r.opened_usec},
-            {"references", r.references}};
+            {"references", r.references},
+            {"device", r.device},
+            {"devnode", r.devnode},
+            {"stick_dir", r.stick_dir},
+            {"fs_pid", r.fs_pid},
+            {"made_mount_point", r.made_mount_point},
+            {"degraded", r.degraded}};
 }
 
 SessionRecord from_json(const nlohmann::json& j) {
@@ -64,6 +70,13 @@ SessionRecord from_json(const nlohmann::json& j) {
     r.state = j.at("state").get<std::string>();
     r.opened_usec = j.at("opened_usec").get<uint64_t>();
     r.references = j.at("references").get<std::vector<std::string>>();
+    // Absent in records of tmphome sessions written before persistent homes.
+    r.device = j.value("device", "");
+    r.devnode = j.value("devnode", "");
+    r.stick_dir = j.value("stick_dir", "");
+    r.fs_pid = j.value("fs_pid", int64_t{0});
+    r.made_mount_point = j.value("made_mount_point", false);
+    r.degraded = j.value("degraded", false);
     return r;
 }
 
@@ -75,6 +88,9 @@ StateStore::StateStore(std::string state_dir) : dir_(std::move(state_dir)) {
     if (!top) fail("open " + dir_);
     sessions_fd_ = open_or_make_dir(top.get(), "sessions", 0700, dir_ + "/sessions");
     refs_fd_ = open_or_make_dir(top.get(), "refs", 0700, dir_ + "/refs");
+    // Raw sticks are mounted below it: root's alone, or a user could reach
+    // the stick's files behind pershome-fs.
+    open_or_make_dir(top.get(), "sticks", 0700, dir_ + "/sticks");
 }
 
 void StateStore::save(const SessionRecord& record) {

@@ -18,12 +18,20 @@ struct SessionRecord {
     std::string user;
     uid_t uid = 0;
     gid_t gid = 0;
-    std::string mode;  // "tmphome"
+    std::string mode;  // "tmphome" or "persistent"
     std::string home;
     std::string tmphome_root;
     std::string state;  // "active", "closing"
     uint64_t opened_usec = 0;
     std::vector<std::string> references;
+    // Persistent homes: the stick and what was mounted, for teardown after a
+    // restart of the daemon.
+    std::string device;             // device object name ("sdb1")
+    std::string devnode;            // "/dev/sdb1"
+    std::string stick_dir;          // where the raw stick is mounted
+    int64_t fs_pid = 0;             // the pershome-fs process
+    bool made_mount_point = false;  // the home directory was created as a mount point
+    bool degraded = false;          // the stick was pulled
 };
 
 class StateStore {

@@ -100,7 +100,8 @@ bool is_reserved_dos_name(std::string_view name) {
 }
 
 bool is_reserved_backing_name(std::string_view name) {
-    return iequals(name, kIndexFileName) || iequals(name, kLinkPoolName);
+    return iequals(name, kIndexFileName) || iequals(name, kLinkPoolName) ||
+           iequals(name, kLastUseName);
 }
 
 bool fat_can_hold(std::string_view name) {

@@ -14,6 +14,9 @@ namespace pershome::fs {
 // case-insensitively because FAT folds case.
 inline constexpr std::string_view kIndexFileName = "PERSHOME.IDX";
 inline constexpr std::string_view kLinkPoolName = "PERSHOME.LNK";
+// pershomed's record of the stick's last use (who, where, when), kept in the
+// backing root; reserved everywhere so that it never shows in a home.
+inline constexpr std::string_view kLastUseName = "PERSHOME.USE";
 
 // A name a POSIX user may give: 1..255 bytes, no '/', no NUL, not "." or "..".
 bool is_valid_posix_name(std::string_view name);

@@ -173,6 +173,14 @@ int open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
                            out.error_message.c_str());
             return PAM_IGNORE;
         }
+        if (out.error_name == bus::kErrorNoStick) {
+            // A persistent home was wanted and the rule's fallback is to go
+            // on without one: the user must still learn why.
+            pam_syslog(pamh, LOG_NOTICE, "pershome: no persistent home for user %s: %s", user,
+                       out.error_message.c_str());
+            if (!ctx.quiet) pam_info(pamh, "%s", out.error_message.c_str());
+            return PAM_IGNORE;
+        }
         // pershomed writes its error messages for the user to read.
         pam_syslog(pamh, LOG_ERR, "pershome: OpenSession for user %s failed: %s: %s", user,
                    out.error_name.c_str(), out.error_message.c_str());

@@ -1,0 +1,169 @@
+// Sticks in the Manager: udev's reports become Devices, each probed once on a
+// worker (is there a pershome/ folder, who used it last), and a stick pulled
+// while it holds a home degrades that session.
+#include <fmt/core.h>
+#include <sys/stat.h>
+
+#include "common/display_text.hpp"
+#include "common/path_escape.hpp"
+#include "daemon/event_loop.hpp"
+#include "daemon/log.hpp"
+#include "daemon/manager_internal.hpp"
+#include "daemon/state_store.hpp"
+#include "daemon/stick_mount.hpp"
+#include "daemon/worker_pool.hpp"
+
+namespace pershome {
+
+const char* to_string(DeviceState state) {
+    switch (state) {
+        case DeviceState::Idle:
+            return "idle";
+        case DeviceState::InUse:
+            return "in-use";
+        case DeviceState::SafeToRemove:
+            return "safe-to-remove";
+        case DeviceState::Gone:
+            return "gone";
+        case DeviceState::Failed:
+            return "failed";
+    }
+    return "unknown";
+}
+
+std::string Device::display_name() const {
+    const std::string node = props.devnode.empty() ? name : props.devnode;
+    if (props.label.empty()) return node;
+    return fmt::format("{} ({})", display_text(props.label, 64), node);
+}
+
+void Manager::device_event(DeviceAction action, const StickProps& props) {
+    if (props.sysname.empty()) return;
+    if (action == DeviceAction::Remove) {
+        remove_device(props.sysname);
+        return;
+    }
+    std::string why;
+    const bool stick = is_stick(props, &why);
+    auto it = devices_.find(props.sysname);
+    if (!stick) {
+        // A stick reformatted to something else, or marked PERSHOME_IGNORE.
+        if (it != devices_.end() && it->second->state != DeviceState::InUse) {
+            log::info("device {} is no longer a stick ({})", props.sysname, why);
+            remove_device(props.sysname);
+        }
+        return;
+    }
+    if (it != devices_.end() && it->second->state != DeviceState::Gone) {
+        Device& d = *it->second;
+        const bool same = d.props.fs_type == props.fs_type && d.props.uuid == props.uuid &&
+                          d.props.label == props.label && d.props.devnode == props.devnode;
+        // Our own mount and unmount make udev report "change": nothing new.
+        if (same) return;
+        if (d.state == DeviceState::InUse) return;
+        d.props = props;
+        d.probed = false;
+        if (listener_)
+            listener_->device_changed(d, {"Label", "UUID", "FsType", "Size", "DeviceNode"});
+        probe(d);
+        return;
+    }
+    log::info("stick {} plugged: {} filesystem{}, {} ({})", props.devnode, props.fs_type,
+              props.label.empty() ? "" : ", label " + display_text(props.label, 64),
+              props.uuid.empty() ? "no UUID" : "UUID " + display_text(props.uuid, 64), why);
+    add_device(props);
+}
+
+void Manager::add_device(const StickProps& props) {
+    if (auto old = devices_.find(props.sysname); old != devices_.end()) {
+        // Plugged again while its session from before the pull is still open.
+        if (listener_) listener_->device_removed(*old->second);
+        devices_.erase(old);
+    }
+    auto device = std::make_unique<Device>();
+    device->name = props.sysname;
+    device->props = props;
+    // After a restart of the daemon: a session of ours may be on it.
+    for (const auto& [user, s] : sessions_) {
+        if (s->persistent() && s->device == props.sysname && !s->degraded &&
+            s->state == SessionState::Active) {
+            device->state = DeviceState::InUse;
+            device->user = user;
+            device->mount_point = s->stick_dir;
+            device->has_home = true;
+            device->probed = true;
+        }
+    }
+    Device& d = *device;
+    devices_[d.name] = std::move(device);
+    if (listener_) listener_->device_added(d);
+    if (!d.probed) probe(d);
+}
+
+void Manager::remove_device(const std::string& name) {
+    auto it = devices_.find(name);
+    if (it == devices_.end()) return;
+    Device& d = *it->second;
+    if (d.state == DeviceState::InUse) {
+        auto s = sessions_.find(d.user);
+        log::warning("stick {} pulled while in use by {}", d.props.devnode, d.user);
+        set_device_state(d, DeviceState::Gone, d.user, d.mount_point);
+        if (s != sessions_.end() && s->second->device == name) stick_pulled(*s->second);
+        return;
+    }
+    log::info("stick {} removed", d.props.devnode.empty() ? name : d.props.devnode);
+    std::unique_ptr<Device> gone = std::move(it->second);
+    devices_.erase(it);
+    if (listener_) listener_->device_removed(*gone);
+}
+
+void Manager::probe(Device& device) {
+    ++probing_;
+    const std::string name = device.name;
+    const std::string probe_dir = store_.dir() + "/sticks/probe-" + path_escape(name);
+    auto result = std::make_shared<tl::expected<StickLook, std::string>>(
+        tl::unexpected(std::string("internal error while probing")));
+    auto job = [result, probe_dir, node = device.props.devnode, type = device.props.fs_type] {
+        if (::mkdir(probe_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+            *result = tl::unexpected(fmt::format("cannot make {}", probe_dir));
+            return;
+        }
+        *result = probe_stick(node, type, probe_dir);
+        ::rmdir(probe_dir.c_str());
+    };
+    auto finish = [this, result, name] {
+        --probing_;
+        auto it = devices_.find(name);
+        if (it == devices_.end()) return;
+        Device& d = *it->second;
+        // A login may have taken it meanwhile (it did its own look).
+        if (d.state != DeviceState::Idle) return;
+        d.probed = true;
+        if (!*result) {
+            d.error = result->error();
+            log::warning("stick {} cannot be read: {}", d.props.devnode, d.error);
+            set_device_state(d, DeviceState::Failed, "", "", d.error);
+            return;
+        }
+        d.has_home = (*result)->has_home;
+        d.last_use = (*result)->last_use;
+        d.error = (*result)->note;
+        log::info("stick {}: {}{}", d.props.devnode,
+                  d.has_home ? "has a pershome folder" : "no pershome folder",
+                  d.error.empty() ? "" : " (" + d.error + ")");
+        if (listener_)
+            listener_->device_changed(d, {"HasHome", "LastUser", "LastHost", "LastUsed", "Error"});
+    };
+    workers_.submit(std::move(job), std::move(finish));
+}
+
+void Manager::set_device_state(Device& device, DeviceState state, const std::string& user,
+                               const std::string& mount_point, const std::string& error) {
+    device.state = state;
+    device.user = user;
+    device.mount_point = mount_point;
+    if (state == DeviceState::Failed) device.error = error;
+    if (listener_) listener_->device_changed(device, {"State", "User", "MountPoint", "Error"});
+}
+
+}  // namespace pershome

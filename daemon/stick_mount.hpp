@@ -1,0 +1,59 @@
+// The raw stick: its FAT dirty bit, repair, mount below the state dir (where
+// only root reaches it), the look for pershome/ and the last-use record, and
+// the unmount. Blocking: called on worker threads.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <tl/expected.hpp>
+
+#include "daemon/device.hpp"
+
+namespace pershome {
+
+inline constexpr const char* kHomeFolder = "pershome";
+// In pershome/; pershome-fs reserves the name, so it never shows in the home.
+inline constexpr const char* kLastUseFile = "PERSHOME.USE";
+
+// Whether the FAT boot sector of DEVNODE says the volume was not unmounted
+// cleanly (Linux sets the bit at mount and clears it at unmount). exfat: its
+// VolumeDirty flag.
+tl::expected<bool, std::string> stick_dirty(const std::string& devnode, const std::string& fs_type);
+
+// fsck.fat -a (fsck.exfat -y) with a deadline: repairs what a pull left.
+tl::expected<void, std::string> repair_stick(const std::string& devnode, const std::string& fs_type,
+                                             std::chrono::seconds timeout);
+
+// Mounts DEVNODE on TARGET (an existing directory) nosuid,nodev,noexec with
+// the options that keep names intact (utf8, shortname=mixed), owned by root
+// and private to it (the pershome-fs above it shows the user's view).
+tl::expected<void, std::string> mount_stick(const std::string& devnode, const std::string& fs_type,
+                                            const std::string& target, bool read_only);
+
+struct StickLook {
+    bool has_home = false;
+    LastUse last_use;
+    std::string note;  // "pershome is a file, not a folder", ...
+};
+
+// Looks at a mounted stick: is pershome/ a real directory, and what does its
+// last-use record say.
+StickLook look_at_stick(const std::string& target);
+
+// Probes an unmounted stick: mounts it read-only on TARGET, looks, unmounts.
+tl::expected<StickLook, std::string> probe_stick(const std::string& devnode,
+                                                 const std::string& fs_type,
+                                                 const std::string& target);
+
+// Writes the last-use record into TARGET/pershome; a failure is only a note.
+std::string record_use(const std::string& target, const LastUse& use);
+
+// syncfs, then unmount; retried while busy until GRACE, then remounted
+// read-only and detached lazily. Returns a note (what held it) or "".
+std::string unmount_stick(const std::string& target, std::chrono::seconds grace);
+
+// Parses a PERSHOME.USE text; unknown lines are ignored.
+LastUse parse_last_use(std::string_view text);
+std::string format_last_use(const LastUse& use);
+
+}  // namespace pershome
