@@ -27,6 +27,16 @@ std::string temporary_home_notice(const std::string& home) {
                        home);
 }
 
+// A tmphome that was the fallback of a missing stick: the user still learns
+// why there is no persistent home, also when no tmphome applies to them.
+OpError after_no_stick(OpError e, const std::string& preface) {
+    if (preface.empty()) return e;
+    if (e.name == bus::kErrorNotApplicable)
+        return OpError{bus::kErrorNoStick, preface + " Your usual home directory is used instead."};
+    e.message = preface + " " + e.message;
+    return e;
+}
+
 // What the worker found out and did for an open.
 struct Prepared {
     UserInfo user;
@@ -145,8 +155,7 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
 void Manager::open_tmphome(const OpenRequest& request, const OpenDone& done, Next next,
                            std::string preface) {
     auto fail = [&](OpError e) {
-        if (!preface.empty()) e.message = preface + " " + e.message;
-        done(tl::unexpected(std::move(e)));
+        done(tl::unexpected(after_no_stick(std::move(e), preface)));
         next();
     };
     if (!request.tmphome) {
@@ -194,8 +203,7 @@ void Manager::open_tmphome(const OpenRequest& request, const OpenDone& done, Nex
             } else {
                 log::error("{}: session not opened: {} ({})", request.user, e.message, e.name);
             }
-            if (!preface.empty()) e.message = preface + " " + e.message;
-            done(tl::unexpected(e));
+            done(tl::unexpected(after_no_stick(std::move(e), preface)));
             next();
             return;
         }

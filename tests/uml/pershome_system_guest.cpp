@@ -29,8 +29,7 @@ system_up() {
     mount --bind "$SHARED/pam.d" /etc/pam.d || return 1
     mkdir -p /run/tmphome /run/staffhome/staff /run/udev/rules.d /run/bus
     chown 20003:20003 /run/staffhome/staff
-    echo 'SUBSYSTEM=="block", KERNEL=="ubd[b-z]*|dm-*", ENV{PERSHOME_STICK}="1"' \
-        > /run/udev/rules.d/90-pershome-test.rules
+    cp "$SHARED/90-pershome-test.rules" /run/udev/rules.d/
     start_udev || return 1
     dbus-daemon --config-file="$SHARED/bus.conf" --fork --print-pid > /run/bus/pid || return 1
     daemon_start
@@ -90,7 +89,8 @@ void write_system_files(const fs::path& shared, const SystemFiles& files) {
     fs::create_directories(shared / "skel");
     write(shared / "skel" / ".profile", "# skel\n");
     write(shared / "pam.d" / "pershome",
-          fmt::format("session required {} tmphome=/run/tmphome/ skel={}/ debug\n",
+          fmt::format("session required {} tmphome=/run/tmphome/ skel={}/ debug\n"
+                      "session required pam_permit.so\n",
                       PERSHOME_PAM_MODULE, (shared / "skel").string()));
     write(shared / "pam.d" / "other", "session required pam_permit.so\n");
     write(shared / "bus.conf",
@@ -121,6 +121,9 @@ void write_system_files(const fs::path& shared, const SystemFiles& files) {
 )",
               PERSHOME_POLICY_FILE));
     write(shared / "persistent_homes", files.persistent_homes);
+    write(shared / "90-pershome-test.rules",
+          fmt::format("SUBSYSTEM==\"block\", KERNEL==\"{}\", ENV{{PERSHOME_STICK}}=\"1\"\n",
+                      files.stick_kernel_names));
     write(shared / "pershomed.json",
           fmt::format(R"({{"state_dir": "/run/pershome", "persistent_homes": "{}",
  "pershome_fs": "{}", "log_level": "debug", "logout_grace_sec": 2,

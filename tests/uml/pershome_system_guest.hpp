@@ -16,6 +16,8 @@ namespace pershome::test::uml {
 struct SystemFiles {
     std::string persistent_homes = "*\n";  // persistent_homes(5)
     std::string extra_config;              // more pershomed.json keys, ",\"k\": v"
+    // Which disks udev marks PERSHOME_STICK=1 (ubd disks are not removable).
+    std::string stick_kernel_names = "ubd[b-z]*";
 };
 
 // Writes passwd, group, pam.d, the bus config, pershomed.json and

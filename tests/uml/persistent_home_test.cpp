@@ -40,9 +40,12 @@ class PersistentHome : public testing::Test {
         m_ = std::make_unique<UmlMachine>(tmp_.path(), "phome" + std::to_string(::getpid()));
         m_->add_guest_library(pershome_guest_library());
         m_->add_guest_library(system_guest_library());
+        if (!m_module_.empty()) m_->add_module(m_module_);
         m_->start(script);
         if (m_->wait_for_file("ready", Clock::now() + 60s)) {
             plug_reply_ = m_->mconsole("config ubdb=" + stick.string());
+            if (!second_stick_.empty())
+                plug_reply_ += m_->mconsole("config ubdc=" + second_stick_.string());
             std::ofstream(tmp_ / "plugged") << plug_reply_;
         }
         GuestResult r = m_->finish(timeout);
@@ -60,6 +63,8 @@ class PersistentHome : public testing::Test {
     TempDir tmp_{"pershome-uml"};
     std::unique_ptr<UmlMachine> m_;
     std::string plug_reply_;
+    std::string m_module_;
+    fs::path second_stick_;
 };
 
 // Joseph's day: his stick goes in, he logs in and writes his report with odd
@@ -149,6 +154,172 @@ check fsck_clean_again fsck.fat -n /dev/ubdb
     EXPECT_NE(listing.find("./1733300000.M1P2.host:2,S|f|640|1|5|"), std::string::npos) << listing;
     EXPECT_NE(listing.find("./hardlink.txt|f|644|2|2|"), std::string::npos) << listing;
     EXPECT_NE(listing.find("./latest.odt|l|777|1|"), std::string::npos) << listing;
+}
+
+// Who gets what without a stick: the rule's fallback decides (tmphome, deny,
+// none), a group rule comes before the user's own file, a user's opt-in file
+// is honoured (a FIFO is not, and does not hang the login), and every login
+// is told in one sentence what is missing and how to fix it.
+TEST_F(PersistentHome, WithoutAStickTheFallbackApplies) {
+    const fs::path stick = tmp_ / "empty.img";
+    make_fat32_image(stick, 64, {"Documents"}, "EMPTY");
+    SystemFiles files;
+    files.persistent_homes = "@journalism fallback=deny\npatron\n";
+    files.extra_config = R"(, "stick_settle_ms": 500)";
+    write_system_files(tmp_.path(), files);
+    const std::string script = R"sh(
+check system_up system_up || exit 1
+# staff opts in herself (no admin rule covers her), with fallback=none.
+printf 'fallback=none\n' > /run/staffhome/staff/.persistent_home
+chown 20003:20003 /run/staffhome/staff/.persistent_home
+
+login_start p patron
+exec 7>/run/login-p.in
+check open_p login_wait_open p
+check open_p_ok login_opened p
+check patron_told_no_stick grep -q '^info: No USB stick with a pershome folder is plugged in' "$SHARED/login-p.out"
+check patron_tmphome prop_is session_prop patron Mode 's "tmphome"'
+check close_p login_close p 7
+
+login_start j joseph
+exec 7>/run/login-j.in
+check open_j login_wait_open j
+check joseph_denied sh -c '! login_opened j'
+check joseph_told_deny grep -q 'You cannot log in without it' "$SHARED/login-j.out"
+check no_joseph_session sh -c '! session_prop joseph Mode | grep -q "^s "'
+echo close >&7; exec 7>&-
+
+login_start s staff
+exec 7>/run/login-s.in
+check open_s login_wait_open s
+check open_s_ok login_opened s
+check staff_told grep -q '^info: No USB stick .* Your usual home directory is used instead' "$SHARED/login-s.out"
+check staff_home_untouched expect_eq staff_fstype "" "$(mounted_at /run/staffhome/staff)"
+check close_s login_close s 7
+
+# A FIFO as the opt-in file: ignored with a log line, the login goes on.
+rm /run/staffhome/staff/.persistent_home
+mkfifo /run/staffhome/staff/.persistent_home
+chown 20003:20003 /run/staffhome/staff/.persistent_home
+login_start f staff
+exec 7>/run/login-f.in
+check open_f login_wait_open f
+check open_f_ok login_opened f
+check fifo_no_message sh -c '! grep -q "^info:" "$SHARED/login-f.out"'
+check fifo_logged grep -q 'persistent_home.*not a regular file' "$SHARED/pershomed.log"
+check close_f login_close f 7
+
+signal_host ready
+check plugged wait_for_host plugged 60 || exit 1
+check stick_probed wait_until 30 prop_is device_prop ubdb HasHome "b false" || exit 1
+login_start q patron
+exec 7>/run/login-q.in
+check open_q login_wait_open q
+check open_q_ok login_opened q
+check patron_told_no_folder grep -q "^info: The stick EMPTY (/dev/ubdb) has no pershome folder: create a folder named pershome at its top (or run pershome-prepare)" "$SHARED/login-q.out"
+check close_q login_close q 7
+check daemon_alive kill -0 "$DAEMON_PID"
+)sh";
+    run_with_plug(script, stick);
+}
+
+// A stick pulled in the middle of a session (device-mapper's error target
+// and a remove uevent): the daemon marks the device gone and the session
+// degraded, detaches the home and stays up; the logout ends the session; the
+// stick plugged in again is repaired and shows what was synced before.
+TEST_F(PersistentHome, StickPulledMidSession) {
+    const fs::path stick = tmp_ / "stick.img";
+    make_fat32_image(stick, 64, {"pershome"}, "JOSEPH");
+    SystemFiles files;
+    files.stick_kernel_names = "dm-*";
+    write_system_files(tmp_.path(), files);
+    const std::string script = R"sh(
+check system_up system_up || exit 1
+signal_host ready
+check plugged wait_for_host plugged 60 || exit 1
+N=$(blockdev --getsz /dev/ubdb)
+check dm_create dmsetup create stick --table "0 $N linear /dev/ubdb 0" || exit 1
+# The object name is the kernel's, escaped as sd_bus_path_encode does.
+DM=$(basename "$(readlink -f /dev/mapper/stick)" | sed 's/-/_2d/')
+check stick_probed wait_until 30 prop_is device_prop "$DM" HasHome "b true" || exit 1
+login_start a joseph
+exec 7>/run/login-a.in
+check open_a login_wait_open a || exit 1
+check open_a_ok login_opened a || exit 1
+check write_synced login_run a 7 'cd && printf "before the pull\n" > kept.txt && sync kept.txt && sync .'
+
+dmsetup suspend stick && dmsetup load stick --table "0 $N error" && dmsetup resume stick
+echo remove > "/sys/block/$(basename "$(readlink -f /dev/mapper/stick)")/uevent"
+check device_gone wait_until 20 prop_is device_prop "$DM" State 's "gone"'
+check session_degraded wait_until 20 prop_is session_prop joseph Degraded "b true"
+check home_detached wait_until 30 sh -c '[ -z "$(mounted_at /run/tmphome/joseph)" ]'
+check fs_process_ended wait_until 30 sh -c '! pgrep -x pershome-fs'
+check daemon_alive kill -0 "$DAEMON_PID"
+check close_a login_close a 7
+check session_gone wait_until 20 sh -c '! session_prop joseph Mode | grep -q "^s "'
+check device_object_gone wait_until 20 sh -c '! device_prop "$DM" State | grep -q "^s "'
+check mount_point_removed test ! -e /run/tmphome/joseph
+
+# Plugged in again: repaired, and what was synced is there.
+check dm_removed wait_until 20 dmsetup remove stick
+check dm_again dmsetup create stick --table "0 $N linear /dev/ubdb 0"
+DM=$(basename "$(readlink -f /dev/mapper/stick)" | sed 's/-/_2d/')
+check probed_again wait_until 30 prop_is device_prop "$DM" HasHome "b true"
+login_start b joseph
+exec 8>/run/login-b.in
+check open_b login_wait_open b || exit 1
+check open_b_ok login_opened b
+check told_repaired grep -q 'It was not removed safely last time and has been repaired' "$SHARED/login-b.out"
+check synced_file_back login_run b 8 'grep -q "before the pull" ~/kept.txt'
+check close_b login_close b 8
+check fsck_clean fsck.fat -n /dev/mapper/stick
+)sh";
+    m_module_ = "dm-mod";
+    run_with_plug(script, stick);
+}
+
+// At logout the home is busy: a leftover process of the user (ended by
+// SIGTERM) and a shell of root's that sits in it (never ended: the home is
+// detached lazily and the log names it). Two users with two sticks at once
+// each get their own.
+TEST_F(PersistentHome, BusyHomeAndTwoUsersWithTwoSticks) {
+    const fs::path stick = tmp_ / "stick.img";
+    const fs::path second = tmp_ / "second.img";
+    make_fat32_image(stick, 64, {"pershome"}, "JOSEPH");
+    make_fat32_image(second, 64, {"pershome"}, "PATRON");
+    write_system_files(tmp_.path(), SystemFiles{});
+    second_stick_ = second;
+    const std::string script = R"sh(
+check system_up system_up || exit 1
+signal_host ready
+check plugged wait_for_host plugged 60 || exit 1
+check both_probed wait_until 30 prop_is device_prop ubdc HasHome "b true" || exit 1
+check first_probed wait_until 30 prop_is device_prop ubdb HasHome "b true" || exit 1
+login_start a joseph
+exec 7>/run/login-a.in
+check open_a login_wait_open a || exit 1
+check joseph_on_ubdb prop_is device_prop ubdb User 's "joseph"'
+login_start p patron
+exec 8>/run/login-p.in
+check open_p login_wait_open p || exit 1
+check patron_on_ubdc prop_is device_prop ubdc User 's "patron"'
+check patron_home_fuse expect_eq patron_fstype fuse.pershome-fs "$(mounted_at /run/tmphome/patron)"
+check close_p login_close p 8
+check ubdc_safe wait_until 30 prop_is device_prop ubdc State 's "safe-to-remove"'
+
+check leftover login_run a 7 'cd && echo x > held.txt && (setsid sleep 600 < held.txt > /dev/null 2>&1 &) && true'
+(cd /run/tmphome/joseph && exec sleep 600) &
+ROOT_SHELL=$!
+check close_a login_close a 7
+check safe_to_remove wait_until 40 prop_is device_prop ubdb State 's "safe-to-remove"'
+check user_process_ended sh -c '! pgrep -u 20001 sleep'
+check root_process_spared kill -0 "$ROOT_SHELL"
+check holder_logged grep -q "held by pid $ROOT_SHELL (sleep, uid 0)" "$SHARED/pershomed.log"
+check stick_unmounted sh -c '! grep -q " /run/pershome/sticks" /proc/self/mountinfo'
+kill "$ROOT_SHELL"
+check fsck_clean fsck.fat -n /dev/ubdb
+)sh";
+    run_with_plug(script, stick);
 }
 
 }  // namespace
