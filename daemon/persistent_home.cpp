@@ -125,6 +125,27 @@ std::string mounted_fs_type(const std::string& path) {
     return type;
 }
 
+std::vector<std::string> pershome_fs_command(const PersistentSpec& s, bool under_systemd) {
+    std::vector<std::string> argv;
+    if (under_systemd) {
+        // A scope of its own: outside pershomed's cgroup, so that a restart,
+        // a crash or KillMode=mixed of pershomed never takes a home with it.
+        argv = {"systemd-run",
+                "--scope",
+                "--quiet",
+                "--collect",
+                fmt::format("--unit=pershome-fs-{}-{}", s.user.uid, s.now.time),
+                fmt::format("--description=pershome-fs: home of {} on {}", s.user.name, s.device),
+                "--"};
+    }
+    for (std::string a : {s.pershome_fs, std::string("-f"), std::string("-o"),
+                          fmt::format("uid={},gid={},allow_other,flush={}", s.user.uid, s.user.gid,
+                                      s.flush_seconds),
+                          s.stick_dir + "/" + kHomeFolder, s.user.home})
+        argv.push_back(std::move(a));
+    return argv;
+}
+
 tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& s) {
     PersistentMounted out;
     if (::mkdir(s.stick_dir.c_str(), 0700) != 0 && errno != EEXIST)
@@ -170,14 +191,7 @@ tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& s
     out.made_mount_point = *made;
     if (std::string note = record_use(s.stick_dir, s.now); !note.empty())
         log::warning("{}: {}", s.user.name, note);
-    std::vector<std::string> argv = {
-        s.pershome_fs,
-        "-f",
-        "-o",
-        fmt::format("uid={},gid={},allow_other,flush={}", s.user.uid, s.user.gid, s.flush_seconds),
-        s.stick_dir + "/" + kHomeFolder,
-        s.user.home};
-    auto pid = spawn_detached(argv);
+    auto pid = spawn_detached(pershome_fs_command(s, ::access("/run/systemd/system", F_OK) == 0));
     if (!pid) {
         if (out.made_mount_point) ::rmdir(s.user.home.c_str());
         return undo_stick("cannot start pershome-fs: " + pid.error());

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <string>
 #include <tl/expected.hpp>
+#include <vector>
 
 #include "daemon/device.hpp"
 #include "daemon/op_error.hpp"
@@ -39,6 +40,10 @@ struct PersistentMounted {
 };
 
 tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& spec);
+
+// The pershome-fs command line; under systemd it runs in a transient scope
+// of its own (systemd-run --scope, which execs it: the pid stays the same).
+std::vector<std::string> pershome_fs_command(const PersistentSpec& spec, bool under_systemd);
 
 struct PersistentTeardown {
     std::string user;

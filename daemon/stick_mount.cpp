@@ -1,6 +1,8 @@
 #include "daemon/stick_mount.hpp"
 
 #include <fcntl.h>
+#include <linux/msdos_fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -122,6 +124,10 @@ std::string record_use(const std::string& target, const LastUse& use) {
     const std::string text = format_last_use(use);
     if (::write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
         return fmt::format("cannot write {}: {}", path, errno_text(errno));
+    // Hidden from Windows and macOS, as pershome-fs's own files are; exFAT
+    // has no such ioctl, and the record works without it.
+    uint32_t attrs = ATTR_HIDDEN;
+    (void)::ioctl(f.get(), FAT_IOCTL_SET_ATTRIBUTES, &attrs);
     return "";
 }
 
@@ -174,7 +180,13 @@ LastUse parse_last_use(std::string_view text) {
 }
 
 std::string format_last_use(const LastUse& use) {
-    return fmt::format("user={}\nhost={}\ntime={}\n", use.user, use.host, use.time);
+    // One field a line: a control byte in a name must not start another.
+    auto line = [](std::string s) {
+        for (char& c : s)
+            if (static_cast<unsigned char>(c) < 0x20) c = '?';
+        return s;
+    };
+    return fmt::format("user={}\nhost={}\ntime={}\n", line(use.user), line(use.host), use.time);
 }
 
 }  // namespace pershome

@@ -37,7 +37,25 @@ TEST(DaemonConfig, DefaultsFromEmptyObject) {
     EXPECT_EQ(c.workers, 4);
     EXPECT_TRUE(c.tmphome_roots.empty());
     EXPECT_EQ(c.operation_timeout, std::chrono::seconds(120));
+    EXPECT_EQ(c.pershome_fs, "/usr/bin/pershome-fs");
+    EXPECT_EQ(c.stick_settle, std::chrono::milliseconds(3000));
+    EXPECT_EQ(c.fsck_timeout, std::chrono::seconds(60));
+    EXPECT_EQ(c.mount_timeout, std::chrono::seconds(30));
+    EXPECT_EQ(c.logout_grace, std::chrono::seconds(5));
     EXPECT_EQ(c, DaemonConfig{});
+}
+
+TEST(DaemonConfig, StickKeys) {
+    DaemonConfig c = parse_daemon_config(
+        R"({"pershome_fs": "/opt/p//bin/pershome-fs", "stick_settle_ms": 0,
+            "fsck_timeout_sec": 5, "mount_timeout_sec": 600, "logout_grace_sec": 0})",
+        "f");
+    EXPECT_EQ(c.pershome_fs, "/opt/p/bin/pershome-fs");
+    EXPECT_EQ(c.stick_settle.count(), 0);
+    EXPECT_EQ(c.fsck_timeout.count(), 5);
+    EXPECT_EQ(c.mount_timeout.count(), 600);
+    EXPECT_EQ(c.logout_grace.count(), 0);
+    EXPECT_EQ(parse_daemon_config(dump_daemon_config(c), "dump"), c);
 }
 
 TEST(DaemonConfig, EmptyFileAndCommentsMeanDefaults) {
@@ -156,6 +174,11 @@ INSTANTIATE_TEST_SUITE_P(
                  "\"operation_timeout_sec\"", "got 3601"},
         BadValue{"timeout_string", R"("operation_timeout_sec": "120s")",
                  "\"operation_timeout_sec\"", "integer"},
+        BadValue{"settle_too_long", R"("stick_settle_ms": 30001)", "\"stick_settle_ms\"",
+                 "from 0 to 30000"},
+        BadValue{"fsck_zero", R"("fsck_timeout_sec": 0)", "\"fsck_timeout_sec\"", "from 1"},
+        BadValue{"grace_negative", R"("logout_grace_sec": -1)", "\"logout_grace_sec\"", "got -1"},
+        BadValue{"fs_relative", R"("pershome_fs": "pershome-fs")", "\"pershome_fs\"", "absolute"},
         BadValue{"roots_string", R"("tmphome_roots": "/tmphome")", "\"tmphome_roots\"",
                  "must be an array"},
         BadValue{"roots_object", R"("tmphome_roots": {})", "\"tmphome_roots\"", "got object"},
