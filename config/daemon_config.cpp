@@ -170,6 +170,34 @@ const std::vector<std::pair<std::string_view, Handler>>& handlers() {
          [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
              cfg.mount_timeout = std::chrono::seconds(get_int(c, p, v, 1, 600));
          }},
+        {"stick_backends",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             if (!v.is_object())
+                 c.fail(p,
+                        display_name(p) + " must be an object of argv arrays, got " + describe(v));
+             cfg.stick_backends.clear();
+             for (const auto& [name, argv] : v.items()) {
+                 const std::string ptr = p + "/" + json_pointer_token(name);
+                 const bool name_ok = !name.empty() && name.size() <= 32 &&
+                                      name.find_first_not_of(
+                                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789_-") == std::string::npos;
+                 if (!name_ok)
+                     c.fail(ptr, "backend name " + json_quoted(name) +
+                                     " must be 1 to 32 of A-Z a-z 0-9 _ -");
+                 if (!argv.is_array() || argv.empty())
+                     c.fail(ptr, display_name(ptr) + " must be a non-empty array of strings");
+                 std::vector<std::string> words;
+                 bool has_mountpoint = false;
+                 for (std::size_t i = 0; i < argv.size(); ++i) {
+                     words.push_back(get_string(c, ptr + "/" + std::to_string(i), argv[i]));
+                     has_mountpoint |= words.back().find("{mountpoint}") != std::string::npos;
+                 }
+                 if (words[0].empty()) c.fail(ptr, display_name(ptr) + ": the program is empty");
+                 if (!has_mountpoint) c.fail(ptr, display_name(ptr) + " must contain {mountpoint}");
+                 cfg.stick_backends[name] = std::move(words);
+             }
+         }},
         {"logout_grace_sec",
          [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
              cfg.logout_grace = std::chrono::seconds(get_int(c, p, v, 0, 300));
@@ -301,6 +329,8 @@ std::string dump_daemon_config(const DaemonConfig& config) {
     j["fsck_timeout_sec"] = config.fsck_timeout.count();
     j["mount_timeout_sec"] = config.mount_timeout.count();
     j["logout_grace_sec"] = config.logout_grace.count();
+    j["stick_backends"] = ojson::object();
+    for (const auto& [name, argv] : config.stick_backends) j["stick_backends"][name] = argv;
     return j.dump(2) + "\n";
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,9 @@ struct DaemonConfig {
     // At logout: how long the user's leftover processes get between SIGTERM
     // and SIGKILL, and a busy stick before it is detached.
     std::chrono::seconds logout_grace{5};
+    // Mount commands of remote sticks (AttachDevice), by backend name: argv
+    // templates with {source} and {mountpoint}, run without a shell.
+    std::map<std::string, std::vector<std::string>> stick_backends;
 
     bool operator==(const DaemonConfig&) const = default;
 

@@ -37,8 +37,10 @@ struct Device {
     std::string user;         // whose home is on it
     std::string mount_point;  // where the raw stick is mounted, "" if not
     std::string error;        // why it is Failed, or what the probe found odd
-    // A remote stick (AttachDevice): mounted by a backend, no udev.
+    // A remote stick (AttachDevice): mounted by this backend of
+    // pershomed.json's stick_backends, from source; no udev.
     std::string backend;
+    std::string source;
 
     // The label as people read it: escaped, or the device name without one.
     std::string display_name() const;

@@ -68,6 +68,7 @@ int run(const pershome::config::DaemonConfig& cfg) {
     settings.fsck_timeout = cfg.fsck_timeout;
     settings.mount_timeout = cfg.mount_timeout;
     settings.logout_grace = cfg.logout_grace;
+    settings.stick_backends = cfg.stick_backends;
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) == 0) settings.hostname = host;
     std::unique_ptr<UdevWatch> udev;

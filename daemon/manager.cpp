@@ -8,6 +8,7 @@
 
 #include "common/bus_names.hpp"
 #include "common/display_text.hpp"
+#include "daemon/command.hpp"
 #include "daemon/event_loop.hpp"
 #include "daemon/log.hpp"
 #include "daemon/login_decision.hpp"
@@ -386,6 +387,13 @@ void Manager::recover() {
         session->fs_pid = static_cast<pid_t>(r.fs_pid);
         session->made_mount_point = r.made_mount_point;
         session->degraded = r.degraded;
+        // After a reboot (stale records) or a crash of pershome-fs, that pid
+        // may belong to anyone now: never signal or wait on it.
+        if (session->fs_pid > 0 && !process_runs(session->fs_pid, "pershome-fs")) {
+            log::warning("{}: pershome-fs (pid {}) of the home {} is no longer running",
+                         session->user, session->fs_pid, session->home);
+            session->fs_pid = 0;
+        }
         session->state = r.state == "closing" ? SessionState::Closing : SessionState::Active;
         for (const auto& id : r.references) {
             auto ref = Reference::reopen(store_.refs_dirfd(), id);

@@ -42,6 +42,7 @@ struct ManagerSettings {
     std::string hostname;  // for the stick's last-use record
     // Whether udev still has events queued; null: never.
     std::function<bool()> udev_busy;
+    std::map<std::string, std::vector<std::string>> stick_backends;
 };
 
 struct OpenRequest {
@@ -95,6 +96,12 @@ class Manager {
 
     // A block device appeared, changed or went (udev). Sticks become Devices.
     void device_event(DeviceAction action, const StickProps& props);
+    // Remote sticks (AttachDevice / DetachDevice). Returns the object path.
+    tl::expected<std::string, OpError> attach_device(const std::string& name,
+                                                     const std::string& backend,
+                                                     const std::string& source,
+                                                     const std::string& label);
+    tl::expected<void, OpError> detach_device(const std::string& name);
 
     const std::map<std::string, std::unique_ptr<Session>>& sessions() const { return sessions_; }
     const std::map<std::string, std::unique_ptr<Device>>& devices() const { return devices_; }

@@ -120,6 +120,20 @@ void ManagerObject::CloseSession(sdbus::Result<std::string>&& result, std::strin
     });
 }
 
+sdbus::ObjectPath ManagerObject::AttachDevice(const std::string& name, const std::string& backend,
+                                              const std::string& source, const std::string& label) {
+    require_root("AttachDevice");
+    auto r = manager_.attach_device(name, backend, source, label);
+    if (!r) throw sdbus::Error(r.error().name, r.error().message);
+    return sdbus::ObjectPath(*r);
+}
+
+void ManagerObject::DetachDevice(const std::string& name) {
+    require_root("DetachDevice");
+    auto r = manager_.detach_device(name);
+    if (!r) throw sdbus::Error(r.error().name, r.error().message);
+}
+
 std::string ManagerObject::Version() {
     return PERSHOME_VERSION;
 }

@@ -31,6 +31,9 @@ class ManagerObject final
                      std::string user, std::map<std::string, sdbus::Variant> options) override;
     void CloseSession(sdbus::Result<std::string>&& result, std::string user, std::string reference,
                       std::map<std::string, sdbus::Variant> options) override;
+    sdbus::ObjectPath AttachDevice(const std::string& name, const std::string& backend,
+                                   const std::string& source, const std::string& label) override;
+    void DetachDevice(const std::string& name) override;
     std::string Version() override;
     uint32_t SessionCount() override;
 

@@ -2,8 +2,10 @@
 // worker (is there a pershome/ folder, who used it last), and a stick pulled
 // while it holds a home degrades that session.
 #include <fmt/core.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "common/bus_names.hpp"
 #include "common/display_text.hpp"
 #include "common/path_escape.hpp"
 #include "daemon/event_loop.hpp"
@@ -117,18 +119,77 @@ void Manager::remove_device(const std::string& name) {
     if (listener_) listener_->device_removed(*gone);
 }
 
+tl::expected<std::string, OpError> Manager::attach_device(const std::string& name,
+                                                          const std::string& backend,
+                                                          const std::string& source,
+                                                          const std::string& label) {
+    auto invalid = [](std::string m) {
+        return tl::unexpected(OpError{bus::kErrorInvalidArgument, m});
+    };
+    const bool name_ok = !name.empty() && name.size() <= 64 &&
+                         name.find_first_not_of(
+                             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789._-") == std::string::npos;
+    if (!name_ok)
+        return invalid("device name " + display_text(name, 64) +
+                       " must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    if (!settings_.stick_backends.contains(backend))
+        return invalid("no stick backend " + display_text(backend, 64) +
+                       " in pershomed.json's stick_backends");
+    if (source.empty() || source.find('\0') != std::string::npos)
+        return invalid("the source of a remote stick must not be empty");
+    if (devices_.contains(name)) return invalid("a device named " + name + " exists already");
+    StickProps props;
+    props.sysname = name;
+    props.fs_type = "remote";
+    props.label = label;
+    auto device = std::make_unique<Device>();
+    device->name = name;
+    device->props = props;
+    device->backend = backend;
+    device->source = source;
+    Device& d = *device;
+    devices_[name] = std::move(device);
+    log::notice("remote stick {} attached: backend {}, source {}", name, backend,
+                display_text(source));
+    if (listener_) listener_->device_added(d);
+    probe(d);
+    return device_object_path(name);
+}
+
+tl::expected<void, OpError> Manager::detach_device(const std::string& name) {
+    auto it = devices_.find(name);
+    if (it == devices_.end() || it->second->backend.empty())
+        return tl::unexpected(
+            OpError{bus::kErrorInvalidArgument, "no remote stick named " + display_text(name, 64)});
+    remove_device(name);
+    return {};
+}
+
 void Manager::probe(Device& device) {
     ++probing_;
     const std::string name = device.name;
     const std::string probe_dir = store_.dir() + "/sticks/probe-" + path_escape(name);
     auto result = std::make_shared<tl::expected<StickLook, std::string>>(
         tl::unexpected(std::string("internal error while probing")));
-    auto job = [result, probe_dir, node = device.props.devnode, type = device.props.fs_type] {
+    std::vector<std::string> backend_argv;
+    if (!device.backend.empty())
+        backend_argv =
+            backend_command(settings_.stick_backends.at(device.backend), device.source, probe_dir);
+    auto job = [result, probe_dir, node = device.props.devnode, type = device.props.fs_type,
+                backend_argv, timeout = settings_.mount_timeout] {
         if (::mkdir(probe_dir.c_str(), 0700) != 0 && errno != EEXIST) {
             *result = tl::unexpected(fmt::format("cannot make {}", probe_dir));
             return;
         }
-        *result = probe_stick(node, type, probe_dir);
+        if (backend_argv.empty()) {
+            *result = probe_stick(node, type, probe_dir);
+        } else if (auto m = mount_backend(backend_argv, probe_dir, timeout); !m) {
+            *result = tl::unexpected(m.error());
+        } else {
+            *result = look_at_stick(probe_dir);
+            if (::umount2(probe_dir.c_str(), 0) != 0) ::umount2(probe_dir.c_str(), MNT_DETACH);
+        }
         ::rmdir(probe_dir.c_str());
     };
     auto finish = [this, result, name] {

@@ -15,6 +15,7 @@
 #include "daemon/manager_internal.hpp"
 #include "daemon/persistent_home.hpp"
 #include "daemon/state_store.hpp"
+#include "daemon/stick_mount.hpp"
 #include "daemon/worker_pool.hpp"
 
 namespace pershome {
@@ -148,6 +149,9 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
     spec.fs_type = device.props.fs_type;
     spec.stick_dir = store_.dir() + "/sticks/" + path_escape(name);
     spec.pershome_fs = settings_.pershome_fs;
+    if (!device.backend.empty())
+        spec.backend_argv = backend_command(settings_.stick_backends.at(device.backend),
+                                            device.source, spec.stick_dir);
     spec.flush_seconds = static_cast<int>(login->options.flush.count());
     spec.fsck_timeout = settings_.fsck_timeout;
     spec.mount_timeout = settings_.mount_timeout;

@@ -1,7 +1,6 @@
 #include "daemon/persistent_home.hpp"
 
 #include <fcntl.h>
-#include <libmount.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -113,17 +112,8 @@ void append(std::string& note, const std::string& more) {
 
 }  // namespace
 
-std::string mounted_fs_type(const std::string& path) {
-    std::string type;
-    libmnt_table* tb = mnt_new_table_from_file("/proc/self/mountinfo");
-    if (!tb) return type;
-    // Backward: the topmost of stacked mounts.
-    if (libmnt_fs* fs = mnt_table_find_target(tb, path.c_str(), MNT_ITER_BACKWARD)) {
-        if (const char* t = mnt_fs_get_fstype(fs)) type = t;
-    }
-    mnt_unref_table(tb);
-    return type;
-}
+// Steps 3 on, with the raw stick mounted at s.stick_dir (by mount(2) or a backend).
+tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s, PersistentMounted out);
 
 std::vector<std::string> pershome_fs_command(const PersistentSpec& s, bool under_systemd) {
     std::vector<std::string> argv;
@@ -152,6 +142,13 @@ tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& s
         return tl::unexpected(
             failed(fmt::format("cannot make {}: {}", s.stick_dir, errno_text(errno))));
 
+    if (!s.backend_argv.empty()) {
+        if (auto m = mount_backend(s.backend_argv, s.stick_dir, s.mount_timeout); !m) {
+            ::rmdir(s.stick_dir.c_str());
+            return tl::unexpected(failed(m.error()));
+        }
+        return mount_home(s, out);
+    }
     // 1. A stick pulled last time carries the dirty bit: repair before
     // writing, or vfat hands clusters a pull left half-linked to new files.
     auto dirty = stick_dirty(s.devnode, s.fs_type);
@@ -173,6 +170,11 @@ tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& s
         ::rmdir(s.stick_dir.c_str());
         return tl::unexpected(failed(m.error()));
     }
+    return mount_home(s, out);
+}
+
+tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s,
+                                                    PersistentMounted out) {
     auto undo_stick = [&](std::string why) {
         std::string note = unmount_stick(s.stick_dir, 2s);
         ::rmdir(s.stick_dir.c_str());

@@ -26,6 +26,9 @@ struct PersistentSpec {
     std::string fs_type;
     std::string stick_dir;  // where to mount the raw stick (its parent exists, root only)
     std::string pershome_fs;
+    // A remote stick: the backend's command, {source} and {mountpoint}
+    // filled in. Empty for a local block device (mounted with mount(2)).
+    std::vector<std::string> backend_argv;
     int flush_seconds = 5;
     std::chrono::seconds fsck_timeout{60};
     std::chrono::seconds mount_timeout{30};
@@ -60,9 +63,5 @@ std::string close_persistent(const PersistentTeardown& t);
 
 // After a pull: both mounts detached lazily, pershome-fs asked to stop.
 std::string detach_pulled(const PersistentTeardown& t);
-
-// Whether something is mounted exactly at PATH (per /proc/self/mountinfo),
-// and its filesystem type.
-std::string mounted_fs_type(const std::string& path);
 
 }  // namespace pershome

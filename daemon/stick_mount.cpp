@@ -1,6 +1,7 @@
 #include "daemon/stick_mount.hpp"
 
 #include <fcntl.h>
+#include <libmount.h>
 #include <linux/msdos_fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -151,6 +152,44 @@ std::string unmount_stick(const std::string& target, std::chrono::seconds grace)
     return fmt::format("stick at {} was still busy{}; {}detached lazily", target,
                        held_by.empty() ? "" : " (held by " + held_by + ")",
                        ro ? "remounted read-only and " : "");
+}
+
+std::string mounted_fs_type(const std::string& path) {
+    std::string type;
+    libmnt_table* tb = mnt_new_table_from_file("/proc/self/mountinfo");
+    if (!tb) return type;
+    // Backward: the topmost of stacked mounts.
+    if (libmnt_fs* fs = mnt_table_find_target(tb, path.c_str(), MNT_ITER_BACKWARD)) {
+        if (const char* t = mnt_fs_get_fstype(fs)) type = t;
+    }
+    mnt_unref_table(tb);
+    return type;
+}
+
+std::vector<std::string> backend_command(const std::vector<std::string>& argv_template,
+                                         const std::string& source, const std::string& target) {
+    std::vector<std::string> argv;
+    for (std::string a : argv_template) {
+        for (auto [key, value] :
+             {std::pair<std::string_view, const std::string&>{"{source}", source},
+              {"{mountpoint}", target}}) {
+            for (std::size_t at; (at = a.find(key)) != std::string::npos;)
+                a.replace(at, key.size(), value);
+        }
+        argv.push_back(std::move(a));
+    }
+    return argv;
+}
+
+tl::expected<void, std::string> mount_backend(const std::vector<std::string>& argv,
+                                              const std::string& target,
+                                              std::chrono::seconds timeout) {
+    CommandResult r = run_command(argv, timeout);
+    if (r.status != 0) return tl::unexpected(fmt::format("{} {}", argv[0], r.describe()));
+    if (mounted_fs_type(target).empty())
+        return tl::unexpected(
+            fmt::format("{} ended, but nothing is mounted on {}", argv[0], target));
+    return {};
 }
 
 LastUse parse_last_use(std::string_view text) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 #include <tl/expected.hpp>
+#include <vector>
 
 #include "daemon/device.hpp"
 
@@ -51,6 +52,19 @@ std::string record_use(const std::string& target, const LastUse& use);
 // syncfs, then unmount; retried while busy until GRACE, then remounted
 // read-only and detached lazily. Returns a note (what held it) or "".
 std::string unmount_stick(const std::string& target, std::chrono::seconds grace);
+
+// The filesystem type mounted exactly at PATH (the topmost, per
+// /proc/self/mountinfo), or "" when nothing is.
+std::string mounted_fs_type(const std::string& path);
+
+// A remote stick (LTSP5's ltspfs, say): runs the backend's argv TEMPLATE with
+// {source} and {mountpoint} replaced, no shell, clean environment, deadline;
+// then something must be mounted on TARGET.
+std::vector<std::string> backend_command(const std::vector<std::string>& argv_template,
+                                         const std::string& source, const std::string& target);
+tl::expected<void, std::string> mount_backend(const std::vector<std::string>& argv,
+                                              const std::string& target,
+                                              std::chrono::seconds timeout);
 
 // Parses a PERSHOME.USE text; unknown lines are ignored.
 LastUse parse_last_use(std::string_view text);

@@ -91,8 +91,7 @@ PershomeSystem::PershomeSystem(PrivateBus::Policy policy) {
     fs::permissions(skel() / ".config" / "app" / "settings", fs::perms(0600));
     fs::create_symlink(".config/app/settings", skel() / "settings-link");
     fs::create_directory(dir() / "pam.d");
-    write_file(dir() / "pershomed.json", "{\n  \"state_dir\": \"" + state_dir().string() +
-                                             "\",\n  \"log_level\": \"debug\"\n}\n");
+    configure("");
 
     bus_ = std::make_unique<PrivateBus>(dir(), policy, PERSHOME_POLICY_FILE);
     setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_->address().c_str(), 1);
@@ -115,6 +114,14 @@ PershomeSystem::~PershomeSystem() {
     // namespace, but the dir must be removable).
     std::string cmd = "umount -R -q " + dir().string() + "/tmphome/*/* 2>/dev/null";
     (void)!system(cmd.c_str());
+}
+
+void PershomeSystem::configure(const std::string& extra_members) {
+    // persistent_homes in the temp dir: the machine's own never applies.
+    write_file(dir() / "pershomed.json",
+               "{\n  \"state_dir\": \"" + state_dir().string() +
+                   "\",\n  \"log_level\": \"debug\",\n  \"persistent_homes\": \"" +
+                   (dir() / "persistent_homes").string() + "\"" + extra_members + "\n}\n");
 }
 
 uid_t PershomeSystem::uid_of(const std::string& user) const {

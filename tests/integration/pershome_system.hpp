@@ -61,6 +61,11 @@ class PershomeSystem : private PrivateTmp {
     fs::path state_dir() const { return tmp_ / "state"; }
     uid_t uid_of(const std::string& user) const;
 
+    // Rewrites pershomed.json: the test's state dir and persistent_homes
+    // (dir()/persistent_homes, absent unless a test writes it), plus
+    // EXTRA_MEMBERS (",\n \"key\": value"). Before start_daemon.
+    void configure(const std::string& extra_members);
+
     // Writes the PAM service NAME: "session required pam_pershome.so ARGS".
     void service(const std::string& name, const std::string& args,
                  const std::string& control = "required");
