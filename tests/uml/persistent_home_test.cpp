@@ -36,7 +36,7 @@ class PersistentHome : public testing::Test {
     }
     // Boots with SCRIPT, plugs STICK when the guest says "ready", returns the result.
     GuestResult run_with_plug(const std::string& script, const fs::path& stick,
-                              std::chrono::seconds timeout = 120s) {
+                              std::chrono::seconds timeout = 240s) {
         m_ = std::make_unique<UmlMachine>(tmp_.path(), "phome" + std::to_string(::getpid()));
         m_->add_guest_library(pershome_guest_library());
         m_->add_guest_library(system_guest_library());
