@@ -421,6 +421,8 @@ void Manager::recover() {
             });
         }
     }
+    // After the sessions: a remote stick that holds one is in use again.
+    restore_remote_devices();
 }
 
 }  // namespace pershome

@@ -130,6 +130,9 @@ class Manager {
 
     // Devices (manager_devices.cpp).
     void add_device(const StickProps& props);
+    void adopt_session(Device& device);
+    void save_remote_devices();
+    void restore_remote_devices();
     void remove_device(const std::string& name);
     void probe(Device& device);
     void set_device_state(Device& device, DeviceState state, const std::string& user,

@@ -85,21 +85,47 @@ void Manager::add_device(const StickProps& props) {
     auto device = std::make_unique<Device>();
     device->name = props.sysname;
     device->props = props;
-    // After a restart of the daemon: a session of ours may be on it.
-    for (const auto& [user, s] : sessions_) {
-        if (s->persistent() && s->device == props.sysname && !s->degraded &&
-            s->state == SessionState::Active) {
-            device->state = DeviceState::InUse;
-            device->user = user;
-            device->mount_point = s->stick_dir;
-            device->has_home = true;
-            device->probed = true;
-        }
-    }
+    adopt_session(*device);
     Device& d = *device;
     devices_[d.name] = std::move(device);
     if (listener_) listener_->device_added(d);
     if (!d.probed) probe(d);
+}
+
+void Manager::adopt_session(Device& device) {
+    // After a restart of the daemon: a session of ours may be on it.
+    for (const auto& [user, s] : sessions_) {
+        if (s->persistent() && s->device == device.name && !s->degraded &&
+            s->state == SessionState::Active) {
+            device.state = DeviceState::InUse;
+            device.user = user;
+            device.mount_point = s->stick_dir;
+            device.has_home = true;
+            device.probed = true;
+        }
+    }
+}
+
+void Manager::save_remote_devices() {
+    std::vector<RemoteDeviceRecord> records;
+    for (const auto& [name, d] : devices_)
+        if (!d->backend.empty() && d->state != DeviceState::Gone)
+            records.push_back({name, d->backend, d->source, d->props.label});
+    try {
+        store_.save_remote_devices(records);
+    } catch (const std::exception& e) {
+        // Only a restart of the daemon would forget them.
+        log::error("cannot save the attached remote sticks: {}", e.what());
+    }
+}
+
+void Manager::restore_remote_devices() {
+    std::vector<std::string> warnings;
+    for (const auto& r : store_.load_remote_devices(warnings)) {
+        if (auto a = attach_device(r.name, r.backend, r.source, r.label); !a)
+            log::warning("remote stick {} not attached again: {}", r.name, a.error().message);
+    }
+    for (const auto& w : warnings) log::warning("state: {}", w);
 }
 
 void Manager::remove_device(const std::string& name) {
@@ -148,12 +174,14 @@ tl::expected<std::string, OpError> Manager::attach_device(const std::string& nam
     device->props = props;
     device->backend = backend;
     device->source = source;
+    adopt_session(*device);
     Device& d = *device;
     devices_[name] = std::move(device);
     log::notice("remote stick {} attached: backend {}, source {}", name, backend,
                 display_text(source));
     if (listener_) listener_->device_added(d);
-    probe(d);
+    if (!d.probed) probe(d);
+    save_remote_devices();
     return device_object_path(name);
 }
 
@@ -163,6 +191,7 @@ tl::expected<void, OpError> Manager::detach_device(const std::string& name) {
         return tl::unexpected(
             OpError{bus::kErrorInvalidArgument, "no remote stick named " + display_text(name, 64)});
     remove_device(name);
+    save_remote_devices();
     return {};
 }
 

@@ -17,6 +17,8 @@ namespace pershome {
 namespace {
 
 constexpr const char* kSuffix = ".json";
+// Remote sticks attached with AttachDevice: no udev tells a restarted daemon of them.
+constexpr const char* kRemoteDevicesFile = "remote-devices.json";
 
 [[noreturn]] void fail(const std::string& what) {
     throw std::system_error(errno, std::generic_category(), what);
@@ -84,36 +86,73 @@ SessionRecord from_json(const nlohmann::json& j) {
 
 StateStore::StateStore(std::string state_dir) : dir_(std::move(state_dir)) {
     if (mkdir(dir_.c_str(), 0755) < 0 && errno != EEXIST) fail("mkdir " + dir_);
-    UniqueFd top(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!top) fail("open " + dir_);
-    sessions_fd_ = open_or_make_dir(top.get(), "sessions", 0700, dir_ + "/sessions");
-    refs_fd_ = open_or_make_dir(top.get(), "refs", 0700, dir_ + "/refs");
+    top_fd_.reset(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!top_fd_) fail("open " + dir_);
+    sessions_fd_ = open_or_make_dir(top_fd_.get(), "sessions", 0700, dir_ + "/sessions");
+    refs_fd_ = open_or_make_dir(top_fd_.get(), "refs", 0700, dir_ + "/refs");
     // Raw sticks are mounted below it: root's alone, or a user could reach
-    // the stick's files behind pershome-fs.
-    open_or_make_dir(top.get(), "sticks", 0700, dir_ + "/sticks");
+    // the stick's files behind pershome-fs. The fd is not needed later.
+    open_or_make_dir(top_fd_.get(), "sticks", 0700, dir_ + "/sticks");
 }
 
-void StateStore::save(const SessionRecord& record) {
-    const std::string name = path_escape(record.user) + kSuffix;
+void StateStore::write_atomically(int dirfd, const std::string& name, const std::string& text,
+                                  const std::string& shown_dir) {
     const std::string tmp = "." + name + ".tmp";
-    const std::string text = to_json(record).dump(2) + "\n";
-    UniqueFd fd(openat(sessions_fd_.get(), tmp.c_str(),
-                       O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) fail("create " + dir_ + "/sessions/" + tmp);
+    UniqueFd fd(
+        openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) fail("create " + shown_dir + "/" + tmp);
     size_t off = 0;
     while (off < text.size()) {
         ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
-            fail("write " + dir_ + "/sessions/" + tmp);
+            fail("write " + shown_dir + "/" + tmp);
         }
         off += static_cast<size_t>(n);
     }
-    if (fsync(fd.get()) < 0) fail("fsync " + dir_ + "/sessions/" + tmp);
+    if (fsync(fd.get()) < 0) fail("fsync " + shown_dir + "/" + tmp);
     fd.reset();
-    if (renameat(sessions_fd_.get(), tmp.c_str(), sessions_fd_.get(), name.c_str()) < 0) {
-        fail("rename " + dir_ + "/sessions/" + name);
+    if (renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) < 0)
+        fail("rename " + shown_dir + "/" + name);
+}
+
+void StateStore::save(const SessionRecord& record) {
+    write_atomically(sessions_fd_.get(), path_escape(record.user) + kSuffix,
+                     to_json(record).dump(2) + "\n", dir_ + "/sessions");
+}
+
+void StateStore::save_remote_devices(const std::vector<RemoteDeviceRecord>& devices) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& d : devices)
+        j.push_back(
+            {{"name", d.name}, {"backend", d.backend}, {"source", d.source}, {"label", d.label}});
+    write_atomically(top_fd_.get(), kRemoteDevicesFile, j.dump(2) + "\n", dir_);
+}
+
+std::vector<RemoteDeviceRecord> StateStore::load_remote_devices(
+    std::vector<std::string>& warnings) const {
+    std::vector<RemoteDeviceRecord> out;
+    UniqueFd fd(openat(top_fd_.get(), kRemoteDevicesFile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+        if (errno != ENOENT)
+            warnings.push_back(fmt::format("{}/{}: {}", dir_, kRemoteDevicesFile, strerror(errno)));
+        return out;
     }
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0 && text.size() < (1u << 20))
+        text.append(buf, static_cast<size_t>(n));
+    try {
+        for (const auto& d : nlohmann::json::parse(text))
+            out.push_back(RemoteDeviceRecord{
+                d.at("name").get<std::string>(), d.at("backend").get<std::string>(),
+                d.at("source").get<std::string>(), d.at("label").get<std::string>()});
+    } catch (const std::exception& ex) {
+        warnings.push_back(
+            fmt::format("{}/{}: unreadable: {}", dir_, kRemoteDevicesFile, ex.what()));
+    }
+    return out;
 }
 
 void StateStore::erase(const std::string& user) {

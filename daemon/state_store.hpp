@@ -34,6 +34,11 @@ struct SessionRecord {
     bool degraded = false;          // the stick was pulled
 };
 
+// A remote stick (AttachDevice), kept across restarts of the daemon.
+struct RemoteDeviceRecord {
+    std::string name, backend, source, label;
+};
+
 class StateStore {
   public:
     // Creates the state dir (0755) and its subdirectories (0700) if missing.
@@ -45,11 +50,19 @@ class StateStore {
     // in place for an admin to look at.
     std::vector<SessionRecord> load_all(std::vector<std::string>& warnings) const;
 
+    // All attached remote sticks, replaced as a whole.
+    void save_remote_devices(const std::vector<RemoteDeviceRecord>& devices);
+    std::vector<RemoteDeviceRecord> load_remote_devices(std::vector<std::string>& warnings) const;
+
     int refs_dirfd() const { return refs_fd_.get(); }
     const std::string& dir() const { return dir_; }
 
   private:
+    static void write_atomically(int dirfd, const std::string& name, const std::string& text,
+                                 const std::string& shown_dir);
+
     std::string dir_;
+    UniqueFd top_fd_;
     UniqueFd sessions_fd_;
     UniqueFd refs_fd_;
 };

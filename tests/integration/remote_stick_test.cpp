@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <fstream>
 
 #include "common/bus_names.hpp"
@@ -144,6 +146,61 @@ TEST_F(RemoteStick, FailingBackendLeavesTheDeviceFailedAndTheLoginFallsBack) {
     ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
     EXPECT_NE(login->open_text.find("is temporary"), std::string::npos) << login->open_text;
     EXPECT_EQ(login->close(), kPamSuccess);
+}
+
+// systemctl restart and kill -9 of pershomed under an open session on a
+// remote stick: the home keeps working while the daemon is away, the
+// restarted daemon knows the stick (no udev would tell it) and the session,
+// and the logout tears everything down.
+TEST_F(RemoteStick, DaemonRestartsUnderAnOpenSession) {
+    attach("term07-sdb1", "bindfs");
+    ASSERT_TRUE(eventually([&] { return device_property("term07_2dsdb1", "HasHome") == "true"; }));
+    auto login = sys.login("patron5");
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
+    for (int signo : {SIGTERM, SIGKILL}) {
+        sys.kill_daemon(signo);
+        int status = -1;
+        login->run("echo during-restart >> notes.txt", &status);
+        EXPECT_EQ(status, 0) << "the home stopped working without the daemon";
+        sys.start_daemon();
+        EXPECT_EQ(device_property("term07_2dsdb1", "State"), "in-use") << sys.daemon_log();
+        EXPECT_EQ(sys.session_property_string("patron5", "Mode"), "persistent");
+    }
+    EXPECT_EQ(login->run("cat notes.txt"), "during-restart\nduring-restart\n");
+    EXPECT_EQ(login->close(), kPamSuccess);
+    EXPECT_TRUE(eventually(
+        [&] { return device_property("term07_2dsdb1", "State") == "safe-to-remove"; }, 30))
+        << sys.daemon_log();
+    EXPECT_EQ(mount_type_at(sys.home("patron5")), "");
+    EXPECT_EQ(mount_type_at(sys.state_dir() / "sticks" / "term07_2dsdb1"), "");
+}
+
+// A record left by a daemon of an earlier boot (the state dir survived, its
+// mounts did not) names a pershome-fs pid that now belongs to another
+// process: the daemon must neither signal nor wait for it, and ends the
+// session cleanly.
+TEST_F(RemoteStick, StaleRecordAfterRebootSignalsNoStranger) {
+    sys.kill_daemon(SIGTERM);
+    Child stranger;
+    stranger.start({"/bin/sleep", "60"}, {}, sys.dir() / "stranger.log");
+    const std::string record =
+        R"({"version": 1, "user": "patron6", "uid": )" + std::to_string(sys.uid_of("patron6")) +
+        R"(, "gid": )" + std::to_string(sys.uid_of("patron6")) +
+        R"(, "mode": "persistent", "home": ")" + sys.home("patron6").string() +
+        R"(", "tmphome_root": "", "state": "active", "opened_usec": 1,
+        "references": ["0123456789abcdef0123456789abcdef"], "device": "sdz1",
+        "devnode": "/dev/sdz1", "stick_dir": ")" +
+        (sys.state_dir() / "sticks" / "sdz1").string() + R"(", "fs_pid": )" +
+        std::to_string(stranger.pid()) + R"(, "made_mount_point": true, "degraded": false})";
+    write_file(sys.state_dir() / "sessions" / "patron6.json", record);
+    sys.start_daemon();
+    EXPECT_TRUE(eventually([&] { return !sys.session_references("patron6").has_value(); }, 30))
+        << sys.daemon_log();
+    EXPECT_EQ(stranger.wait(Clock::now() + std::chrono::milliseconds(10)), -1)
+        << "pershomed signalled a process that is not its pershome-fs";
+    EXPECT_NE(sys.daemon_log().find("is no longer running"), std::string::npos) << sys.daemon_log();
+    EXPECT_FALSE(fs::exists(sys.state_dir() / "sessions" / "patron6.json"));
+    stranger.kill_and_reap();
 }
 
 }  // namespace
