@@ -322,4 +322,79 @@ check fsck_clean fsck.fat -n /dev/ubdb
     run_with_plug(script, stick);
 }
 
+// Replaces every copy of the 11-byte label FROM in the first MiBs of IMAGE
+// (boot sector and root directory entry) with the bytes TO.
+void patch_label(const fs::path& image, const std::string& from, const std::string& to) {
+    ASSERT_EQ(from.size(), 11u);
+    ASSERT_EQ(to.size(), 11u);
+    std::fstream f(image, std::ios::in | std::ios::out | std::ios::binary);
+    std::string head(4 << 20, '\0');
+    f.read(head.data(), static_cast<std::streamsize>(head.size()));
+    int patched = 0;
+    for (std::size_t at = 0; (at = head.find(from, at)) != std::string::npos; at += from.size()) {
+        f.clear();
+        f.seekp(static_cast<std::streamoff>(at));
+        f.write(to.data(), static_cast<std::streamsize>(to.size()));
+        ++patched;
+    }
+    EXPECT_GE(patched, 2) << "label copies patched";
+}
+
+// Hostile sticks: a label of control bytes and invalid UTF-8 with a file
+// named pershome; then twenty sticks at once (loop devices). The daemon
+// stays up, escapes what it shows, never shows a raw control byte to a
+// user, offers every stick, and takes the first in name order.
+TEST_F(PersistentHome, HostileAndManySticks) {
+    const fs::path stick = tmp_ / "hostile.img";
+    make_fat32_image(stick, 64, {}, "ABCDEFGHIJK");
+    patch_label(stick, "ABCDEFGHIJK", std::string("X\x1b[31mY\xff\n\x01ZZ", 11));
+    std::ofstream(tmp_ / "pershome-file") << "not a folder\n";
+    ASSERT_EQ(
+        run_tool({"mcopy", "-i", stick.string(), (tmp_ / "pershome-file").string(), "::/pershome"})
+            .status,
+        0);
+    SystemFiles files;
+    files.stick_kernel_names = "ubd[b-z]*|loop*";
+    files.extra_config = R"(, "stick_settle_ms": 500)";
+    write_system_files(tmp_.path(), files);
+    const std::string script = R"sh(
+check system_up system_up || exit 1
+signal_host ready
+check plugged wait_for_host plugged 60 || exit 1
+_prop_has() { device_prop "$1" "$2" | grep -q "$3"; }
+check probed wait_until 30 _prop_has ubdb HasHome "^b false" || exit 1
+check says_file _prop_has ubdb Error "pershome is a file, not a folder"
+check label_escaped _prop_has ubdb Label 'x1b\[31mY'
+login_start a joseph
+exec 7>/run/login-a.in
+check open_a login_wait_open a
+check told_no_folder grep -q 'has no pershome folder' "$SHARED/login-a.out"
+check no_raw_escape sh -c '! grep -q "$(printf "\033")" "$SHARED/login-a.out"'
+check close_a login_close a 7
+
+for i in $(seq 0 19); do
+    truncate -s 4M /tmp/s$i.img && mkfs.fat -n "S$i" /tmp/s$i.img >/dev/null &&
+        mmd -i /tmp/s$i.img ::/pershome || fail make_$i "cannot make stick $i"
+done
+for i in $(seq 0 19); do losetup -f /tmp/s$i.img; done
+_twenty() { [ "$(busctl --system tree org.pershome1 2>/dev/null | grep -c 'device/loop')" -eq 20 ]; }
+check twenty_devices wait_until 60 _twenty
+_all_probed() { for i in $(seq 0 19); do prop_is device_prop loop$i HasHome "b true" || return 1; done; }
+check twenty_probed wait_until 60 _all_probed
+login_start b joseph
+exec 8>/run/login-b.in
+check open_b login_wait_open b
+check open_b_ok login_opened b
+check first_by_name prop_is device_prop loop0 User 's "joseph"'
+check close_b login_close b 8
+check loop0_safe wait_until 30 prop_is device_prop loop0 State 's "safe-to-remove"'
+for i in $(seq 0 19); do losetup -d /dev/loop$i; done
+_none() { ! busctl --system tree org.pershome1 2>/dev/null | grep -q 'device/loop'; }
+check all_removed wait_until 60 _none
+check daemon_alive kill -0 "$DAEMON_PID"
+)sh";
+    m_module_ = "loop";
+    run_with_plug(script, stick, 240s);
+}
+
 }  // namespace
