@@ -47,7 +47,7 @@ bool holds(const std::string& proc, const std::string& path) {
 
 }  // namespace
 
-std::vector<Holder> find_holders(const std::string& path) {
+std::vector<Holder> find_holders(const std::string& path, std::optional<uid_t> only_uid) {
     std::vector<Holder> out;
     DIR* d = ::opendir("/proc");
     if (!d) return out;
@@ -57,11 +57,14 @@ std::vector<Holder> find_holders(const std::string& path) {
         long pid = std::strtol(e->d_name, &end, 10);
         if (pid <= 0 || *end != '\0' || pid == self) continue;
         const std::string proc = fmt::format("/proc/{}", pid);
+        struct stat st {};
+        if (::stat(proc.c_str(), &st) != 0) continue;  // ended meanwhile
+        // Reading every fd link of every process is the cost: skip others first.
+        if (only_uid && st.st_uid != *only_uid) continue;
         if (!holds(proc, path)) continue;
         Holder h;
         h.pid = static_cast<pid_t>(pid);
-        struct stat st {};
-        if (::stat(proc.c_str(), &st) == 0) h.uid = st.st_uid;
+        h.uid = st.st_uid;
         std::ifstream comm(proc + "/comm");
         std::getline(comm, h.comm);
         out.push_back(std::move(h));
@@ -88,8 +91,7 @@ std::string describe_holders(const std::string& path) {
 std::size_t end_user_holders(const std::string& path, uid_t uid, std::chrono::seconds grace) {
     auto mine = [&] {
         std::vector<pid_t> pids;
-        for (const Holder& h : find_holders(path))
-            if (h.uid == uid) pids.push_back(h.pid);
+        for (const Holder& h : find_holders(path, uid)) pids.push_back(h.pid);
         return pids;
     };
     auto pids = mine();

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,9 @@ struct Holder {
     std::string comm;
 };
 
-// Processes (of any user) with their cwd, root or an fd at or below PATH.
-std::vector<Holder> find_holders(const std::string& path);
+// Processes (of any user, or of ONLY_UID) with their cwd, root or an fd at
+// or below PATH.
+std::vector<Holder> find_holders(const std::string& path, std::optional<uid_t> only_uid = {});
 
 // "pid 812 (gpg-agent, uid 20001), pid 900 (bash, uid 0)", at most 8 named.
 std::string describe_holders(const std::string& path);

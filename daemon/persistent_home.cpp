@@ -208,12 +208,12 @@ tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s,
 
 std::string close_persistent(const PersistentTeardown& t) {
     std::string note;
-    // 1. Leftover processes of the user (systemd --user, gpg-agent, ...).
-    if (std::size_t n = end_user_holders(t.home, t.uid, t.grace); n > 0)
-        log::info("{}: asked {} leftover process(es) to end before unmounting {}", t.user, n,
-                  t.home);
-    // 2. pershome-fs, then wait for its process.
-    if (mounted_fs_type(t.home) == kFsType) {
+    // 1. and 2. pershome-fs unmounted; only a busy home costs the scan of
+    // /proc for the user's leftover processes (systemd --user, gpg-agent).
+    if (mounted_fs_type(t.home) == kFsType && ::umount2(t.home.c_str(), 0) != 0 && errno == EBUSY) {
+        if (std::size_t n = end_user_holders(t.home, t.uid, t.grace); n > 0)
+            log::info("{}: asked {} leftover process(es) to end before unmounting {}", t.user, n,
+                      t.home);
         if (::umount2(t.home.c_str(), 0) != 0 && errno == EBUSY) {
             append(note, fmt::format("home {} was still busy (held by {}); detached lazily", t.home,
                                      describe_holders(t.home)));
