@@ -34,6 +34,23 @@ std::vector<char*> c_argv(const std::vector<std::string>& argv) {
     return out;
 }
 
+// posix_spawn with a clean environment and no blocked signals (our event
+// loop blocks some); FLAGS add e.g. a new session or process group.
+int spawn(pid_t* pid, const std::vector<std::string>& argv, posix_spawn_file_actions_t* fa,
+          short flags) {
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | flags));
+    auto args = c_argv(argv);
+    int err = ::posix_spawnp(pid, args[0], fa, &attr, args.data(), kCleanEnv);
+    posix_spawn_file_actions_destroy(fa);
+    posix_spawnattr_destroy(&attr);
+    return err;
+}
+
 int pidfd_open(pid_t pid) {
     return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
@@ -60,17 +77,8 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, wr.get(), 1);
     posix_spawn_file_actions_adddup2(&fa, wr.get(), 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
     pid_t pid = -1;
-    auto args = c_argv(argv);
-    int err = ::posix_spawnp(&pid, args[0], &fa, &attr, args.data(), kCleanEnv);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    int err = spawn(&pid, argv, &fa, POSIX_SPAWN_SETPGROUP);
     wr.reset();
     if (err != 0) {
         r.output = fmt::format("{}: {}", argv[0], errno_text(err));
@@ -108,17 +116,8 @@ tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& 
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
     pid_t pid = -1;
-    auto args = c_argv(argv);
-    int err = ::posix_spawnp(&pid, args[0], &fa, &attr, args.data(), kCleanEnv);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    int err = spawn(&pid, argv, &fa, POSIX_SPAWN_SETSID);
     if (err != 0) return tl::unexpected(fmt::format("{}: {}", argv[0], errno_text(err)));
     return pid;
 }

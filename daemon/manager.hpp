@@ -28,6 +28,7 @@ namespace pershome {
 class EventLoop;
 class WorkerPool;
 class StateStore;
+struct PersistentTeardown;
 
 struct ManagerSettings {
     std::string default_skel = "/etc/skel";
@@ -125,6 +126,7 @@ class Manager {
     void mount_home(std::shared_ptr<PendingLogin> login, Device& device);
     void no_stick(std::shared_ptr<PendingLogin> login, const std::string& why);
     void teardown_persistent(Session& session, const CloseDone& done, Next next);
+    PersistentTeardown teardown_of(const Session& session) const;
     void stick_pulled(Session& session);
     bool sticks_settling() const;
 

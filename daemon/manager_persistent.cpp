@@ -107,7 +107,7 @@ void Manager::find_stick(std::shared_ptr<PendingLogin> login) {
         const Device& d = *with_home.front();
         why = d.state == DeviceState::Failed
                   ? fmt::format("Your stick {} cannot be used: {}", d.display_name(), d.error)
-                  : fmt::format("Your stick {} is in use by {}.", d.display_name(), d.user);
+                  : fmt::format("The stick {} is in use by {}.", d.display_name(), d.user);
     } else if (!without_home.empty()) {
         why = fmt::format(
             "The stick {} has no pershome folder: create a folder named pershome at its top "
@@ -199,7 +199,7 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
     workers_.submit(std::move(job), std::move(finish));
 }
 
-void Manager::teardown_persistent(Session& session, const CloseDone& done, Next next) {
+PersistentTeardown Manager::teardown_of(const Session& session) const {
     PersistentTeardown t;
     t.user = session.user;
     t.uid = session.uid;
@@ -208,6 +208,11 @@ void Manager::teardown_persistent(Session& session, const CloseDone& done, Next 
     t.fs_pid = session.fs_pid;
     t.made_mount_point = session.made_mount_point;
     t.grace = settings_.logout_grace;
+    return t;
+}
+
+void Manager::teardown_persistent(Session& session, const CloseDone& done, Next next) {
+    const PersistentTeardown t = teardown_of(session);
     auto note = std::make_shared<std::string>();
     auto job = [note, t] { *note = close_persistent(t); };
     auto finish = [this, note, user = session.user, device = session.device, home = session.home,
@@ -240,12 +245,7 @@ void Manager::stick_pulled(Session& session) {
     session.degraded = true;
     save(session);
     if (listener_) listener_->session_changed(session, {"Degraded"});
-    PersistentTeardown t;
-    t.user = session.user;
-    t.uid = session.uid;
-    t.home = session.home;
-    t.stick_dir = session.stick_dir;
-    t.fs_pid = session.fs_pid;
+    const PersistentTeardown t = teardown_of(session);
     const std::string user = session.user;
     enqueue(user, [this, t, user](Next next) {
         auto note = std::make_shared<std::string>();

@@ -38,18 +38,23 @@ constexpr const char* kOpenPolicy = R"(
 
 }  // namespace
 
-PrivateBus::PrivateBus(const std::filesystem::path& dir, Policy policy,
-                       const std::string& policy_file) {
-    const auto socket = dir / "system_bus_socket";
+std::string PrivateBus::config(const std::string& socket, Policy policy,
+                               const std::string& policy_file) {
     std::string conf =
         "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
         " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
         "<busconfig>\n  <type>system</type>\n  <listen>unix:path=" +
-        socket.string() + "</listen>\n  <auth>EXTERNAL</auth>\n";
+        socket + "</listen>\n  <auth>EXTERNAL</auth>\n";
     conf += policy == Policy::System ? kSystemPolicy : kOpenPolicy;
     if (!policy_file.empty()) conf += "  <include>" + policy_file + "</include>\n";
     conf += "</busconfig>\n";
-    write_file(dir / "bus.conf", conf);
+    return conf;
+}
+
+PrivateBus::PrivateBus(const std::filesystem::path& dir, Policy policy,
+                       const std::string& policy_file) {
+    const auto socket = dir / "system_bus_socket";
+    write_file(dir / "bus.conf", config(socket.string(), policy, policy_file));
     daemon_.start({"/usr/bin/dbus-daemon", "--config-file=" + (dir / "bus.conf").string(),
                    "--nofork", "--nopidfile", "--print-address=1"},
                   clean_environment());

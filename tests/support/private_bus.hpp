@@ -19,6 +19,11 @@ class PrivateBus {
     PrivateBus(const std::filesystem::path& dir, Policy policy,
                const std::string& policy_file = "");
 
+    // The config file's text for a bus listening on SOCKET (also for a bus
+    // another machine, a UML guest, starts itself).
+    static std::string config(const std::string& socket, Policy policy,
+                              const std::string& policy_file = "");
+
     // "unix:path=..." for DBUS_SYSTEM_BUS_ADDRESS.
     const std::string& address() const { return address_; }
     pid_t pid() const { return daemon_.pid(); }

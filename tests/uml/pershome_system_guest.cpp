@@ -5,6 +5,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "tests/support/private_bus.hpp"
+
 namespace pershome::test::uml {
 namespace {
 
@@ -94,32 +96,7 @@ void write_system_files(const fs::path& shared, const SystemFiles& files) {
                       PERSHOME_PAM_MODULE, (shared / "skel").string()));
     write(shared / "pam.d" / "other", "session required pam_permit.so\n");
     write(shared / "bus.conf",
-          fmt::format(
-              R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/bus/socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <include>{}</include>
-</busconfig>
-)",
-              PERSHOME_POLICY_FILE));
+          PrivateBus::config("/run/bus/socket", PrivateBus::Policy::System, PERSHOME_POLICY_FILE));
     write(shared / "persistent_homes", files.persistent_homes);
     write(shared / "90-pershome-test.rules",
           fmt::format("SUBSYSTEM==\"block\", KERNEL==\"{}\", ENV{{PERSHOME_STICK}}=\"1\"\n",
