@@ -37,6 +37,7 @@ std::string mount_type_at(const fs::path& p) {
 
 class RemoteStick : public ::testing::Test {
   protected:
+    virtual std::string extra_config() const { return ""; }
     void SetUp() override {
         if (::access("/usr/bin/bindfs", X_OK) != 0) GTEST_SKIP() << "bindfs is not installed";
         source_ = sys.dir() / "terminal-stick";
@@ -44,7 +45,10 @@ class RemoteStick : public ::testing::Test {
         write_file(sys.dir() / "persistent_homes", "*\n");
         sys.configure(",\n  \"pershome_fs\": \"" + std::string(PERSHOME_FS_PATH) +
                       "\",\n  \"stick_backends\": {\"bindfs\": [\"bindfs\", \"{source}\", "
-                      "\"{mountpoint}\"]},\n  \"logout_grace_sec\": 1");
+                      "\"{mountpoint}\"], \"slow\": [\"sh\", \"-c\", \"sleep 1.5 && exec bindfs "
+                      "\\\"$0\\\" \\\"$1\\\"\", \"{source}\", \"{mountpoint}\"]},\n  "
+                      "\"logout_grace_sec\": 1" +
+                      extra_config());
         sys.start_daemon();
     }
     void TearDown() override {
@@ -201,6 +205,33 @@ TEST_F(RemoteStick, StaleRecordAfterRebootSignalsNoStranger) {
     EXPECT_NE(sys.daemon_log().find("is no longer running"), std::string::npos) << sys.daemon_log();
     EXPECT_FALSE(fs::exists(sys.state_dir() / "sessions" / "patron6.json"));
     stranger.kill_and_reap();
+}
+
+// A login right after a stick appeared, while it is still being probed (the
+// "slow" backend takes 1.5 s to mount): it waits for the probe, up to
+// stick_settle_ms, instead of saying that no stick is there.
+TEST_F(RemoteStick, LoginWaitsForAStickStillBeingProbed) {
+    attach("slow-sdb1", "slow");
+    auto login = sys.login("patron7");
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
+    EXPECT_NE(login->open_text.find("info: Your home is on the stick TERMINAL (slow-sdb1)"),
+              std::string::npos)
+        << login->open_text << sys.daemon_log();
+    EXPECT_EQ(login->close(), kPamSuccess);
+}
+
+// The same with no time to wait: the login goes on at once with a
+// temporary home and says why (the control for the test above).
+class RemoteStickNoSettle : public RemoteStick {
+    std::string extra_config() const override { return ",\n  \"stick_settle_ms\": 0"; }
+};
+
+TEST_F(RemoteStickNoSettle, LoginDoesNotWaitWithoutSettleTime) {
+    attach("slow-sdb1", "slow");
+    auto login = sys.login("patron8");
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
+    EXPECT_NE(login->open_text.find("is temporary"), std::string::npos) << login->open_text;
+    EXPECT_EQ(login->close(), kPamSuccess);
 }
 
 }  // namespace
