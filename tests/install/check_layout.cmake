@@ -22,7 +22,8 @@ set(expected
   usr/share/man/man5/persistent_homes.5
   usr/share/man/man8/pam_pershome.8
   usr/share/man/man8/pershomed.8
-  usr/share/doc/pershome/on-stick-format.md)
+  usr/share/doc/pershome/on-stick-format.md
+  usr/share/doc/pershome/ltsp.md)
 foreach(f IN LISTS expected)
   if(NOT EXISTS ${SCRATCH}/${f})
     message(FATAL_ERROR "not installed: /${f}")
