@@ -186,6 +186,7 @@ out=$(in_image dbus-daemon --config-file=/tmp/bus.conf --fork --print-address=1 
 bus_pid=$(sed -n 2p <<<"$out")
 [[ $bus_pid =~ ^[0-9]+$ ]] || fail "dbus-daemon printed no pid: $out"
 kill "$bus_pid"
+timeout 10 tail --pid="$bus_pid" -f /dev/null || fail "dbus-daemon (pid $bus_pid) did not exit on SIGTERM"
 [ ! -s "$work/dbus.err" ] || { cat "$work/dbus.err" >&2; fail "dbus-daemon warned about the policy (above)"; }
 
 say "pershomed --check-config"
