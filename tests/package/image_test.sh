@@ -80,6 +80,8 @@ in_image() {
         DEBIAN_FRONTEND=noninteractive "$@"
 }
 
+ltsp_installed() { in_image dpkg-query -W -f='${Status}' ltsp | grep -qx 'install ok installed'; }
+
 if [ -s "$tarball" ]; then
     say "base image from $tarball"
     tar -C "$root" --zstd -xpf "$tarball" --numeric-owner
@@ -127,7 +129,7 @@ in_image apt-get install -y --no-install-recommends "/tmp/$(basename "$deb")" >"
 ! grep -E '^(E:|W:|dpkg: (error|warning))' "$work/install.log" ||
     fail "apt or dpkg complained while installing (above)"
 in_image dpkg --audit | grep . && fail "dpkg --audit reports half-installed packages"
-in_image dpkg-query -W -f='${Status}' ltsp | grep -qx 'install ok installed' || fail "ltsp is no longer installed"
+ltsp_installed || fail "ltsp is no longer installed"
 
 say "files in place"
 for f in /usr/sbin/pershomed /usr/bin/pershome-fs; do
@@ -211,7 +213,7 @@ say "apt purge pershome"
 in_image apt-get purge -y pershome >"$work/purge.log" 2>&1 ||
     { tail -30 "$work/purge.log" >&2; fail "apt purge failed"; }
 in_image apt-get autoremove --purge -y >>"$work/purge.log" 2>&1 || fail "apt autoremove failed"
-in_image dpkg-query -W -f='${Status}' ltsp | grep -qx 'install ok installed' || fail "purge took ltsp away"
+ltsp_installed || fail "purge took ltsp away"
 ! grep -rl pam_pershome "$root/etc/pam.d" || fail "a PAM line is left after the purge (above)"
 ! grep -qx pershome "$root/var/lib/pam/seen" || fail "pam-auth-update still lists pershome"
 [ ! -e "$root/run/pershome" ] || fail "/run/pershome left after the purge"
