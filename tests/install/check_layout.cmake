@@ -16,7 +16,14 @@ set(expected
   usr/share/dbus-1/system-services/org.pershome1.service
   usr/lib/systemd/system/pershomed.service
   usr/lib/tmpfiles.d/pershome.conf
-  usr/share/pam-configs/pershome)
+  usr/share/pam-configs/pershome
+  usr/share/man/man1/pershome-fs.1
+  usr/share/man/man5/pershomed.json.5
+  usr/share/man/man5/persistent_homes.5
+  usr/share/man/man8/pam_pershome.8
+  usr/share/man/man8/pershomed.8
+  usr/share/doc/pershome/on-stick-format.md
+  usr/share/doc/pershome/ltsp.md)
 foreach(f IN LISTS expected)
   if(NOT EXISTS ${SCRATCH}/${f})
     message(FATAL_ERROR "not installed: /${f}")
