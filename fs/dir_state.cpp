@@ -19,14 +19,22 @@ namespace pershome::fs {
 
 void DirState::add(Entry e) {
     if (!e.real.empty()) claimed.insert(e.real);
-    const std::string name = e.name;
-    entries.insert_or_assign(name, std::move(e));
+    if (e.type == NodeType::Dir) ++subdirs;
+    auto it = entries.find(e.name);
+    if (it == entries.end()) {
+        const std::string name = e.name;
+        entries.emplace(name, std::move(e));
+        return;
+    }
+    if (it->second.type == NodeType::Dir) --subdirs;
+    it->second = std::move(e);
 }
 
 void DirState::remove(const std::string& name) {
     auto it = entries.find(name);
     if (it == entries.end()) return;
     if (!it->second.real.empty()) claimed.erase(it->second.real);
+    if (it->second.type == NodeType::Dir) --subdirs;
     entries.erase(it);
 }
 

@@ -314,8 +314,20 @@ int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
             std::max<off_t>(b.st_size, static_cast<off_t>(write_behind_.pending_end(ino)));
         st->st_blocks = b.st_blocks;
         if (b.st_blksize) st->st_blksize = b.st_blksize;
+        if (e.type == NodeType::Dir && !n->detached) st->st_nlink = dir_nlink(ino, b.st_nlink);
     }
     return 0;
+}
+
+nlink_t Fs::dir_nlink(fuse_ino_t ino, nlink_t backing_nlink) {
+    // A directory not loaded yet has not changed during this mount, so its
+    // backing's count is what loading it would give, without the listing;
+    // backings that do not count subdirectories (nlink 1) are listed.
+    Node* n = node(ino);
+    if (!n->dir && backing_nlink >= 2) return backing_nlink;
+    int err = 0;
+    const DirState* d = dir_of(ino, &err);
+    return d ? 2 + d->subdirs : 1;
 }
 
 fuse_ino_t Fs::node_for(fuse_ino_t parent, const Entry& e) {

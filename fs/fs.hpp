@@ -162,6 +162,9 @@ class Fs {
     AttrRef attrs(fuse_ino_t ino);
     std::optional<Location> locate(fuse_ino_t ino);
     int stat_node(fuse_ino_t ino, struct stat* st);
+    // A directory's st_nlink: 2 + its subdirectories (`backing_nlink`: its
+    // backing directory's, used while it is not loaded).
+    nlink_t dir_nlink(fuse_ino_t ino, nlink_t backing_nlink);
     // A writer passing through (passthrough.hpp) writes without this daemon:
     // if the backing changed since last looked at, mtime and ctime move now.
     // `ours`: the change was this daemon's own (setattr): only remember it.
