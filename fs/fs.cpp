@@ -465,67 +465,60 @@ void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& nam
     n->name = name;
 }
 
-int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
-                  bool sync) {
+int Fs::place_as(DirState& d, const Entry& e, const std::string& real, const MakeBacking& make,
+                 bool sync, bool* make_failed) {
+    Entry copy = e;
+    copy.real = real;
+    if (!sync) {
+        if (const int err = make(d.fd.get(), real)) {
+            *make_failed = true;
+            return err;
+        }
+        d.add(std::move(copy));
+        mark_dirty(&d);
+        return 0;
+    }
+    // The entry reaches the stick before its backing object exists, so no
+    // instant shows the object with reconcile's defaults (an unknown
+    // backing file is 0644; a placeholder, a regular file) or under its
+    // generated name. A crash in between leaves an entry without backing:
+    // dropped. So does a case collision the backing reports: reconcile
+    // matches backing names bytewise against the listing.
+    d.add(std::move(copy));
+    mark_dirty(&d);
+    if (const int err = flush(&d)) {
+        d.remove(e.name);
+        return err;
+    }
+    const int err = make(d.fd.get(), real);
+    if (err == 0) return 0;
+    *make_failed = true;
+    d.remove(e.name);
+    mark_dirty(&d);
+    return err;
+}
+
+int Fs::place_new(DirState& d, const Entry& e, const MakeBacking& make, bool sync) {
     ++d.unsynced_names;  // (a failed create costs one needless directory sync, no more)
+    bool make_failed = false;
     if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {
-        if (!sync) {
-            const int err = make(d.fd.get(), e.name);
-            if (err == 0) {
-                e.real = e.name;
-                d.add(std::move(e));
-                mark_dirty(&d);
-                return 0;
-            }
-            if (!backing_refused_name(err)) return err;
-        } else {
-            // The entry reaches the stick before its backing object exists,
-            // so no instant shows the name with reconcile's defaults (an
-            // unknown backing file is 0644; a placeholder, a regular file).
-            // A crash in between leaves an entry without backing: dropped.
-            // A case collision the backing reports below is harmless on the
-            // stick too: reconcile matches backing names bytewise against the
-            // listing, so the stale entry finds no backing object.
-            const std::string name = e.name;
-            Entry copy = e;
-            copy.real = name;
-            d.add(std::move(copy));
-            mark_dirty(&d);
-            if (int err = flush(&d)) {
-                d.remove(name);
-                return err;
-            }
-            const int err = make(d.fd.get(), name);
-            if (err == 0) return 0;
-            d.remove(name);
-            mark_dirty(&d);
-            if (!backing_refused_name(err)) {
-                (void)flush(&d);  // best effort: the next write drops it anyway
-                return err;
-            }
+        const int err = place_as(d, e, e.name, make, sync, &make_failed);
+        if (err == 0 || !make_failed || !backing_refused_name(err)) {
+            if (err && make_failed && sync)
+                (void)flush(&d);  // best effort: the next write drops it
+            return err;
         }
         // The backing says it collides (FAT folds case) or cannot encode
         // it: generated name.
     }
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
-        std::string g = generated(e.name, attempt);
+        const std::string g = generated(e.name, attempt);
         struct stat st {};
         if (d.claimed.count(g) || fstatat(d.fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
-        const std::string name = e.name;
-        Entry copy = e;
-        copy.real = g;
-        d.add(std::move(copy));
-        mark_dirty(&d);
-        if (int err = flush(&d)) {
-            d.remove(name);
-            return err;
-        }
-        const int err = make(d.fd.get(), g);
-        if (err == 0) return 0;
-        d.remove(name);
-        mark_dirty(&d);
-        if (err != EEXIST) return err;
+        make_failed = false;
+        const int err = place_as(d, e, g, make, sync, &make_failed);
+        if (err != EEXIST || !make_failed) return err;
     }
     return EEXIST;
 }

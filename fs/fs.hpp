@@ -189,14 +189,14 @@ class Fs {
 
     // Places a new entry `e` in `d`, creating its backing with `make(dirfd,
     // real)` (errno-style). Names FAT can hold are tried as themselves first;
-    // otherwise (or when the backing says it collides) a generated name is
-    // recorded in the index before the backing object exists, so a crash
-    // never shows it under that name. `sync`: the same for a name stored as
-    // itself: the index holding the entry is written (fsynced) before the
-    // backing object is made, so a crash never shows the name with
-    // reconcile's defaults (see keeps_mode_only_in_index).
-    int place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
-                  bool sync);
+    // otherwise (or when the backing says it collides) under a generated
+    // name. Lazily: the index follows at the next write-back, so a crash
+    // before it shows the object under its backing name with reconcile's
+    // defaults. `sync`: the index holding the entry is written (fsynced)
+    // before the backing object is made, so a crash never shows either (see
+    // keeps_mode_only_in_index).
+    using MakeBacking = std::function<int(int, const std::string&)>;
+    int place_new(DirState& d, const Entry& e, const MakeBacking& make, bool sync);
     // Removes name `name` of directory `d` (file or hard link, not a directory).
     int remove_name(fuse_ino_t parent, DirState& d, const std::string& name);
 
@@ -257,6 +257,10 @@ class Fs {
 
   private:
     ReconcileOptions reconcile_options();
+    // place_new under backing name `real`; `make_failed`: the error is
+    // make's (the backing's answer), not the index write's.
+    int place_as(DirState& d, const Entry& e, const std::string& real, const MakeBacking& make,
+                 bool sync, bool* make_failed);
     // Runs a prepared job and counts what it wrote. `outside_mu`: the
     // caller holds no lock (takes alloc_ exclusive); otherwise it holds mu_
     // inside an operation that holds alloc_ shared.
