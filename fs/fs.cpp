@@ -35,7 +35,7 @@ Fs::Fs(Options opt, UniqueFd root)
     r.st_ino = FUSE_ROOT_ID;
     by_st_ino_[FUSE_ROOT_ID] = FUSE_ROOT_ID;
     r.dir = std::make_unique<DirState>(load_dir(std::move(rfd), reconcile_options(), &problems));
-    for (const auto& p : problems) log("/: " + p);
+    log_findings("/", problems);
     if (r.dir->dirty) dirty_.insert(r.dir.get());
 }
 
@@ -60,6 +60,15 @@ DirHandle* Fs::keep_dir_handle(std::unique_ptr<DirHandle> h) {
 void Fs::log(const std::string& msg) const {
     std::fprintf(stderr, "pershome-fs: %s\n", msg.c_str());
     if (!opt_.foreground) syslog(LOG_NOTICE, "%s", msg.c_str());
+}
+
+void Fs::log_findings(const std::string& where, const std::vector<std::string>& findings) const {
+    // A crafted index can earn a finding per entry: the log gets a taste.
+    constexpr std::size_t kShown = 10;
+    for (std::size_t i = 0; i < findings.size() && i < kShown; ++i) log(where + ": " + findings[i]);
+    if (findings.size() > kShown)
+        log(fmt::format("{}: {} more findings (pershome-fs --check lists them)", where,
+                        findings.size() - kShown));
 }
 
 mode_t Fs::type_bits(NodeType t) const {
@@ -154,7 +163,7 @@ DirState* Fs::pool(bool create, int* err) {
         ReconcileOptions ro;
         ro.umask = opt_.umask;
         pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, &problems));
-        for (const auto& p : problems) log("link pool: " + p);
+        log_findings("link pool", problems);
         for (const auto& [n, e] : pool_->entries) {
             std::uint64_t id = 0;
             auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id, 16);
@@ -201,7 +210,7 @@ DirState* Fs::dir_of(fuse_ino_t ino, int* err) {
     }
     std::vector<std::string> problems;
     n->dir = std::make_unique<DirState>(load_dir(std::move(fd), reconcile_options(), &problems));
-    for (const auto& p : problems) log(n->name + ": " + p);
+    log_findings(n->name, problems);
     if (n->dir->dirty) dirty_.insert(n->dir.get());
     return n->dir.get();
 }

@@ -237,6 +237,8 @@ class Fs {
     void count_read(std::size_t n) { read_bytes_.fetch_add(n, std::memory_order_relaxed); }
     std::uint64_t read_bytes() const { return read_bytes_.load(); }
     void log(const std::string& msg) const;
+    // The findings of a directory's load, the first few of them.
+    void log_findings(const std::string& where, const std::vector<std::string>& findings) const;
 
     mode_t type_bits(NodeType t) const;
     // Whether a new entry of type `t` created with `mode` would come back
