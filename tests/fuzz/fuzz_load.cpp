@@ -39,20 +39,12 @@
 #include "fs/dir_state.hpp"
 #include "fs/name_codec.hpp"
 #include "tests/fs/hostile_index.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 using namespace pershome;
 using namespace pershome::fs;
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-    std::fprintf(stderr, "fuzz_load.cpp:%d: property violated: %s\n", line, what);
-    std::abort();
-}
-#define CHECK(c)                      \
-    do {                              \
-        if (!(c)) fail(#c, __LINE__); \
-    } while (0)
 
 namespace stdfs = std::filesystem;
 
@@ -87,9 +79,9 @@ Case parse_input(std::string_view in) {
     const auto& shapes = test::hostile_shapes();
     const auto& shape = shapes[static_cast<unsigned char>(in[1]) % shapes.size()];
     // Mostly up to 256 KiB, so that fuzzing keeps its pace; byte values
-    // from 224 reach 4 MiB.
-    const auto b = static_cast<unsigned char>(in[2]);
-    const std::size_t units = b < 224 ? 1 + b % 4 : 1 + b % 64;
+    // from 224 take 64 KiB to 4 MiB in steps of 128 KiB.
+    const auto b = static_cast<std::size_t>(static_cast<unsigned char>(in[2]));
+    const std::size_t units = b < 224 ? 1 + b % 4 : 1 + (b - 224) * 2;
     c.index = test::hostile_index(shape.shape, units << 16);
     c.listing = test::hostile_listing(static_cast<unsigned char>(in[3]));
     for (std::size_t at = 4; at + 5 <= in.size(); at += 5) {
