@@ -23,9 +23,11 @@
 //   leftover may hold it;
 // * the index written for what was loaded loads back as the same entries.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -166,25 +168,37 @@ void check_bounded(const std::vector<std::string>& v) {
     CHECK(v.size() <= kMaxProblems + 1);
 }
 
+// The scratch directory: pershome-fuzz-load.PID on tmpfs where there is one
+// (the write-back fsyncs), else in /tmp. libFuzzer ends a timed run with
+// _Exit, past the atexit handler that removes it, so each run first removes
+// those of runs whose process is gone.
+std::string scratch_dir() {
+    const std::string root = stdfs::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
+    const std::string prefix = "pershome-fuzz-load.";
+    std::error_code ec;
+    for (const auto& e : stdfs::directory_iterator(root, ec)) {
+        const std::string n = e.path().filename();
+        if (n.rfind(prefix, 0) != 0) continue;
+        const long pid = std::strtol(n.c_str() + prefix.size(), nullptr, 10);
+        if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+            stdfs::remove_all(e.path(), ec);
+    }
+    static std::string b;
+    b = root + "/" + prefix + std::to_string(getpid());
+    stdfs::remove_all(b, ec);
+    if (!stdfs::create_directories(b + "/dir") || !stdfs::create_directories(b + "/pool"))
+        std::abort();
+    std::atexit([] {
+        std::error_code ignored;
+        stdfs::remove_all(b, ignored);
+    });
+    return b;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::string& base = []() -> const std::string& {
-        static std::string b;
-        // On tmpfs where there is one: the write-back fsyncs.
-        char shm[] = "/dev/shm/pershome-fuzz-load.XXXXXX";
-        char tmp[] = "/tmp/pershome-fuzz-load.XXXXXX";
-        char* tmpl = mkdtemp(shm) ? shm : tmp;
-        if (tmpl == tmp && !mkdtemp(tmp)) std::abort();
-        b = tmpl;
-        stdfs::create_directory(b + "/dir");
-        stdfs::create_directory(b + "/pool");
-        std::atexit([] {
-            std::error_code ec;
-            stdfs::remove_all(b, ec);
-        });
-        return b;
-    }();
+    static const std::string base = scratch_dir();
     const Case c = parse_input({reinterpret_cast<const char*>(data), size});
     const std::string dir = base + "/dir", pool_dir = base + "/pool";
     populate(dir, c.listing, c.index);
