@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <ctime>
+#include <memory>
 
 #include "fs/name_codec.hpp"
 
@@ -19,14 +20,22 @@ namespace pershome::fs {
 
 void DirState::add(Entry e) {
     if (!e.real.empty()) claimed.insert(e.real);
-    const std::string name = e.name;
-    entries.insert_or_assign(name, std::move(e));
+    if (e.type == NodeType::Dir) ++subdirs;
+    auto it = entries.find(e.name);
+    if (it == entries.end()) {
+        const std::string name = e.name;
+        entries.emplace(name, std::move(e));
+        return;
+    }
+    if (it->second.type == NodeType::Dir) --subdirs;
+    it->second = std::move(e);
 }
 
 void DirState::remove(const std::string& name) {
     auto it = entries.find(name);
     if (it == entries.end()) return;
     if (!it->second.real.empty()) claimed.erase(it->second.real);
+    if (it->second.type == NodeType::Dir) --subdirs;
     entries.erase(it);
 }
 
@@ -113,26 +122,35 @@ Timestamp ts_of(const timespec& t) {
     return {t.tv_sec, static_cast<std::uint32_t>(t.tv_nsec)};
 }
 
-std::optional<std::string> read_all(int dirfd, std::vector<std::string>* problems) {
+// An index file's bytes, read without zero-filling the buffer first (up to
+// 64 MiB: that would double what a large index costs to load).
+struct IndexBytes {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+    std::string_view view() const { return {data.get(), size}; }
+};
+
+// The index file's bytes; nullopt when there is none. One past the cap is
+// not read (empty): `*too_large` holds its size.
+std::optional<IndexBytes> read_all(int dirfd, std::uint64_t* too_large) {
     UniqueFd f(
         openat(dirfd, std::string(kIndexFileName).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!f) return std::nullopt;
     struct stat st {};
     if (fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     if (static_cast<std::uint64_t>(st.st_size) > kMaxIndexFileSize) {
-        problems->push_back("index file too large, ignored");
-        return std::string();
+        *too_large = static_cast<std::uint64_t>(st.st_size);
+        return IndexBytes{};
     }
-    std::string buf(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t got = 0;
-    while (got < buf.size()) {
+    const auto want = static_cast<std::size_t>(st.st_size);
+    IndexBytes b{std::make_unique_for_overwrite<char[]>(want), 0};
+    while (b.size < want) {
         const ssize_t n =
-            pread(f.get(), buf.data() + got, buf.size() - got, static_cast<off_t>(got));
+            pread(f.get(), b.data.get() + b.size, want - b.size, static_cast<off_t>(b.size));
         if (n <= 0) break;
-        got += static_cast<std::size_t>(n);
+        b.size += static_cast<std::size_t>(n);
     }
-    buf.resize(got);
-    return buf;
+    return b;
 }
 
 }  // namespace
@@ -154,11 +172,13 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
     // 1. The index, if any slot verifies.
     std::vector<Entry> indexed;
-    if (auto file = read_all(d.fd.get(), problems)) {
+    std::uint64_t too_large = 0;
+    if (auto file = read_all(d.fd.get(), &too_large)) {
         IndexWriter& w = *d.writer;  // not shared yet: no lock needed
         w.index_exists = true;
         int seen = 0;
-        auto read = read_index(*file, problems, &seen);
+        bool over_cap = false;
+        auto read = read_index(file->view(), problems, &seen, &over_cap);
         if (read) {
             IndexWriteState& st = w.state;
             st.layout.base = SlotSpan{read->base.offset, read->base.length};
@@ -178,8 +198,15 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             d.self.ctime = content->self.ctime;
             indexed = std::move(content->entries);
         } else {
-            problems->push_back("no index slot verifies (" + std::to_string(seen) +
-                                " seen): rebuilt from the directory");
+            // One line, whatever the index holds: the cause, then the cure.
+            problems->push_back(
+                too_large ? "index file of " + std::to_string(too_large) +
+                                " bytes, past the cap of " + std::to_string(kMaxIndexFileSize) +
+                                ": ignored, rebuilt from the directory"
+                : over_cap ? "index of more than " + std::to_string(kMaxIndexEntries) +
+                                 " entries, past the cap: ignored, rebuilt from the directory"
+                           : "no index slot verifies (" + std::to_string(seen) +
+                                 " seen): rebuilt from the directory");
             w.rebuild = true;
             d.dirty = true;
         }
@@ -224,7 +251,8 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                     e.link_id = 0;
                     d.dirty = true;
                 } else {
-                    catch_up->push_back("hard link without its file dropped: " + e.name);
+                    if (problem_room(catch_up))
+                        catch_up->push_back("hard link without its file dropped: " + e.name);
                     d.dirty = true;
                     continue;
                 }
@@ -234,8 +262,9 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                 // pool leaves (vfat writes the new entry first: on FAT both
                 // entries then share the file's clusters until fsck.vfat).
                 // Removing it would free those clusters: left alone.
-                catch_up->push_back("leftover of a move to or from the link pool, left alone: " +
-                                    e.real);
+                if (problem_room(catch_up))
+                    catch_up->push_back(
+                        "leftover of a move to or from the link pool, left alone: " + e.real);
                 pool_leftovers.insert(e.real);
                 e.real.clear();
                 d.dirty = true;
@@ -258,7 +287,8 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             auto ai = backing.find(alias);
             if (alias != e.real && ai != backing.end() && !indexed_reals.count(alias) &&
                 !d.claimed.count(alias)) {
-                catch_up->push_back("entry found under its 8.3 alias " + alias + ": " + e.name);
+                if (problem_room(catch_up))
+                    catch_up->push_back("entry found under its 8.3 alias " + alias + ": " + e.name);
                 e.real = alias;
                 d.dirty = true;
                 it = ai;
@@ -276,8 +306,9 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                     ++candidates;
                 }
                 if (candidates == 1) {
-                    catch_up->push_back("entry found under its 8.3 alias " + found->first + ": " +
-                                        e.name);
+                    if (problem_room(catch_up))
+                        catch_up->push_back("entry found under its 8.3 alias " + found->first +
+                                            ": " + e.name);
                     e.real = found->first;
                     d.dirty = true;
                     it = found;
@@ -285,13 +316,15 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             }
         }
         if (it == backing.end() || d.claimed.count(e.real)) {
-            catch_up->push_back("entry without backing file dropped: " + e.name);
+            if (problem_room(catch_up))
+                catch_up->push_back("entry without backing file dropped: " + e.name);
             d.dirty = true;
             continue;
         }
         const auto& b = it->second;
         if (b.is_dir != (e.type == NodeType::Dir)) {
-            catch_up->push_back("entry type fixed from the backing: " + e.name);
+            if (problem_room(catch_up))
+                catch_up->push_back("entry type fixed from the backing: " + e.name);
             e.type = b.is_dir ? NodeType::Dir : NodeType::File;
             e.mode = reconcile_default_mode(b.is_dir, opt.umask);
             e.target.clear();
@@ -309,7 +342,9 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
     for (const auto& [real, b] : backing) {
         if (d.claimed.count(real) || pool_leftovers.count(real)) continue;
         if (d.entries.count(real)) {
-            problems->push_back("backing file shadowed by an indexed name, left alone: " + real);
+            if (problem_room(problems))
+                problems->push_back("backing file shadowed by an indexed name, left alone: " +
+                                    real);
             continue;
         }
         Entry e;
@@ -320,8 +355,10 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         e.atime = ts_of(b.st.st_atim);
         e.mtime = ts_of(b.st.st_mtim);
         e.ctime = ts_of(b.st.st_ctim);
-        if (d.writer->index_exists) {
-            catch_up->push_back("new backing file added: " + real);
+        // (Not when the index was refused or damaged: its one line says
+        // that the directory is rebuilt from these.)
+        if (d.writer->index_exists && !d.writer->rebuild) {
+            if (problem_room(catch_up)) catch_up->push_back("new backing file added: " + real);
             d.dirty = true;
         }
         d.add(std::move(e));

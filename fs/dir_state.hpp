@@ -77,6 +77,9 @@ struct DirState {
     Entry self;   // the directory's own attributes (authoritative for the root only)
     std::map<std::string, Entry> entries;
     std::unordered_set<std::string> claimed;  // backing names owned by an entry
+    // Entries of type Dir: st_nlink is 2 + this. Kept by add() and remove(),
+    // the only ways entries change.
+    std::uint32_t subdirs = 0;
 
     // Index file bookkeeping (shared with writes in flight).
     std::shared_ptr<IndexWriter> writer = std::make_shared<IndexWriter>();

@@ -35,7 +35,7 @@ Fs::Fs(Options opt, UniqueFd root)
     r.st_ino = FUSE_ROOT_ID;
     by_st_ino_[FUSE_ROOT_ID] = FUSE_ROOT_ID;
     r.dir = std::make_unique<DirState>(load_dir(std::move(rfd), reconcile_options(), &problems));
-    for (const auto& p : problems) log("/: " + p);
+    log_findings("/", problems);
     if (r.dir->dirty) dirty_.insert(r.dir.get());
 }
 
@@ -60,6 +60,15 @@ DirHandle* Fs::keep_dir_handle(std::unique_ptr<DirHandle> h) {
 void Fs::log(const std::string& msg) const {
     std::fprintf(stderr, "pershome-fs: %s\n", msg.c_str());
     if (!opt_.foreground) syslog(LOG_NOTICE, "%s", msg.c_str());
+}
+
+void Fs::log_findings(const std::string& where, const std::vector<std::string>& findings) const {
+    // A crafted index can earn a finding per entry: the log gets a taste.
+    constexpr std::size_t kShown = 10;
+    for (std::size_t i = 0; i < findings.size() && i < kShown; ++i) log(where + ": " + findings[i]);
+    if (findings.size() > kShown)
+        log(fmt::format("{}: {} more findings (pershome-fs --check lists them)", where,
+                        findings.size() - kShown));
 }
 
 mode_t Fs::type_bits(NodeType t) const {
@@ -154,7 +163,7 @@ DirState* Fs::pool(bool create, int* err) {
         ReconcileOptions ro;
         ro.umask = opt_.umask;
         pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, &problems));
-        for (const auto& p : problems) log("link pool: " + p);
+        log_findings("link pool", problems);
         for (const auto& [n, e] : pool_->entries) {
             std::uint64_t id = 0;
             auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id, 16);
@@ -201,7 +210,7 @@ DirState* Fs::dir_of(fuse_ino_t ino, int* err) {
     }
     std::vector<std::string> problems;
     n->dir = std::make_unique<DirState>(load_dir(std::move(fd), reconcile_options(), &problems));
-    for (const auto& p : problems) log(n->name + ": " + p);
+    log_findings(n->name, problems);
     if (n->dir->dirty) dirty_.insert(n->dir.get());
     return n->dir.get();
 }
@@ -314,8 +323,20 @@ int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
             std::max<off_t>(b.st_size, static_cast<off_t>(write_behind_.pending_end(ino)));
         st->st_blocks = b.st_blocks;
         if (b.st_blksize) st->st_blksize = b.st_blksize;
+        if (e.type == NodeType::Dir && !n->detached) st->st_nlink = dir_nlink(ino, b.st_nlink);
     }
     return 0;
+}
+
+nlink_t Fs::dir_nlink(fuse_ino_t ino, nlink_t backing_nlink) {
+    // A directory not loaded yet has not changed during this mount, so its
+    // backing's count is what loading it would give, without the listing;
+    // backings that do not count subdirectories (nlink 1) are listed.
+    Node* n = node(ino);
+    if (!n->dir && backing_nlink >= 2) return backing_nlink;
+    int err = 0;
+    const DirState* d = dir_of(ino, &err);
+    return d ? 2 + d->subdirs : 1;
 }
 
 fuse_ino_t Fs::node_for(fuse_ino_t parent, const Entry& e) {
@@ -453,67 +474,60 @@ void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& nam
     n->name = name;
 }
 
-int Fs::place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
-                  bool sync) {
+int Fs::place_as(DirState& d, const Entry& e, const std::string& real, const MakeBacking& make,
+                 bool sync, bool* make_failed) {
+    Entry copy = e;
+    copy.real = real;
+    if (!sync) {
+        if (const int err = make(d.fd.get(), real)) {
+            *make_failed = true;
+            return err;
+        }
+        d.add(std::move(copy));
+        mark_dirty(&d);
+        return 0;
+    }
+    // The entry reaches the stick before its backing object exists, so no
+    // instant shows the object with reconcile's defaults (an unknown
+    // backing file is 0644; a placeholder, a regular file) or under its
+    // generated name. A crash in between leaves an entry without backing:
+    // dropped. So does a case collision the backing reports: reconcile
+    // matches backing names bytewise against the listing.
+    d.add(std::move(copy));
+    mark_dirty(&d);
+    if (const int err = flush(&d)) {
+        d.remove(e.name);
+        return err;
+    }
+    const int err = make(d.fd.get(), real);
+    if (err == 0) return 0;
+    *make_failed = true;
+    d.remove(e.name);
+    mark_dirty(&d);
+    return err;
+}
+
+int Fs::place_new(DirState& d, const Entry& e, const MakeBacking& make, bool sync) {
     ++d.unsynced_names;  // (a failed create costs one needless directory sync, no more)
+    bool make_failed = false;
     if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {
-        if (!sync) {
-            const int err = make(d.fd.get(), e.name);
-            if (err == 0) {
-                e.real = e.name;
-                d.add(std::move(e));
-                mark_dirty(&d);
-                return 0;
-            }
-            if (!backing_refused_name(err)) return err;
-        } else {
-            // The entry reaches the stick before its backing object exists,
-            // so no instant shows the name with reconcile's defaults (an
-            // unknown backing file is 0644; a placeholder, a regular file).
-            // A crash in between leaves an entry without backing: dropped.
-            // A case collision the backing reports below is harmless on the
-            // stick too: reconcile matches backing names bytewise against the
-            // listing, so the stale entry finds no backing object.
-            const std::string name = e.name;
-            Entry copy = e;
-            copy.real = name;
-            d.add(std::move(copy));
-            mark_dirty(&d);
-            if (int err = flush(&d)) {
-                d.remove(name);
-                return err;
-            }
-            const int err = make(d.fd.get(), name);
-            if (err == 0) return 0;
-            d.remove(name);
-            mark_dirty(&d);
-            if (!backing_refused_name(err)) {
-                (void)flush(&d);  // best effort: the next write drops it anyway
-                return err;
-            }
+        const int err = place_as(d, e, e.name, make, sync, &make_failed);
+        if (err == 0 || !make_failed || !backing_refused_name(err)) {
+            if (err && make_failed && sync)
+                (void)flush(&d);  // best effort: the next write drops it
+            return err;
         }
         // The backing says it collides (FAT folds case) or cannot encode
         // it: generated name.
     }
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
-        std::string g = generated(e.name, attempt);
+        const std::string g = generated(e.name, attempt);
         struct stat st {};
         if (d.claimed.count(g) || fstatat(d.fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
-        const std::string name = e.name;
-        Entry copy = e;
-        copy.real = g;
-        d.add(std::move(copy));
-        mark_dirty(&d);
-        if (int err = flush(&d)) {
-            d.remove(name);
-            return err;
-        }
-        const int err = make(d.fd.get(), g);
-        if (err == 0) return 0;
-        d.remove(name);
-        mark_dirty(&d);
-        if (err != EEXIST) return err;
+        make_failed = false;
+        const int err = place_as(d, e, g, make, sync, &make_failed);
+        if (err != EEXIST || !make_failed) return err;
     }
     return EEXIST;
 }

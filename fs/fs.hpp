@@ -162,6 +162,9 @@ class Fs {
     AttrRef attrs(fuse_ino_t ino);
     std::optional<Location> locate(fuse_ino_t ino);
     int stat_node(fuse_ino_t ino, struct stat* st);
+    // A directory's st_nlink: 2 + its subdirectories (`backing_nlink`: its
+    // backing directory's, used while it is not loaded).
+    nlink_t dir_nlink(fuse_ino_t ino, nlink_t backing_nlink);
     // A writer passing through (passthrough.hpp) writes without this daemon:
     // if the backing changed since last looked at, mtime and ctime move now.
     // `ours`: the change was this daemon's own (setattr): only remember it.
@@ -186,14 +189,14 @@ class Fs {
 
     // Places a new entry `e` in `d`, creating its backing with `make(dirfd,
     // real)` (errno-style). Names FAT can hold are tried as themselves first;
-    // otherwise (or when the backing says it collides) a generated name is
-    // recorded in the index before the backing object exists, so a crash
-    // never shows it under that name. `sync`: the same for a name stored as
-    // itself: the index holding the entry is written (fsynced) before the
-    // backing object is made, so a crash never shows the name with
-    // reconcile's defaults (see keeps_mode_only_in_index).
-    int place_new(DirState& d, Entry e, const std::function<int(int, const std::string&)>& make,
-                  bool sync);
+    // otherwise (or when the backing says it collides) under a generated
+    // name. Lazily: the index follows at the next write-back, so a crash
+    // before it shows the object under its backing name with reconcile's
+    // defaults. `sync`: the index holding the entry is written (fsynced)
+    // before the backing object is made, so a crash never shows either (see
+    // keeps_mode_only_in_index).
+    using MakeBacking = std::function<int(int, const std::string&)>;
+    int place_new(DirState& d, const Entry& e, const MakeBacking& make, bool sync);
     // Removes name `name` of directory `d` (file or hard link, not a directory).
     int remove_name(fuse_ino_t parent, DirState& d, const std::string& name);
 
@@ -234,6 +237,8 @@ class Fs {
     void count_read(std::size_t n) { read_bytes_.fetch_add(n, std::memory_order_relaxed); }
     std::uint64_t read_bytes() const { return read_bytes_.load(); }
     void log(const std::string& msg) const;
+    // The findings of a directory's load, the first few of them.
+    void log_findings(const std::string& where, const std::vector<std::string>& findings) const;
 
     mode_t type_bits(NodeType t) const;
     // Whether a new entry of type `t` created with `mode` would come back
@@ -254,6 +259,10 @@ class Fs {
 
   private:
     ReconcileOptions reconcile_options();
+    // place_new under backing name `real`; `make_failed`: the error is
+    // make's (the backing's answer), not the index write's.
+    int place_as(DirState& d, const Entry& e, const std::string& real, const MakeBacking& make,
+                 bool sync, bool* make_failed);
     // Runs a prepared job and counts what it wrote. `outside_mu`: the
     // caller holds no lock (takes alloc_ exclusive); otherwise it holds mu_
     // inside an operation that holds alloc_ shared.

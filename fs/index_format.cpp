@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "fs/crc32c.hpp"
 #include "fs/name_codec.hpp"
@@ -219,6 +221,13 @@ std::uint64_t get_le64(const char* p) {
 
 }  // namespace
 
+bool problem_room(std::vector<std::string>* problems) {
+    if (!problems || problems->size() > kMaxProblems) return false;
+    if (problems->size() < kMaxProblems) return true;
+    problems->push_back("more findings left out");
+    return false;
+}
+
 std::string serialize_payload(const IndexContent& c) {
     Out o;
     o.u32(static_cast<std::uint32_t>(c.entries.size()));
@@ -244,27 +253,37 @@ std::optional<IndexContent> parse_payload(std::string_view payload,
     c.self.target.clear();
     c.self.real.clear();
     if (count > in.left() / kEntryFixed) return std::nullopt;
-    std::set<std::string_view> names, reals;
+    if (count > kMaxIndexEntries) return std::nullopt;
+    std::unordered_set<std::string_view> names, reals;
+    names.reserve(count);
+    reals.reserve(count);
     c.entries.reserve(count);
-    std::vector<Entry> tmp;
-    tmp.reserve(count);
     for (std::uint32_t i = 0; i < count; ++i) {
         Entry e;
         why.clear();
         if (!read_entry(in, &e, true, &keep, &why)) return std::nullopt;
-        if (!why.empty() && problems) problems->push_back(why + ": entry " + std::to_string(i));
-        if (!keep) continue;
-        tmp.push_back(std::move(e));
+        if (!why.empty() && problem_room(problems))
+            problems->push_back(why + ": entry " + std::to_string(i));
+        if (keep) c.entries.push_back(std::move(e));
     }
-    for (auto& e : tmp) {
-        // Two names for one backing file, or one name twice, would let a
-        // crafted index alias files: first one wins, later ones are dropped.
-        if (!names.insert(e.name).second || (!e.real.empty() && !reals.insert(e.real).second)) {
-            if (problems) problems->push_back("duplicate name dropped");
-            continue;
+    // Two names for one backing file, or one name twice, would let a
+    // crafted index alias files: first one wins, later ones are dropped.
+    // (The views point into c.entries, which holds still until the sets go.)
+    std::vector<bool> unique(c.entries.size());
+    for (std::size_t i = 0; i < c.entries.size(); ++i) {
+        const Entry& e = c.entries[i];
+        unique[i] = names.insert(e.name).second && (e.real.empty() || reals.insert(e.real).second);
+        if (!unique[i] && problem_room(problems)) problems->push_back("duplicate name dropped");
+    }
+    names.clear();
+    reals.clear();
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < c.entries.size(); ++i)
+        if (unique[i]) {
+            if (kept != i) c.entries[kept] = std::move(c.entries[i]);
+            ++kept;
         }
-        c.entries.push_back(e);
-    }
+    c.entries.resize(kept);
     return c;
 }
 
@@ -284,8 +303,50 @@ std::string encode_slot(std::uint64_t generation, std::uint32_t capacity,
     return s;
 }
 
+namespace {
+
+// A header that verifies, whose payload [start, end) is still to be checked
+// against `crc`.
+struct Candidate {
+    std::size_t offset;
+    std::uint64_t start, end;
+    std::uint32_t crc;
+    bool ok = false;
+};
+
+// Checks every candidate's payload CRC in one pass over `file`: the CRC of
+// each prefix ending at a payload's start or end, then each payload's CRC
+// from two of them (crc32c_of_range). Payloads may overlap each other in a
+// crafted file; checking each on its own would cost O(file) apiece.
+void verify_payloads(std::string_view file, std::vector<Candidate>& cands) {
+    std::vector<std::uint64_t> at;
+    at.reserve(2 * cands.size());
+    for (const auto& c : cands) {
+        at.push_back(c.start);
+        at.push_back(c.end);
+    }
+    std::sort(at.begin(), at.end());
+    at.erase(std::unique(at.begin(), at.end()), at.end());
+    std::vector<std::uint32_t> prefix(at.size());
+    std::uint32_t crc = 0;
+    std::uint64_t pos = 0;
+    for (std::size_t i = 0; i < at.size(); ++i) {
+        crc = crc32c(file.data() + pos, at[i] - pos, crc);
+        pos = at[i];
+        prefix[i] = crc;
+    }
+    auto prefix_at = [&](std::uint64_t p) {
+        return prefix[std::lower_bound(at.begin(), at.end(), p) - at.begin()];
+    };
+    for (auto& c : cands)
+        c.ok = crc32c_of_range(prefix_at(c.start), prefix_at(c.end), c.end - c.start) == c.crc;
+}
+
+}  // namespace
+
 std::optional<SlotFound> find_newest_slot(std::string_view file, int* slots_seen) {
-    std::optional<SlotFound> best;
+    std::vector<Candidate> cands;
+    std::vector<std::uint64_t> gens;
     int seen = 0;
     for (std::size_t off = 0; off + kSlotHeaderSize <= file.size(); off += kSlotAlign) {
         const char* h = file.data() + off;
@@ -297,14 +358,21 @@ std::optional<SlotFound> find_newest_slot(std::string_view file, int* slots_seen
         if (gen > kMaxGeneration) continue;
         const std::uint32_t len = get_le32(h + 28);
         if (len > file.size() - off - kSlotHeaderSize) continue;
-        const std::string_view payload = file.substr(off + kSlotHeaderSize, len);
-        if (crc32c(payload) != get_le32(h + 32)) continue;
-        if (best && best->generation >= gen) continue;
-        best = SlotFound{off, gen, get_le32(h + 24), kSlotHeaderSize + std::uint64_t{len},
-                         std::string(payload)};
+        cands.push_back(
+            {off, off + kSlotHeaderSize, off + kSlotHeaderSize + len, get_le32(h + 32)});
+        gens.push_back(gen);
     }
     if (slots_seen) *slots_seen = seen;
-    return best;
+    verify_payloads(file, cands);
+    // The highest generation wins; among equals, the lowest offset.
+    std::optional<std::size_t> best;
+    for (std::size_t i = 0; i < cands.size(); ++i)
+        if (cands[i].ok && (!best || gens[i] > gens[*best])) best = i;
+    if (!best) return std::nullopt;
+    const Candidate& c = cands[*best];
+    const char* h = file.data() + c.offset;
+    return SlotFound{c.offset, gens[*best], get_le32(h + 24), c.end - c.offset,
+                     file.substr(c.start, c.end - c.start)};
 }
 
 SlotPlace place_next_slot(std::optional<SlotSpan> newest, std::uint32_t capacity,
@@ -499,7 +567,7 @@ std::optional<std::vector<DeltaOp>> parse_delta_payload(std::string_view payload
             default:
                 return std::nullopt;
         }
-        if (!why.empty() && problems)
+        if (!why.empty() && problem_room(problems))
             problems->push_back(why + ": delta operation " + std::to_string(i));
         if (keep) ops.push_back(std::move(op));
     }
@@ -508,50 +576,95 @@ std::optional<std::vector<DeltaOp>> parse_delta_payload(std::string_view payload
     return ops;
 }
 
-void apply_delta(IndexContent& c, const std::vector<DeltaOp>& ops,
-                 std::vector<std::string>* problems) {
-    std::map<std::string, Entry> m;
+DeltaApplier::DeltaApplier(IndexContent c, std::vector<std::string>* problems)
+    : self_(std::move(c.self)), problems_(problems) {
     for (auto& e : c.entries) {
+        if (!e.real.empty() && !owner_.emplace(e.real, e.name).second) {
+            if (problem_room(problems_))
+                problems_->push_back("duplicate backing name dropped: delta");
+            continue;
+        }
         const std::string name = e.name;
-        m.emplace(name, std::move(e));
+        entries_.insert_or_assign(name, std::move(e));
     }
+}
+
+void DeltaApplier::release(const Entry& e) {
+    if (e.real.empty()) return;
+    auto o = owner_.find(e.real);
+    if (o != owner_.end() && o->second == e.name) owner_.erase(o);
+}
+
+bool DeltaApplier::apply(const std::vector<DeltaOp>& ops) {
+    // Counted before applying, so that a record past the cap leaves the
+    // content as it was (upserts of names present count too: no writer
+    // comes near the cap).
+    const auto upserts = std::count_if(
+        ops.begin(), ops.end(), [](const DeltaOp& op) { return op.kind == DeltaOp::Kind::Upsert; });
+    if (entries_.size() + static_cast<std::size_t>(upserts) > kMaxIndexEntries) return false;
     std::vector<std::string> upserted;  // in operation order
     for (const auto& op : ops) {
         switch (op.kind) {
-            case DeltaOp::Kind::Upsert:
-                m.insert_or_assign(op.entry.name, op.entry);
+            case DeltaOp::Kind::Upsert: {
+                auto it = entries_.find(op.entry.name);
+                if (it != entries_.end()) {
+                    release(it->second);
+                    it->second = op.entry;
+                } else {
+                    entries_.emplace(op.entry.name, op.entry);
+                }
                 upserted.push_back(op.entry.name);
                 break;
-            case DeltaOp::Kind::Remove:
-                m.erase(op.name);
+            }
+            case DeltaOp::Kind::Remove: {
+                auto it = entries_.find(op.name);
+                if (it == entries_.end()) break;
+                release(it->second);
+                entries_.erase(it);
                 break;
+            }
             case DeltaOp::Kind::Self:
-                c.self = op.entry;
-                sanitise_self(c.self);
+                self_ = op.entry;
+                sanitise_self(self_);
                 break;
         }
     }
     // Backing names stay unique (an alias would let two names share one
-    // file): what this record wrote wins, first upsert first.
-    std::map<std::string, std::string> claim;  // backing name -> name
-    std::set<std::string> done;
-    auto settle = [&](const std::string& name) {
-        auto it = m.find(name);
-        if (it == m.end() || it->second.real.empty()) return;
-        if (!claim.emplace(it->second.real, name).second) {
-            if (problems) problems->push_back("duplicate backing name dropped: delta");
-            m.erase(it);
+    // file): what this record wrote wins, first upsert first; an entry it
+    // did not write loses its name to it.
+    std::unordered_set<std::string> done;
+    for (const auto& n : upserted) {
+        if (!done.insert(n).second) continue;
+        auto it = entries_.find(n);
+        if (it == entries_.end() || it->second.real.empty()) continue;
+        auto [o, claimed] = owner_.try_emplace(it->second.real, n);
+        if (claimed || o->second == n) continue;
+        if (problem_room(problems_)) problems_->push_back("duplicate backing name dropped: delta");
+        if (done.count(o->second)) {
+            entries_.erase(it);
+        } else {
+            entries_.erase(o->second);
+            o->second = n;
         }
-    };
-    for (const auto& n : upserted)
-        if (done.insert(n).second) settle(n);
-    std::vector<std::string> rest;
-    for (const auto& [n, e] : m)
-        if (!done.count(n)) rest.push_back(n);
-    for (const auto& n : rest) settle(n);
-    c.entries.clear();
-    c.entries.reserve(m.size());
-    for (auto& [n, e] : m) c.entries.push_back(std::move(e));
+    }
+    return true;
+}
+
+IndexContent DeltaApplier::take() {
+    IndexContent c;
+    c.self = std::move(self_);
+    c.entries.reserve(entries_.size());
+    for (auto& [n, e] : entries_) c.entries.push_back(std::move(e));
+    entries_.clear();
+    owner_.clear();
+    return c;
+}
+
+void apply_delta(IndexContent& c, const std::vector<DeltaOp>& ops,
+                 std::vector<std::string>* problems) {
+    DeltaApplier a(std::move(c), problems);
+    a.apply(ops);
+    c = a.take();
 }
 
 std::string encode_delta(std::uint64_t base_generation, std::uint64_t seq,
@@ -572,18 +685,19 @@ std::string encode_delta(std::uint64_t base_generation, std::uint64_t seq,
 }
 
 std::optional<IndexRead> read_index(std::string_view file, std::vector<std::string>* problems,
-                                    int* slots_seen) {
+                                    int* slots_seen, bool* over_cap) {
     auto slot = find_newest_slot(file, slots_seen);
     if (!slot) return std::nullopt;
+    if (over_cap && slot->payload.size() >= 4)
+        *over_cap = get_le32(slot->payload.data()) > kMaxIndexEntries;
     auto content = parse_payload(slot->payload, problems);
     if (!content) return std::nullopt;
     IndexRead r;
     r.base = std::move(*slot);
     r.content = std::move(*content);
     const std::uint64_t gen = r.base.generation;
-    // Valid records of this base by sequence number, lowest offset first.
-    std::map<std::uint64_t, DeltaFound> chain;
-    std::size_t valid = 0;
+    std::vector<Candidate> cands;
+    std::vector<std::uint64_t> seqs;
     for (std::size_t off = 0; off + kDeltaHeaderSize <= file.size(); off += kSlotAlign) {
         const char* h = file.data() + off;
         if (std::memcmp(h, kDeltaMagic, 8) != 0) continue;
@@ -596,22 +710,42 @@ std::optional<IndexRead> read_index(std::string_view file, std::vector<std::stri
         if (seq == 0 || seq > kMaxDeltaSeq) continue;
         const std::uint32_t len = get_le32(h + 32);
         if (len > kMaxDeltaPayload || len > file.size() - off - kDeltaHeaderSize) continue;
-        if (crc32c(file.substr(off + kDeltaHeaderSize, len)) != get_le32(h + 36)) continue;
-        ++valid;
-        chain.emplace(seq, DeltaFound{off, seq, kDeltaHeaderSize + std::uint64_t{len}});
+        cands.push_back(
+            {off, off + kDeltaHeaderSize, off + kDeltaHeaderSize + len, get_le32(h + 36)});
+        seqs.push_back(seq);
     }
-    for (std::uint64_t seq = 1;; ++seq) {
-        auto it = chain.find(seq);
-        if (it == chain.end()) break;
-        const DeltaFound& d = it->second;
-        const auto ops = parse_delta_payload(
-            file.substr(d.offset + kDeltaHeaderSize, d.length - kDeltaHeaderSize), problems);
-        if (!ops) {
-            if (problems) problems->push_back("delta record with a broken payload: chain ends");
-            break;
+    verify_payloads(file, cands);
+    // Valid records of this base by sequence number, lowest offset first.
+    std::map<std::uint64_t, DeltaFound> chain;
+    std::size_t valid = 0;
+    for (std::size_t i = 0; i < cands.size(); ++i) {
+        if (!cands[i].ok) continue;
+        ++valid;
+        chain.emplace(seqs[i],
+                      DeltaFound{cands[i].offset, seqs[i], cands[i].end - cands[i].offset});
+    }
+    if (!chain.empty() && chain.begin()->first == 1) {
+        DeltaApplier applier(std::move(r.content), problems);
+        for (std::uint64_t seq = 1;; ++seq) {
+            auto it = chain.find(seq);
+            if (it == chain.end()) break;
+            const DeltaFound& d = it->second;
+            const auto ops = parse_delta_payload(
+                file.substr(d.offset + kDeltaHeaderSize, d.length - kDeltaHeaderSize), problems);
+            if (!ops) {
+                if (problem_room(problems))
+                    problems->push_back("delta record with a broken payload: chain ends");
+                break;
+            }
+            if (!applier.apply(*ops)) {
+                if (problem_room(problems))
+                    problems->push_back("delta records past the cap of " +
+                                        std::to_string(kMaxIndexEntries) + " entries: chain ends");
+                break;
+            }
+            r.deltas.push_back(d);
         }
-        apply_delta(r.content, *ops, problems);
-        r.deltas.push_back(d);
+        r.content = applier.take();
     }
     r.strays = valid != r.deltas.size();
     return r;
@@ -693,9 +827,11 @@ IndexWrite plan_index_write(const IndexWriteState& s, const RecordSet& now) {
     // at most max(kDeltaMinBudget, capacity / 2) (a slot is never longer
     // than its capacity).
     const std::uint64_t cap = p.capacity;
+    // Never past the reader's cap (place_next_delta keeps deltas within it).
     w.extend_to = std::max<std::uint64_t>(
         w.offset + w.bytes.size(),
-        2 * cap + round_up_align(std::max<std::uint64_t>(kDeltaMinBudget, cap / 2)));
+        std::min<std::uint64_t>(kMaxIndexFileSize, 2 * cap + round_up_align(std::max<std::uint64_t>(
+                                                                 kDeltaMinBudget, cap / 2))));
     return w;
 }
 

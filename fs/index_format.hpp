@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pershome::fs {
@@ -28,7 +29,13 @@ inline constexpr std::uint32_t kMaxRealLen = 1024;
 inline constexpr std::uint32_t kMaxNlink = 65000;
 inline constexpr std::uint32_t kSlotAlign = 4096;
 inline constexpr std::uint32_t kSlotHeaderSize = 64;
-inline constexpr std::uint64_t kMaxIndexFileSize = 256ull << 20;
+// What a reader takes on (docs/on-stick-format.md, section 2): past either
+// cap an index is refused, so that a crafted one costs a bounded load (a
+// FAT directory holds at most 65,536 entries, hard-link names aside).
+inline constexpr std::uint64_t kMaxIndexFileSize = 32ull << 20;
+inline constexpr std::uint32_t kMaxIndexEntries = 100000;
+// Findings kept per load: a crafted index can earn one per entry.
+inline constexpr std::size_t kMaxProblems = 1000;
 // A slot claiming a higher generation is not valid: no stick reaches it (a
 // write a second for 10^11 years), and honouring one would let a crafted
 // 2^64-1 make every later write's generation wrap and lose to it.
@@ -53,6 +60,10 @@ struct IndexContent {
     std::vector<Entry> entries;
 };
 
+// Whether `problems` (may be null) takes another finding: true below
+// kMaxProblems; at it, one line says the rest were left out.
+bool problem_room(std::vector<std::string>* problems);
+
 // Payload bytes for `c` (format version 1).
 std::string serialize_payload(const IndexContent& c);
 
@@ -70,7 +81,7 @@ struct SlotFound {
     std::uint64_t generation = 0;
     std::uint32_t capacity = 0;
     std::uint64_t length = 0;  // header + payload
-    std::string payload;
+    std::string_view payload;  // within the file it was found in
 };
 
 // Scans every kSlotAlign-aligned offset of a whole index file for slots whose
@@ -143,6 +154,27 @@ std::optional<std::vector<DeltaOp>> parse_delta_payload(
 void apply_delta(IndexContent& c, const std::vector<DeltaOp>& ops,
                  std::vector<std::string>* problems = nullptr);
 
+// A chain of records applied one after another, as apply_delta would, in
+// time linear in the operations (not in the entries per record): the
+// content stays keyed by name, with the owner of each backing name.
+// Invariant between records: names and backing names are unique, and
+// owner_ maps each entry's backing name to it.
+class DeltaApplier {
+  public:
+    DeltaApplier(IndexContent c, std::vector<std::string>* problems);
+    // false, changing nothing: the record would take the content past
+    // kMaxIndexEntries (its entries before plus its upserts).
+    bool apply(const std::vector<DeltaOp>& ops);
+    IndexContent take();  // entries sorted by name
+
+  private:
+    void release(const Entry& e);  // its backing name is free again
+    Entry self_;
+    std::map<std::string, Entry> entries_;
+    std::unordered_map<std::string, std::string> owner_;  // backing name -> name
+    std::vector<std::string>* problems_;
+};
+
 // A delta record: header, payload, zero padding to a multiple of kSlotAlign.
 std::string encode_delta(std::uint64_t base_generation, std::uint64_t seq,
                          std::string_view payload);
@@ -171,10 +203,11 @@ struct IndexRead {
     std::uint64_t max_delta_base = 0;
 };
 // nullopt: no slot verifies, or the newest one's payload is broken (the
-// index is damaged, section 2). `slots_seen` as for find_newest_slot.
+// index is damaged, section 2) or holds more than kMaxIndexEntries entries
+// (`over_cap` set). `slots_seen` as for find_newest_slot.
 std::optional<IndexRead> read_index(std::string_view file,
                                     std::vector<std::string>* problems = nullptr,
-                                    int* slots_seen = nullptr);
+                                    int* slots_seen = nullptr, bool* over_cap = nullptr);
 
 // Where things lie in an index file, as far as a writer knows them: the
 // newest slot, its capacity field, and the deltas of that slot.

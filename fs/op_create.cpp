@@ -75,9 +75,10 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
         fd.reset(openat(dirfd, real.c_str(), flags, 0600));
         return fd ? 0 : errno;
     };
-    // A plain file under its own name needs no index write to be safe: after
-    // a crash it reappears with default attributes under the name given --
-    // unless its mode grants less than those defaults (ssh-keygen's 0600
+    // A plain file needs no index write to be safe: after a crash it
+    // reappears with default attributes (under its generated backing name if
+    // FAT cannot hold its own, as POSIX allows for an entry never fsynced)
+    // -- unless its mode grants less than those defaults (ssh-keygen's 0600
     // key must never come back 0644): then the entry is written first.
     const bool sync = fs.keeps_mode_only_in_index(NodeType::File, mode);
     if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, sync))

@@ -33,14 +33,8 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$T/direct" "$T/again" "$T/bindfs-backing" "$T/bindfs" "$T/pershome-backing" "$T/pershome"
 
-wait_mounted() {
-    for _ in $(seq 200); do
-        mountpoint -q "$1" && return 0
-        sleep 0.05
-    done
-    echo "bench-fs: $1 did not mount" >&2
-    exit 1
-}
+# shellcheck source=bench/fs/common.sh
+. "$(dirname "$0")/common.sh"
 
 bindfs "$T/bindfs-backing" "$T/bindfs"
 wait_mounted "$T/bindfs"
@@ -95,7 +89,6 @@ run() {  # run NAME WORKLOAD ARGS...  (appends the time to R[NAME,WORKLOAD])
     fi
     R[$name,$wl]="${R[$name,$wl]:-} $t"
 }
-median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # "again" is the direct workload a second time, on a directory of its own:
 # its ratio to direct is what a filesystem exactly as fast as the backing
@@ -141,16 +134,8 @@ PH_PID=
 WRITES=$(sed -n 's/.*pershome-fs: \([0-9]*\) index writes.*/\1/p' "$T/pershome.log")
 BYTES=$(sed -n 's/.*index writes, \([0-9]*\) bytes.*/\1/p' "$T/pershome.log")
 
-# Speed of pershome relative to another target: the median over rounds of
-# the ratio within each round (the targets of one round ran back to back,
-# so drift of the machine between rounds cancels out).
-paired() {  # paired "TIMES_OF_PERSHOME" "TIMES_OF_OTHER"
-    awk -v p="$1" -v o="$2" 'BEGIN {
-        n = split(p, tp, " "); split(o, to, " ")
-        for (i = 1; i <= n; i++) r[i] = (tp[i] > 0 ? to[i] / tp[i] : 0)
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
-        printf "%.2f", r[int((n + 1) / 2)] }'
-}
+# Speed of pershome relative to another target: paired "TIMES_OF_PERSHOME"
+# "TIMES_OF_OTHER" (common.sh), the median of the ratios within each round.
 printf '%-34s %10s %10s %10s %12s %12s %12s\n' workload direct bindfs pershome "pershome/dir" \
     "pershome/bindfs" "again/dir"
 line() {  # line LABEL WL UNIT_AMOUNT UNIT  (speed = amount / seconds)

@@ -6,6 +6,9 @@
 //   read DIR [BACKING_FILE]  cold read of DIR/big (page cache dropped first)
 //   small DIR N              create + stat + unlink of N small files
 //   storm DIR                10,000 chmod/utimensat on 100 files
+//   creates DIR N plain|mapped  N creates (mode 0644, 6 bytes each) in DIR,
+//                            named "Report draft I.txt", or (mapped) with
+//                            names FAT cannot hold, "Report: draft I?.txt"
 // Prints "<seconds>" on stdout. BENCH_FS_WARM_MB=N: before the clock starts,
 // wait for freed memory to settle, then touch and free N MiB of it (see
 // settle_and_warm_memory).
@@ -100,7 +103,7 @@ void settle_and_warm_memory() {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: %s write|read|small|storm DIR [ARG]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s write|read|small|storm|creates DIR [ARG...]\n", argv[0]);
         return 2;
     }
     const std::string mode = argv[1], dir = argv[2];
@@ -168,6 +171,19 @@ int main(int argc, char** argv) {
                     if (utimensat(AT_FDCWD, p.c_str(), ts, 0) != 0) die("utimensat");
                 }
             }
+        t1 = now();
+    } else if (mode == "creates") {
+        const int n = argc > 3 ? std::atoi(argv[3]) : 10000;
+        const bool mapped = argc > 4 && std::string(argv[4]) == "mapped";
+        settle_and_warm_memory();
+        t0 = now();
+        for (int i = 0; i < n; ++i) {
+            const std::string p = dir + (mapped ? "/Report: draft " : "/Report draft ") +
+                                  std::to_string(i) + (mapped ? "?.txt" : ".txt");
+            const int fd = open(p.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+            if (fd < 0 || write(fd, "draft\n", 6) != 6) die(p);
+            close(fd);
+        }
         t1 = now();
     } else {
         std::fprintf(stderr, "unknown workload %s\n", mode.c_str());

@@ -50,6 +50,40 @@ TEST(Crc32c, KnownVector) {
     EXPECT_EQ(crc32c(std::string_view("6789"), crc32c("12345")), 0xE3069283u);
 }
 
+// Every length (the 8-byte steps and the tail), every range of a buffer from
+// the CRCs of its prefixes, against the byte-at-a-time definition.
+TEST(Crc32c, SlicedAndRangesMatchTheBitwiseDefinition) {
+    auto bitwise = [](std::string_view s) {
+        std::uint32_t c = 0xFFFFFFFFu;
+        for (unsigned char b : s) {
+            c ^= b;
+            for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        }
+        return ~c;
+    };
+    std::mt19937 rng(7);
+    std::string buf(700, '\0');
+    for (char& c : buf) c = static_cast<char>(rng());
+    std::vector<std::uint32_t> prefix(buf.size() + 1);
+    for (std::size_t i = 0; i <= buf.size(); ++i) {
+        prefix[i] = crc32c(std::string_view(buf).substr(0, i));
+        ASSERT_EQ(prefix[i], bitwise(std::string_view(buf).substr(0, i))) << i;
+    }
+    for (int k = 0; k < 2000; ++k) {
+        const std::size_t a = rng() % buf.size(), b = a + rng() % (buf.size() - a + 1);
+        EXPECT_EQ(crc32c_of_range(prefix[a], prefix[b], b - a),
+                  crc32c(std::string_view(buf).substr(a, b - a)))
+            << a << ".." << b;
+    }
+    // Lengths far past any buffer: the shift's exponent uses its high bits.
+    const std::string zeros(1 << 20, '\0');
+    std::uint32_t c = crc32c("head");
+    const std::uint32_t head = c;
+    for (int i = 0; i < 64; ++i) c = crc32c(zeros, c);
+    EXPECT_EQ(crc32c_of_range(head, c, 64ull << 20),
+              crc32c(zeros, crc32c(std::string(zeros.size() * 63, '\0'))));
+}
+
 TEST(Payload, RoundTrip) {
     const auto c = sample();
     std::vector<std::string> problems;

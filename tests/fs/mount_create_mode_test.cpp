@@ -18,16 +18,6 @@
 namespace pershome::fs::test {
 namespace {
 
-// Kills the filesystem process as a power cut would (no flush, no unmount)
-// and drops the dead mount; the Mount destructor reaps the process.
-void crash(Mount& m) {
-    ASSERT_EQ(kill(m.pid(), SIGKILL), 0);
-    ASSERT_EQ(umount2(m.mnt().c_str(), MNT_DETACH), 0);
-    // Waits for the pid (a killed process is no failure): once it returns the
-    // index can no longer change.
-    m.unmount();
-}
-
 mode_t mode_of(const std::string& path) {
     struct stat st {};
     if (lstat(path.c_str(), &st) != 0) return static_cast<mode_t>(-1);
@@ -69,7 +59,7 @@ TEST(CreateMode, TightModesSurviveSigkillRightAfterCreate) {
         ASSERT_EQ(close(open(m.path(".ssh/known").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0640)), 0);
         ASSERT_EQ(mknod(m.path("by-mknod").c_str(), S_IFREG | 0600, 0), 0);
         EXPECT_NE(index_bytes(t.backing()), before) << "the create wrote no index";
-        crash(m);
+        m.crash();
     }
     Mount m(t.backing(), t.mnt());
     EXPECT_EQ(mode_of(m.path("id_ed25519")), 0600u);
@@ -97,7 +87,7 @@ TEST(CreateMode, OrdinaryModesStayLazy) {
         ASSERT_EQ(close(open(m.path("script").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0755)), 0);
         ASSERT_EQ(mkdir(m.path("dir").c_str(), 0755), 0);
         ASSERT_EQ(mknod(m.path("by-mknod").c_str(), S_IFREG | 0644, 0), 0);
-        crash(m);
+        m.crash();
     }
     EXPECT_EQ(index_bytes(t.backing()), before) << "an ordinary create wrote the index";
     Mount m(t.backing(), t.mnt());
@@ -134,7 +124,7 @@ TEST(CreateMode, MountUmaskSetsTheDefault) {
     {
         Mount m(t.backing(), t.mnt(), "flush=3600,umask=077");
         ASSERT_EQ(close(open(m.path("k").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600)), 0);
-        crash(m);
+        m.crash();
     }
     EXPECT_FALSE(index_bytes(t.backing()));
     Mount m(t.backing(), t.mnt(), "umask=077");
@@ -149,7 +139,7 @@ TEST(CreateMode, SshKeygenKeySurvivesSigkill) {
         ASSERT_EQ(sh("mkdir -m 700 '" + m.path(".ssh") +
                      "' && ssh-keygen -q -t ed25519 -N '' -f '" + m.path(".ssh/id_ed25519") + "'"),
                   0);
-        crash(m);
+        m.crash();
     }
     Mount m(t.backing(), t.mnt());
     EXPECT_EQ(mode_of(m.path(".ssh")), 0700u);

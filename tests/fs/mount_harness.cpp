@@ -115,6 +115,12 @@ std::string Mount::unmount() {
     return log;
 }
 
+std::string Mount::crash() {
+    EXPECT_EQ(kill(pid_, SIGKILL), 0);
+    EXPECT_EQ(umount2(mnt_.c_str(), MNT_DETACH), 0);
+    return unmount();
+}
+
 Mount::~Mount() {
     if (pid_ >= 0) unmount();
 }

@@ -33,6 +33,10 @@ class Mount {
     Mount& operator=(const Mount&) = delete;
     // Unmounts, waits for the process; returns its stderr.
     std::string unmount();
+    // Kills the filesystem process as a power cut would (no flush, no
+    // unmount), drops the dead mount and reaps it: once it returns, the
+    // backing can no longer change. Returns its stderr.
+    std::string crash();
     pid_t pid() const { return pid_; }
     const std::string& mnt() const { return mnt_; }
     std::string path(const std::string& rel) const { return mnt_ + "/" + rel; }

@@ -664,6 +664,54 @@ TEST_F(FsTest, DirectoryTimesFollowTheirContents) {
     EXPECT_GT(lst(m.path("d")).st_mtim.tv_sec, 1000);
 }
 
+TEST_F(FsTest, DirectoriesLinkCountIsTwoPlusSubdirectories) {
+    std::filesystem::create_directories(t.backing() + "/made elsewhere/one");
+    std::filesystem::create_directories(t.backing() + "/made elsewhere/two");
+    auto nlink = [&](const std::string& rel) { return lst(t.mnt() + "/" + rel).st_nlink; };
+    {
+        Mount m(t.backing(), t.mnt());
+        for (const char* d : {"a", "a/x", "a/y?", "a/z", "b"})
+            ASSERT_EQ(mkdir(m.path(d).c_str(), 0755), 0) << d;
+        // Files, placeholders and links are no subdirectories.
+        write_file(m.path("a/f"), "x");
+        ASSERT_EQ(symlink("x", m.path("a/s").c_str()), 0);
+        ASSERT_EQ(mkfifo(m.path("a/p").c_str(), 0644), 0);
+        ASSERT_EQ(link(m.path("a/f").c_str(), m.path("b/f").c_str()), 0);
+        EXPECT_EQ(nlink("a"), 5u);
+        EXPECT_EQ(nlink("a/x"), 2u);
+        EXPECT_EQ(nlink("b"), 2u);
+        EXPECT_EQ(nlink("made elsewhere"), 4u);
+        EXPECT_EQ(nlink(""), 5u);  // a, b, made elsewhere
+        // A directory moved to another one takes its link along (its "..").
+        ASSERT_EQ(rename(m.path("a/x").c_str(), m.path("b/x").c_str()), 0);
+        EXPECT_EQ(nlink("a"), 4u);
+        EXPECT_EQ(nlink("b"), 3u);
+        // Replacing an empty directory: one subdirectory fewer in a, none more in b.
+        ASSERT_EQ(rename(m.path("a/y?").c_str(), m.path("b/x").c_str()), 0);
+        EXPECT_EQ(nlink("a"), 3u);
+        EXPECT_EQ(nlink("b"), 3u);
+        // Within one directory, to a name FAT cannot hold: no change.
+        ASSERT_EQ(rename(m.path("a/z").c_str(), m.path("a/z:").c_str()), 0);
+        EXPECT_EQ(nlink("a"), 3u);
+        ASSERT_EQ(rmdir(m.path("a/z:").c_str()), 0);
+        EXPECT_EQ(nlink("a"), 2u);
+        ASSERT_EQ(rename(m.path("made elsewhere/one").c_str(), m.path("a/one").c_str()), 0);
+        EXPECT_EQ(nlink("made elsewhere"), 3u);
+        EXPECT_EQ(nlink("a"), 3u);
+    }
+    // After a remount, directories not listed yet and listed ones agree.
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(nlink(""), 5u);
+    EXPECT_EQ(nlink("a"), 3u);
+    EXPECT_EQ(nlink("b"), 3u);
+    EXPECT_EQ(nlink("made elsewhere"), 3u);
+    EXPECT_EQ(list(m.path("a")), (std::set<std::string>{"f", "one", "p", "s"}));
+    EXPECT_EQ(list(m.path("b")), (std::set<std::string>{"f", "x"}));
+    EXPECT_EQ(nlink("a"), 3u);
+    EXPECT_EQ(nlink("b"), 3u);
+    EXPECT_EQ(nlink("b/x"), 2u);
+}
+
 TEST_F(FsTest, ReadOnlyMount) {
     write_file(t.backing() + "/f", "x");
     Mount m(t.backing(), t.mnt(), "ro");

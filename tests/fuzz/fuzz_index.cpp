@@ -41,19 +41,11 @@
 #include "fs/crc32c.hpp"
 #include "fs/index_format.hpp"
 #include "fs/name_codec.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 using namespace pershome::fs;
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-    std::fprintf(stderr, "fuzz_index.cpp:%d: property violated: %s\n", line, what);
-    std::abort();
-}
-#define CHECK(c)                      \
-    do {                              \
-        if (!(c)) fail(#c, __LINE__); \
-    } while (0)
 
 std::uint32_t le32(const char* p) {
     std::uint32_t v = 0;

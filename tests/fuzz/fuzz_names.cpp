@@ -26,19 +26,11 @@
 
 #include "fs/index_format.hpp"
 #include "fs/name_codec.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 using namespace pershome::fs;
 
 namespace {
-
-[[noreturn]] void fail(const char* what, int line) {
-    std::fprintf(stderr, "fuzz_names.cpp:%d: property violated: %s\n", line, what);
-    std::abort();
-}
-#define CHECK(c)                      \
-    do {                              \
-        if (!(c)) fail(#c, __LINE__); \
-    } while (0)
 
 char upper(char c) {
     return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c;
