@@ -6,7 +6,7 @@
 // checks in one guest script. The script is POSIX sh, run by the guest's PID 1
 // after a prelude that mounts /proc, /sys, /run, a private /tmp and loads the
 // FAT, NLS and FUSE modules. It reports with the prelude's `check` functions
-// (see kGuestFunctions in uml_machine.cpp) and the host reads the results from
+// (see guest/functions.sh) and the host reads the results from
 // files in the test's directory, which the guest sees at the same path: UML's
 // own exit status says nothing.
 //
