@@ -82,7 +82,8 @@ void Manager::find_stick(std::shared_ptr<PendingLogin> login) {
         const bool selected = want.matches(d->props.label, d->props.uuid);
         if (!selected) {
             other_selected.push_back(d.get());
-        } else if (d->has_home) {
+        } else if (d->has_home || d->state == DeviceState::Failed) {
+            // A stick that could not even be probed is named with its reason.
             with_home.push_back(d.get());
         } else {
             without_home.push_back(d.get());
@@ -106,7 +107,8 @@ void Manager::find_stick(std::shared_ptr<PendingLogin> login) {
     if (!with_home.empty()) {
         const Device& d = *with_home.front();
         why = d.state == DeviceState::Failed
-                  ? fmt::format("Your stick {} cannot be used: {}", d.display_name(), d.error)
+                  ? fmt::format("The stick {} cannot be used: {}.", d.display_name(),
+                                display_text(d.error, 200))
                   : fmt::format("The stick {} is in use by {}.", d.display_name(), d.user);
     } else if (!without_home.empty()) {
         why = fmt::format(

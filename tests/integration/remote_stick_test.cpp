@@ -43,12 +43,14 @@ class RemoteStick : public ::testing::Test {
         source_ = sys.dir() / "terminal-stick";
         fs::create_directories(source_ / "pershome");
         write_file(sys.dir() / "persistent_homes", "*\n");
-        sys.configure(",\n  \"pershome_fs\": \"" + std::string(PERSHOME_FS_PATH) +
-                      "\",\n  \"stick_backends\": {\"bindfs\": [\"bindfs\", \"{source}\", "
-                      "\"{mountpoint}\"], \"slow\": [\"sh\", \"-c\", \"sleep 1.5 && exec bindfs "
-                      "\\\"$0\\\" \\\"$1\\\"\", \"{source}\", \"{mountpoint}\"]},\n  "
-                      "\"logout_grace_sec\": 1" +
-                      extra_config());
+        sys.configure(
+            ",\n  \"pershome_fs\": \"" + std::string(PERSHOME_FS_PATH) +
+            "\",\n  \"stick_backends\": {\"bindfs\": [\"bindfs\", \"{source}\", "
+            "\"{mountpoint}\"], \"slow\": [\"sh\", \"-c\", \"sleep 1.5 && exec bindfs "
+            "\\\"$0\\\" \\\"$1\\\"\", \"{source}\", \"{mountpoint}\"], "
+            "\"hang\": [\"sh\", \"-c\", \"exec sleep 600\", \"{source}\", \"{mountpoint}\"]},\n  "
+            "\"logout_grace_sec\": 1" +
+            extra_config());
         sys.start_daemon();
     }
     void TearDown() override {
@@ -232,6 +234,99 @@ TEST_F(RemoteStickNoSettle, LoginDoesNotWaitWithoutSettleTime) {
     ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
     EXPECT_NE(login->open_text.find("is temporary"), std::string::npos) << login->open_text;
     EXPECT_EQ(login->close(), kPamSuccess);
+}
+
+// Two logins of one user share one mount; the home goes at the last logout.
+TEST_F(RemoteStick, TwoLoginsOfOneUserShareOneMount) {
+    attach("term07-sdb1", "bindfs");
+    ASSERT_TRUE(eventually([&] { return device_property("term07_2dsdb1", "HasHome") == "true"; }));
+    auto first = sys.login("patron9");
+    ASSERT_EQ(first->open_rc, kPamSuccess) << first->open_text;
+    auto second = sys.login("patron9", "login");
+    ASSERT_EQ(second->open_rc, kPamSuccess) << second->open_text;
+    EXPECT_NE(second->open_text.find("info: Your home is on the stick TERMINAL (term07-sdb1)."),
+              std::string::npos)
+        << second->open_text;
+    EXPECT_EQ(sys.session_references("patron9"), 2u);
+    first->run("echo one > shared.txt");
+    EXPECT_EQ(second->run("cat shared.txt"), "one\n");
+    std::ifstream mi("/proc/self/mountinfo");
+    int mounts = 0;
+    for (std::string line; std::getline(mi, line);)
+        mounts += line.find(" " + sys.home("patron9").string() + " ") != std::string::npos;
+    EXPECT_EQ(mounts, 1) << "one pershome-fs mount for both logins";
+    EXPECT_EQ(first->close(), kPamSuccess);
+    EXPECT_EQ(mount_type_at(sys.home("patron9")), "fuse.pershome-fs") << "gone with one login left";
+    EXPECT_EQ(second->run("cat shared.txt"), "one\n");
+    EXPECT_EQ(second->close(), kPamSuccess);
+    EXPECT_TRUE(eventually(
+        [&] { return device_property("term07_2dsdb1", "State") == "safe-to-remove"; }, 30));
+    EXPECT_EQ(mount_type_at(sys.home("patron9")), "");
+}
+
+// stick=label: picks among the plugged sticks; one that matches no stick is
+// told which sticks there are, and the fallback applies.
+TEST_F(RemoteStick, StickSelectorByLabel) {
+    write_file(sys.dir() / "persistent_homes", "patron10 stick=label:joseph\n*\n");
+    fs::create_directories(sys.dir() / "second-stick" / "pershome");
+    auto proxy = sdbus::createProxy(sys.bus(), bus::kBusName, bus::kManagerPath);
+    sdbus::ObjectPath path;
+    proxy->callMethod("AttachDevice")
+        .onInterface(bus::kManagerInterface)
+        .withArguments(std::string("a-first"), std::string("bindfs"),
+                       (sys.dir() / "second-stick").string(), std::string("OTHER"))
+        .storeResultsTo(path);
+    ASSERT_TRUE(eventually([&] { return device_property("a_2dfirst", "HasHome") == "true"; }));
+    auto miss = sys.login("patron10");
+    ASSERT_EQ(miss->open_rc, kPamSuccess) << miss->open_text;
+    EXPECT_NE(miss->open_text.find("No plugged stick is label:joseph (your persistent home "
+                                   "setting); plugged: OTHER (a-first)."),
+              std::string::npos)
+        << miss->open_text;
+    EXPECT_NE(miss->open_text.find("is temporary"), std::string::npos);
+    EXPECT_EQ(miss->close(), kPamSuccess);
+    ASSERT_TRUE(eventually([&] { return !sys.session_references("patron10").has_value(); }));
+
+    proxy->callMethod("AttachDevice")
+        .onInterface(bus::kManagerInterface)
+        .withArguments(std::string("b-second"), std::string("bindfs"), source_.string(),
+                       std::string("JOSEPH"))
+        .storeResultsTo(path);
+    ASSERT_TRUE(eventually([&] { return device_property("b_2dsecond", "HasHome") == "true"; }));
+    auto hit = sys.login("patron10");
+    ASSERT_EQ(hit->open_rc, kPamSuccess) << hit->open_text;
+    // Labels compare without case: JOSEPH is label:joseph, though a-first comes first by name.
+    EXPECT_NE(hit->open_text.find("info: Your home is on the stick JOSEPH (b-second)"),
+              std::string::npos)
+        << hit->open_text;
+    EXPECT_EQ(device_property("a_2dfirst", "State"), "idle");
+    EXPECT_EQ(hit->close(), kPamSuccess);
+}
+
+// A backend that hangs is killed at mount_timeout_sec: the device is failed
+// with the reason, nothing stays mounted, and logins go on.
+class RemoteStickHanging : public RemoteStick {
+    std::string extra_config() const override { return ",\n  \"mount_timeout_sec\": 1"; }
+};
+
+TEST_F(RemoteStickHanging, HangingBackendIsKilledAtItsDeadline) {
+    const auto t0 = Clock::now();
+    attach("hang-sdb1", "hang");
+    ASSERT_TRUE(eventually([&] { return device_property("hang_2dsdb1", "State") == "failed"; }, 20))
+        << sys.daemon_log();
+    EXPECT_LT(Clock::now() - t0, std::chrono::seconds(10));
+    EXPECT_NE(device_property("hang_2dsdb1", "Error").find("did not finish before its deadline"),
+              std::string::npos)
+        << device_property("hang_2dsdb1", "Error");
+    auto login = sys.login("patron11");
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
+    EXPECT_NE(login->open_text.find("info: The stick TERMINAL (hang-sdb1) cannot be used: sh did "
+                                    "not finish before its deadline and was killed."),
+              std::string::npos)
+        << login->open_text;
+    EXPECT_NE(login->open_text.find("is temporary"), std::string::npos) << login->open_text;
+    EXPECT_EQ(login->close(), kPamSuccess);
+    EXPECT_EQ(mount_type_at(sys.state_dir() / "sticks" / "probe-hang_2dsdb1"), "");
 }
 
 }  // namespace
