@@ -169,6 +169,15 @@ verify() {
     ls -A "$_d" > /run/names || _bad="$_bad cannot-list"
     while IFS= read -r _e; do
         _k=""
+        # The create of the step in flight under its generated backing name:
+        # its index entry comes with the directory's next write-back or fsync
+        # (pershome-fs(1), WHAT SURVIVES A CRASH).
+        case "$_e" in
+            [df][0-9]*_~[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f])
+                _k=${_e#?}; _k=${_k%%_~*}
+                case "$_k" in *[!0-9]*) ;; *) [ "$_k" -eq $((_n + 1)) ] && continue ;; esac
+                _k="" ;;
+        esac
         case "$_e" in
             g:*\?) [ "$RENAME" = 1 ] && { _k=${_e#g:}; _k=${_k%\?}; } ;;
             d*\*) [ "$MKDIR" = 1 ] && { _k=${_e#d}; _k=${_k%\*}; } ;;
