@@ -110,10 +110,10 @@ void append(std::string& note, const std::string& more) {
     note += more;
 }
 
-}  // namespace
-
 // Steps 3 on, with the raw stick mounted at s.stick_dir (by mount(2) or a backend).
 tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s, PersistentMounted out);
+
+}  // namespace
 
 std::vector<std::string> pershome_fs_command(const PersistentSpec& s, bool under_systemd) {
     std::vector<std::string> argv;
@@ -173,6 +173,8 @@ tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& s
     return mount_home(s, out);
 }
 
+namespace {
+
 tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s,
                                                     PersistentMounted out) {
     auto undo_stick = [&](std::string why) {
@@ -205,6 +207,8 @@ tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s,
     out.fs_pid = *pid;
     return out;
 }
+
+}  // namespace
 
 std::string close_persistent(const PersistentTeardown& t) {
     std::string note;

@@ -120,7 +120,16 @@ tl::expected<StickLook, std::string> probe_stick(const std::string& devnode,
 
 std::string record_use(const std::string& target, const LastUse& use) {
     const std::string path = target + "/" + kHomeFolder + "/" + kLastUseFile;
-    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    // Through fds, no symlink followed: a remote backend may show one where
+    // a FAT cannot, and root writes here.
+    UniqueFd root(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    UniqueFd home(
+        root ? ::openat(root.get(), kHomeFolder, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+             : -1);
+    UniqueFd f(home ? ::openat(home.get(), kLastUseFile,
+                               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+                               0600)
+                    : -1);
     if (!f) return fmt::format("cannot write {}: {}", path, errno_text(errno));
     const std::string text = format_last_use(use);
     if (::write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
@@ -168,15 +177,23 @@ std::string mounted_fs_type(const std::string& path) {
 
 std::vector<std::string> backend_command(const std::vector<std::string>& argv_template,
                                          const std::string& source, const std::string& target) {
+    // One pass, left to right: a value that holds "{source}" or
+    // "{mountpoint}" itself is copied as it is, never expanded again.
     std::vector<std::string> argv;
-    for (std::string a : argv_template) {
-        for (auto [key, value] :
-             {std::pair<std::string_view, const std::string&>{"{source}", source},
-              {"{mountpoint}", target}}) {
-            for (std::size_t at; (at = a.find(key)) != std::string::npos;)
-                a.replace(at, key.size(), value);
+    for (const std::string& a : argv_template) {
+        std::string out;
+        for (std::size_t i = 0; i < a.size();) {
+            if (a.compare(i, 8, "{source}") == 0) {
+                out += source;
+                i += 8;
+            } else if (a.compare(i, 12, "{mountpoint}") == 0) {
+                out += target;
+                i += 12;
+            } else {
+                out += a[i++];
+            }
         }
-        argv.push_back(std::move(a));
+        argv.push_back(std::move(out));
     }
     return argv;
 }

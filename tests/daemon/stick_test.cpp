@@ -168,6 +168,18 @@ TEST(Command, DeadlineKillsAndOutputIsKept) {
     EXPECT_NE(missing.describe().find("/nonexistent/helper"), std::string::npos);
 }
 
+TEST(BackendCommand, PlaceholdersAreFilledOnceLeftToRight) {
+    const std::vector<std::string> tmpl = {"ltspfs", "{source}", "-o", "x={mountpoint},y",
+                                           "{mountpoint}"};
+    EXPECT_EQ(backend_command(tmpl, "term07:/media/root/sdb1", "/run/pershome/sticks/t"),
+              (std::vector<std::string>{"ltspfs", "term07:/media/root/sdb1", "-o",
+                                        "x=/run/pershome/sticks/t,y", "/run/pershome/sticks/t"}));
+    // A source that holds a placeholder is not expanded again (it used to
+    // loop forever on "{source}", on the event loop).
+    EXPECT_EQ(backend_command({"b", "{source}"}, "a{source}{mountpoint}", "/m"),
+              (std::vector<std::string>{"b", "a{source}{mountpoint}"}));
+}
+
 TEST(PershomeFsCommand, UnderSystemdItGetsAScopeOfItsOwn) {
     PersistentSpec spec;
     spec.user = UserInfo{"joseph", 20001, 20001, "/tmphome/joseph"};
