@@ -12,6 +12,22 @@
 #include "daemon/log.hpp"
 
 namespace pershome {
+namespace {
+
+// A callback that throws is a bug in one operation; the daemon holds every
+// other user's home and must stay up. The error is logged, the loop goes on.
+template <typename F>
+void guarded(const char* what, F&& fn) {
+    try {
+        fn();
+    } catch (const std::exception& e) {
+        log::error("internal error in {} (the daemon goes on): {}", what, e.what());
+    } catch (...) {
+        log::error("internal error in {} (the daemon goes on): unknown exception", what);
+    }
+}
+
+}  // namespace
 
 EventLoop::EventLoop() {
     wake_fd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -73,7 +89,7 @@ int EventLoop::run_timers() {
         // Out of the map before it runs: it may add or cancel timers.
         auto fn = std::move(first->second.second);
         timers_.erase(first);
-        fn();
+        guarded("a timer", fn);
     }
 }
 
@@ -94,7 +110,7 @@ void EventLoop::drain_posted() {
         std::lock_guard lock(posted_mutex_);
         tasks.swap(posted_);
     }
-    for (auto& task : tasks) task();
+    for (auto& task : tasks) guarded("a posted task", task);
 }
 
 void EventLoop::run() {
@@ -129,20 +145,27 @@ void EventLoop::run() {
         if (fds[1].revents & POLLIN) {
             signalfd_siginfo si{};
             while (::read(signal_fd_.get(), &si, sizeof si) == sizeof si) {
-                if (signal_handler_) signal_handler_(static_cast<int>(si.ssi_signo));
+                if (signal_handler_)
+                    guarded("the signal handler",
+                            [&] { signal_handler_(static_cast<int>(si.ssi_signo)); });
             }
         }
         if (fds[0].revents & POLLIN) drain_posted();
         // sd-bus also has work when only its timeout expired, so dispatch every
         // round; it returns at once when there is nothing to do.
-        if (dynamic_.dispatch) dynamic_.dispatch();
+        if (dynamic_.dispatch) guarded("the bus dispatch", dynamic_.dispatch);
         for (size_t i = fixed; i < fds.size(); ++i) {
             if (fds[i].revents == 0) continue;
             // A handler may unwatch others (or itself): look up afresh.
             auto it = watched_.find(order[i - fixed]);
             if (it == watched_.end()) continue;
             auto handler = it->second.second;
-            handler(fds[i].revents);
+            const short revents = fds[i].revents;
+            guarded("an fd handler", [&] { handler(revents); });
+            // A closed fd would be reported again at once, forever: a handler
+            // that did not unwatch it has it unwatched here.
+            if ((revents & POLLNVAL) && watched_.erase(order[i - fixed]))
+                log::error("fd {} was closed while watched; no longer watched", order[i - fixed]);
         }
     }
 }

@@ -64,12 +64,10 @@ std::vector<std::string> user_groups(const UserInfo& user) {
     return names;
 }
 
-tl::expected<LoginDecision, OpError> decide_login(const std::string& user_name,
-                                                  const std::string& persistent_homes_path) {
-    auto user = lookup_user(user_name);
-    if (!user) return tl::unexpected(OpError{bus::kErrorNoSuchUser, user.error()});
+LoginDecision decide_login(const UserInfo& user_info, const std::string& persistent_homes_path) {
+    const UserInfo* user = &user_info;
     LoginDecision out;
-    out.user = *user;
+    out.user = user_info;
     config::Diagnostics diags;
     config::PersistentHomes admin = config::load_persistent_homes(persistent_homes_path, diags);
     std::optional<config::UserOptIn> opt_in;

@@ -20,8 +20,8 @@ struct LoginDecision {
     std::vector<std::string> warnings;  // diagnostics of the files read, escaped, for the log
 };
 
-tl::expected<LoginDecision, OpError> decide_login(const std::string& user_name,
-                                                  const std::string& persistent_homes_path);
+// USER as NSS gave it (one lookup per login, made by the caller).
+LoginDecision decide_login(const UserInfo& user, const std::string& persistent_homes_path);
 
 // The names of every group of USER (primary and supplementary).
 std::vector<std::string> user_groups(const UserInfo& user);

@@ -52,19 +52,21 @@ Manager::Manager(ManagerSettings settings, EventLoop& loop, WorkerPool& workers,
 
 Manager::~Manager() {
     // Shutdown keeps everything on disk for the next start: unwatch only.
-    for (const auto& [user, session] : sessions_) {
-        for (const auto& [id, ref] : session->references) loop_.unwatch(ref.fd());
-    }
+    for (const auto& [uid, session] : sessions_) unwatch_references(*session);
 }
 
-void Manager::enqueue(const std::string& user, Op op) {
-    auto& q = queues_[user];
+void Manager::unwatch_references(const Session& session) {
+    for (const auto& [id, ref] : session.references) loop_.unwatch(ref.fd());
+}
+
+void Manager::enqueue(uid_t uid, Op op) {
+    auto& q = queues_[uid];
     q.ops.push_back(std::move(op));
-    if (!q.running) run_next(user);
+    if (!q.running) run_next(uid);
 }
 
-void Manager::run_next(const std::string& user) {
-    auto it = queues_.find(user);
+void Manager::run_next(uid_t uid) {
+    auto it = queues_.find(uid);
     if (it == queues_.end()) return;
     if (it->second.ops.empty()) {
         queues_.erase(it);
@@ -73,12 +75,12 @@ void Manager::run_next(const std::string& user) {
     Op op = std::move(it->second.ops.front());
     it->second.ops.pop_front();
     it->second.running = true;
-    op([this, user] {
+    op([this, uid] {
         // Through the loop, so a long queue of quick operations never nests.
-        loop_.post([this, user] {
-            auto q = queues_.find(user);
+        loop_.post([this, uid] {
+            auto q = queues_.find(uid);
             if (q != queues_.end()) q->second.running = false;
-            run_next(user);
+            run_next(uid);
         });
     });
 }
@@ -93,17 +95,52 @@ void Manager::save(const Session& session) {
 }
 
 void Manager::open_session(OpenRequest request, OpenDone done) {
-    std::string user = request.user;
-    enqueue(user, [this, request = std::move(request), done = std::move(done)](Next next) {
-        run_open(request, done, std::move(next));
-    });
+    // One NSS lookup names the account; from here on it is its uid, so that
+    // two names of one account queue behind each other and share one home.
+    auto found = std::make_shared<tl::expected<UserInfo, std::string>>(
+        tl::unexpected(std::string("internal error while looking up the user")));
+    auto job = [found, name = request.user] { *found = lookup_user(name); };
+    auto finish = [this, found, request = std::move(request), done = std::move(done)] {
+        if (!*found) {
+            log::error("{}: session not opened: {}", display_text(request.user), found->error());
+            done(tl::unexpected(OpError{bus::kErrorNoSuchUser, found->error()}));
+            return;
+        }
+        const UserInfo user = **found;
+        enqueue(user.uid, [this, request, user, done](Next next) {
+            run_open(request, user, done, std::move(next));
+        });
+    };
+    workers_.submit(std::move(job), std::move(finish));
 }
 
-void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next next) {
-    auto it = sessions_.find(request.user);
+// Another account (another uid) with this name or this home has an open
+// session: its home must be neither joined nor wiped by this login.
+std::optional<OpError> Manager::home_taken_by_other(const UserInfo& user) const {
+    for (const auto& [uid, s] : sessions_) {
+        if (uid == user.uid) continue;
+        if (s->home == user.home || s->user == user.name) {
+            return OpError{bus::kErrorHomeUnsafe,
+                           fmt::format("the home {} is in use by another account ({}, uid {})",
+                                       s->home, s->user, uid)};
+        }
+    }
+    return std::nullopt;
+}
+
+void Manager::run_open(const OpenRequest& request, const UserInfo& user, const OpenDone& done,
+                       Next next) {
+    if (auto taken = home_taken_by_other(user)) {
+        log::error("{} (uid {}): session not opened: {}", user.name, user.uid, taken->message);
+        done(tl::unexpected(*taken));
+        next();
+        return;
+    }
+    auto it = sessions_.find(user.uid);
     if (it != sessions_.end() && it->second->state == SessionState::Active) {
         Session& s = *it->second;
-        log::info("{}: another session ({}{}{}) joins the open home {}", request.user,
+        log::info("{}: another session ({}{}{}{}) joins the open home {}", s.user,
+                  request.user == s.user ? "" : "as " + display_text(request.user) + ", ",
                   request.service, request.tty.empty() ? "" : " on ", request.tty, s.home);
         std::string message = temporary_home_notice(s.home);
         if (s.persistent()) {
@@ -119,16 +156,15 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
         return;
     }
     // Who gets which home: NSS and the admin's and the user's files, on a worker.
-    auto result = std::make_shared<tl::expected<LoginDecision, OpError>>(
-        tl::unexpected(OpError{bus::kErrorFailed, "internal error while deciding the home"}));
-    auto job = [result, user = request.user, path = settings_.persistent_homes] {
+    auto result = std::make_shared<std::optional<LoginDecision>>();
+    auto job = [result, user, path = settings_.persistent_homes] {
         *result = decide_login(user, path);
     };
-    auto finish = [this, result, request, done, next] {
+    auto finish = [this, result, request, user, done, next] {
         if (!*result) {
-            log::error("{}: session not opened: {} ({})", display_text(request.user),
-                       result->error().message, result->error().name);
-            done(tl::unexpected(result->error()));
+            log::error("{}: session not opened: internal error while deciding the home", user.name);
+            done(tl::unexpected(
+                OpError{bus::kErrorFailed, "internal error while deciding the home"}));
             next();
             return;
         }
@@ -136,7 +172,7 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
         for (const auto& w : d.warnings) log::warning("{}: {}", d.user.name, w);
         if (!d.home.persistent) {
             log::debug("{}: no persistent home ({})", d.user.name, d.home.reason);
-            open_tmphome(request, done, next, "");
+            open_tmphome(request, user, done, next, "");
             return;
         }
         log::info("{}: persistent home wanted ({}; {})", d.user.name, d.home.reason,
@@ -153,8 +189,8 @@ void Manager::run_open(const OpenRequest& request, const OpenDone& done, Next ne
     workers_.submit(std::move(job), std::move(finish));
 }
 
-void Manager::open_tmphome(const OpenRequest& request, const OpenDone& done, Next next,
-                           std::string preface) {
+void Manager::open_tmphome(const OpenRequest& request, const UserInfo& user_info,
+                           const OpenDone& done, Next next, std::string preface) {
     auto fail = [&](OpError e) {
         done(tl::unexpected(after_no_stick(std::move(e), preface)));
         next();
@@ -167,7 +203,7 @@ void Manager::open_tmphome(const OpenRequest& request, const OpenDone& done, Nex
     if (settings_.tmphome_root_allowed && !settings_.tmphome_root_allowed(*request.tmphome)) {
         std::string msg = fmt::format(
             "tmphome root {} is not among the daemon's configured tmphome_roots", *request.tmphome);
-        log::error("{}: {}", request.user, msg);
+        log::error("{}: {}", user_info.name, msg);
         fail(OpError{bus::kErrorBadTmphomeRoot, msg});
         return;
     }
@@ -177,39 +213,34 @@ void Manager::open_tmphome(const OpenRequest& request, const OpenDone& done, Nex
     auto result = std::make_shared<tl::expected<Prepared, OpError>>(
         tl::unexpected(OpError{bus::kErrorFailed, "internal error while preparing the home"}));
     const std::string skel = request.skel.value_or(settings_.default_skel);
-    auto job = [result, request, skel] {
-        auto user = lookup_user(request.user);
-        if (!user) {
-            *result = tl::unexpected(OpError{bus::kErrorNoSuchUser, user.error()});
-            return;
-        }
-        auto root = check_tmphome_applies(*user, *request.tmphome);
+    auto job = [result, request, user = user_info, skel] {
+        auto root = check_tmphome_applies(user, *request.tmphome);
         if (!root) {
             *result = tl::unexpected(root.error());
             return;
         }
-        TmphomeSpec spec{*user, *root, skel, request.umask};
+        TmphomeSpec spec{user, *root, skel, request.umask};
         auto created = create_tmphome(spec);
         if (!created) {
             *result = tl::unexpected(created.error());
             return;
         }
-        *result = Prepared{*user, *root, *created};
+        *result = Prepared{user, *root, *created};
     };
-    auto finish = [this, result, request, done, next, preface] {
+    auto finish = [this, result, request, name = user_info.name, done, next, preface] {
         if (!*result) {
             OpError e = result->error();
             if (e.name == bus::kErrorNotApplicable) {
-                log::debug("{}: nothing to do: {}", request.user, e.message);
+                log::debug("{}: nothing to do: {}", name, e.message);
             } else {
-                log::error("{}: session not opened: {} ({})", request.user, e.message, e.name);
+                log::error("{}: session not opened: {} ({})", name, e.message, e.name);
             }
             done(tl::unexpected(after_no_stick(std::move(e), preface)));
             next();
             return;
         }
         Prepared& p = **result;
-        if (!p.note.empty()) log::warning("{}: {}", request.user, p.note);
+        if (!p.note.empty()) log::warning("{}: {}", name, p.note);
         auto session = std::make_unique<Session>();
         session->user = p.user.name;
         session->uid = p.user.uid;
@@ -232,7 +263,11 @@ void Manager::open_tmphome(const OpenRequest& request, const OpenDone& done, Nex
 void Manager::session_opened(std::unique_ptr<Session> session, const OpenDone& done,
                              std::string message, const std::string& how) {
     Session& s = *session;
-    sessions_[s.user] = std::move(session);
+    auto& slot = sessions_[s.uid];
+    // The queue ends a session before another of this uid opens; should one
+    // still be here, its fds must leave the loop before they close.
+    if (slot) unwatch_references(*slot);
+    slot = std::move(session);
     log::notice("{}: {}", s.user, how);
     save(s);
     if (listener_) listener_->session_added(s);
@@ -248,11 +283,12 @@ void Manager::add_reference(Session& session, const OpenDone& done, std::string 
         return;
     }
     auto& [ref, write_end] = *created;
-    watch_reference(session.user, ref);
+    watch_reference(session.uid, session.user, ref);
     session.references.emplace(id, std::move(ref));
     save(session);
     if (listener_) listener_->session_changed(session, {"References"});
     OpenReply reply;
+    reply.user = session.user;
     reply.mode = session.mode;
     reply.home = session.home;
     reply.reference = id;
@@ -262,46 +298,63 @@ void Manager::add_reference(Session& session, const OpenDone& done, std::string 
     done(std::move(reply));
 }
 
-void Manager::watch_reference(const std::string& user, const Reference& ref) {
+void Manager::watch_reference(uid_t uid, const std::string& user, const Reference& ref) {
     const int fd = ref.fd();
     const std::string id = ref.id();
-    loop_.watch(fd, POLLIN, [this, fd, user, id](short revents) {
+    loop_.watch(fd, POLLIN, [this, fd, uid, user, id](short revents) {
         if (revents & POLLIN) {
             // Nobody should write to it; drain so it cannot spin us.
             char buf[256];
             while (::read(fd, buf, sizeof buf) > 0) {
             }
         }
-        if (!(revents & (POLLHUP | POLLERR))) return;
+        if (!(revents & (POLLHUP | POLLERR | POLLNVAL))) return;
         loop_.unwatch(fd);
-        log::info("{}: reference {} closed by its holder (logout or crash)", user, id);
-        enqueue(user, [this, user, id](Next next) {
-            release_reference(user, id, CloseDone(), std::move(next));
+        if (revents & POLLNVAL) {
+            // A bug of ours: the fd was closed while watched.
+            log::error("{}: reference {} lost its fd; released", user, id);
+        } else {
+            log::info("{}: reference {} closed by its holder (logout or crash)", user, id);
+        }
+        enqueue(uid, [this, uid, id](Next next) {
+            release_reference(uid, id, CloseDone(), std::move(next));
         });
     });
 }
 
 void Manager::close_session(const std::string& user, const std::string& reference, CloseDone done) {
-    enqueue(user, [this, user, reference, done = std::move(done)](Next next) {
-        release_reference(user, reference, done, std::move(next));
-    });
+    // The reference names the session; USER is the name the login used,
+    // which may be another name of the same account.
+    for (const auto& [uid, s] : sessions_) {
+        if (!s->references.contains(reference)) continue;
+        if (s->user != user)
+            log::info("{}: reference {} closed as {}", s->user, reference, display_text(user));
+        enqueue(uid, [this, uid, reference, done = std::move(done)](Next next) {
+            release_reference(uid, reference, done, std::move(next));
+        });
+        return;
+    }
+    // Normal when the FIFO hangup already released it (the PAM module
+    // closes its fd after CloseSession, or the login crashed first).
+    done(tl::unexpected(OpError{bus::kErrorNoSuchSession,
+                                fmt::format("no open session reference {} for user {}",
+                                            display_text(reference), display_text(user))}));
 }
 
-void Manager::release_reference(const std::string& user, const std::string& reference,
-                                const CloseDone& done, Next next) {
-    auto it = sessions_.find(user);
+void Manager::release_reference(uid_t uid, const std::string& reference, const CloseDone& done,
+                                Next next) {
+    auto it = sessions_.find(uid);
     Session* session = it == sessions_.end() ? nullptr : it->second.get();
     if (!session || !session->references.contains(reference)) {
-        // Normal when the FIFO hangup already released it (the PAM module
-        // closes its fd after CloseSession, or the login crashed first).
         if (done) {
             done(tl::unexpected(
                 OpError{bus::kErrorNoSuchSession,
-                        fmt::format("no open session reference {} for user {}", reference, user)}));
+                        fmt::format("no open session reference {} for uid {}", reference, uid)}));
         }
         next();
         return;
     }
+    const std::string& user = session->user;
     auto ref = session->references.find(reference);
     loop_.unwatch(ref->second.fd());
     ref->second.remove();
@@ -334,8 +387,8 @@ void Manager::teardown(Session& session, const CloseDone& done, Next next) {
     auto job = [result, root = session.tmphome_root, home = session.home, uid = session.uid] {
         *result = remove_tmphome(root, home, uid);
     };
-    auto finish = [this, result, user = session.user, done, next] {
-        auto it = sessions_.find(user);
+    auto finish = [this, result, uid = session.uid, user = session.user, done, next] {
+        auto it = sessions_.find(uid);
         std::string message;
         if (!*result) {
             log::error("{}: temporary home not removed: {}", user, result->error().message);
@@ -346,21 +399,22 @@ void Manager::teardown(Session& session, const CloseDone& done, Next next) {
         } else if (it != sessions_.end()) {
             log::notice("{}: temporary home {} removed", user, it->second->home);
         }
-        finish_teardown(user, message);
+        finish_teardown(uid, message);
         if (done) done(message);
         next();
     };
     workers_.submit(std::move(job), std::move(finish));
 }
 
-void Manager::finish_teardown(const std::string& user, const std::string& /*message*/) {
+void Manager::finish_teardown(uid_t uid, const std::string& /*message*/) {
     try {
-        store_.erase(user);
+        store_.erase(uid);
     } catch (const std::exception& e) {
-        log::error("cannot erase state of {}: {}", user, e.what());
+        log::error("cannot erase state of uid {}: {}", uid, e.what());
     }
-    auto it = sessions_.find(user);
+    auto it = sessions_.find(uid);
     if (it != sessions_.end()) {
+        unwatch_references(*it->second);
         // Out of the map first, so the bus layer counts what is left.
         std::unique_ptr<Session> gone = std::move(it->second);
         sessions_.erase(it);
@@ -372,57 +426,72 @@ void Manager::recover() {
     std::vector<std::string> warnings;
     auto records = store_.load_all(warnings);
     for (const auto& w : warnings) log::warning("state: {}", w);
-    for (auto& r : records) {
-        auto session = std::make_unique<Session>();
-        session->user = r.user;
-        session->uid = r.uid;
-        session->gid = r.gid;
-        session->mode = r.mode;
-        session->home = r.home;
-        session->tmphome_root = r.tmphome_root;
-        session->opened_usec = r.opened_usec;
-        session->device = r.device;
-        session->devnode = r.devnode;
-        session->stick_dir = r.stick_dir;
-        session->fs_pid = static_cast<pid_t>(r.fs_pid);
-        session->made_mount_point = r.made_mount_point;
-        session->degraded = r.degraded;
-        // After a reboot (stale records) or a crash of pershome-fs, that pid
-        // may belong to anyone now: never signal or wait on it.
-        if (session->fs_pid > 0 && !process_runs(session->fs_pid, "pershome-fs")) {
-            log::warning("{}: pershome-fs (pid {}) of the home {} is no longer running",
-                         session->user, session->fs_pid, session->home);
-            session->fs_pid = 0;
-        }
-        session->state = r.state == "closing" ? SessionState::Closing : SessionState::Active;
-        for (const auto& id : r.references) {
-            auto ref = Reference::reopen(store_.refs_dirfd(), id);
-            if (!ref) {
-                log::warning("{}: reference {} lost: {}", r.user, id, ref.error());
-                continue;
-            }
-            watch_reference(r.user, *ref);
-            session->references.emplace(id, std::move(*ref));
-        }
-        Session& s = *session;
-        sessions_[s.user] = std::move(session);
-        log::notice("{}: session recovered from state ({} reference(s), {})", s.user,
-                    s.references.size(), to_string(s.state));
-        if (listener_) listener_->session_added(s);
-        if (s.references.empty() || s.state == SessionState::Closing) {
-            const std::string user = s.user;
-            enqueue(user, [this, user](Next next) {
-                auto it = sessions_.find(user);
-                if (it == sessions_.end() || !it->second->references.empty()) {
-                    next();
-                    return;
-                }
-                teardown(*it->second, CloseDone(), std::move(next));
-            });
-        }
-    }
+    for (auto& r : records) recover_session(r);
     // After the sessions: a remote stick that holds one is in use again.
     restore_remote_devices();
+}
+
+// What only the Manager can judge of a record the store found well-formed:
+// whether its paths are still among what this daemon's settings allow.
+std::optional<std::string> Manager::record_not_allowed(const SessionRecord& r) const {
+    if (sessions_.contains(r.uid)) return "a second record for this uid";
+    if (r.mode == "tmphome" && settings_.tmphome_root_allowed &&
+        !settings_.tmphome_root_allowed(r.tmphome_root))
+        return fmt::format("its tmphome root {} is not among the configured tmphome_roots",
+                           r.tmphome_root);
+    const std::string sticks = store_.dir() + "/sticks/";
+    if (r.mode == "persistent" && (r.stick_dir.compare(0, sticks.size(), sticks) != 0 ||
+                                   r.stick_dir.find('/', sticks.size()) != std::string::npos))
+        return fmt::format("its stick dir {} is not directly below {}", r.stick_dir, sticks);
+    return std::nullopt;
+}
+
+void Manager::recover_session(SessionRecord& r) {
+    if (auto why = record_not_allowed(r)) {
+        std::vector<std::string> warnings;
+        store_.reject(r.uid, *why + "; nothing of it is touched", warnings);
+        for (const auto& w : warnings) log::error("state: {}", w);
+        return;
+    }
+    auto session = std::make_unique<Session>(Session::from_record(r));
+    // After a reboot (stale records) or a crash of pershome-fs, that pid
+    // may belong to anyone now: never signal or wait on it.
+    if (session->fs_pid > 0 && !process_runs(session->fs_pid, "pershome-fs")) {
+        log::warning("{}: pershome-fs (pid {}) of the home {} is no longer running", session->user,
+                     session->fs_pid, session->home);
+        session->fs_pid = 0;
+    }
+    for (const auto& id : r.references) {
+        auto ref = Reference::reopen(store_.refs_dirfd(), id);
+        if (!ref) {
+            log::warning("{}: reference {} lost: {}", r.user, id, ref.error());
+            continue;
+        }
+        watch_reference(r.uid, r.user, *ref);
+        session->references.emplace(id, std::move(*ref));
+    }
+    // We never write a closing record with references. Should one come back,
+    // the logins that still hold them keep the home; it closes after them.
+    if (session->state == SessionState::Closing && !session->references.empty()) {
+        log::warning("{}: record says closing but holds {} reference(s); kept open until they end",
+                     r.user, session->references.size());
+        session->state = SessionState::Active;
+    }
+    Session& s = *session;
+    sessions_[s.uid] = std::move(session);
+    log::notice("{}: session recovered from state ({} reference(s), {})", s.user,
+                s.references.size(), to_string(s.state));
+    if (listener_) listener_->session_added(s);
+    if (!s.references.empty()) return;
+    const uid_t uid = s.uid;
+    enqueue(uid, [this, uid](Next next) {
+        auto it = sessions_.find(uid);
+        if (it == sessions_.end() || !it->second->references.empty()) {
+            next();
+            return;
+        }
+        teardown(*it->second, CloseDone(), std::move(next));
+    });
 }
 
 }  // namespace pershome

@@ -56,6 +56,7 @@ struct OpenRequest {
 };
 
 struct OpenReply {
+    std::string user;  // the session's name: the passwd name of the first login
     std::string mode;
     std::string home;
     std::string reference;
@@ -104,7 +105,9 @@ class Manager {
                                                      const std::string& label);
     tl::expected<void, OpError> detach_device(const std::string& name);
 
-    const std::map<std::string, std::unique_ptr<Session>>& sessions() const { return sessions_; }
+    // Keyed by uid: NSS may give one account several names (case-insensitive
+    // directories, two passwd lines with one uid), and they share one home.
+    const std::map<uid_t, std::unique_ptr<Session>>& sessions() const { return sessions_; }
     const std::map<std::string, std::unique_ptr<Device>>& devices() const { return devices_; }
 
   private:
@@ -112,12 +115,15 @@ class Manager {
     using Next = std::function<void()>;
     using Op = std::function<void(Next)>;
 
-    void enqueue(const std::string& user, Op op);
-    void run_next(const std::string& user);
+    // One operation at a time per account: queues are keyed by uid.
+    void enqueue(uid_t uid, Op op);
+    void run_next(uid_t uid);
 
-    void run_open(const OpenRequest& request, const OpenDone& done, Next next);
-    void open_tmphome(const OpenRequest& request, const OpenDone& done, Next next,
-                      std::string preface);
+    void run_open(const OpenRequest& request, const UserInfo& user, const OpenDone& done,
+                  Next next);
+    std::optional<OpError> home_taken_by_other(const UserInfo& user) const;
+    void open_tmphome(const OpenRequest& request, const UserInfo& user, const OpenDone& done,
+                      Next next, std::string preface);
     void session_opened(std::unique_ptr<Session> session, const OpenDone& done, std::string message,
                         const std::string& how);
 
@@ -140,11 +146,14 @@ class Manager {
     void set_device_state(Device& device, DeviceState state, const std::string& user,
                           const std::string& mount_point, const std::string& error = "");
     void add_reference(Session& session, const OpenDone& done, std::string message);
-    void watch_reference(const std::string& user, const Reference& ref);
-    void release_reference(const std::string& user, const std::string& reference,
-                           const CloseDone& done, Next next);
+    void watch_reference(uid_t uid, const std::string& user, const Reference& ref);
+    void release_reference(uid_t uid, const std::string& reference, const CloseDone& done,
+                           Next next);
     void teardown(Session& session, const CloseDone& done, Next next);
-    void finish_teardown(const std::string& user, const std::string& message);
+    void finish_teardown(uid_t uid, const std::string& message);
+    void unwatch_references(const Session& session);
+    void recover_session(SessionRecord& record);
+    std::optional<std::string> record_not_allowed(const SessionRecord& record) const;
     void save(const Session& session);
 
     ManagerSettings settings_;
@@ -152,14 +161,14 @@ class Manager {
     WorkerPool& workers_;
     StateStore& store_;
     ManagerListener* listener_ = nullptr;
-    std::map<std::string, std::unique_ptr<Session>> sessions_;
+    std::map<uid_t, std::unique_ptr<Session>> sessions_;
     std::map<std::string, std::unique_ptr<Device>> devices_;
     int probing_ = 0;
     struct Queue {
         bool running = false;
         std::deque<Op> ops;
     };
-    std::map<std::string, Queue> queues_;
+    std::map<uid_t, Queue> queues_;
 };
 
 }  // namespace pershome

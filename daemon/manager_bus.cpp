@@ -93,7 +93,7 @@ void ManagerObject::OpenSession(sdbus::Result<sdbus::ObjectPath, std::string, st
             }
             // UnixFd dups the fd for the message; ours closes with the reply.
             sdbus::UnixFd fd(r->fifo.get());
-            shared->returnResults(sdbus::ObjectPath(session_object_path(user)), r->mode, r->home,
+            shared->returnResults(sdbus::ObjectPath(session_object_path(r->user)), r->mode, r->home,
                                   r->reference, fd, r->message);
         } catch (const std::exception& e) {
             log::error("cannot send OpenSession reply for {}: {}", user, e.what());
@@ -143,17 +143,17 @@ uint32_t ManagerObject::SessionCount() {
 }
 
 void ManagerObject::session_added(const Session& session) {
-    objects_[session.user] = std::make_unique<SessionObject>(connection_, session);
+    objects_[session.uid] = std::make_unique<SessionObject>(connection_, session);
     emitPropertiesChangedSignal(bus::kManagerInterface, {"SessionCount"});
 }
 
 void ManagerObject::session_changed(const Session& session, const std::vector<std::string>& props) {
-    auto it = objects_.find(session.user);
+    auto it = objects_.find(session.uid);
     if (it != objects_.end()) it->second->changed(props);
 }
 
 void ManagerObject::session_removed(const Session& session) {
-    objects_.erase(session.user);
+    objects_.erase(session.uid);
     emitPropertiesChangedSignal(bus::kManagerInterface, {"SessionCount"});
 }
 

@@ -49,7 +49,8 @@ class ManagerObject final
 
     sdbus::IConnection& connection_;
     Manager& manager_;
-    std::map<std::string, std::unique_ptr<SessionObject>> objects_;
+    std::map<uid_t, std::unique_ptr<SessionObject>>
+        objects_;  // by uid, as the Manager keys sessions
     std::map<std::string, std::unique_ptr<DeviceObject>> devices_;
 };
 

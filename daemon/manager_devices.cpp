@@ -94,11 +94,11 @@ void Manager::add_device(const StickProps& props) {
 
 void Manager::adopt_session(Device& device) {
     // After a restart of the daemon: a session of ours may be on it.
-    for (const auto& [user, s] : sessions_) {
+    for (const auto& [uid, s] : sessions_) {
         if (s->persistent() && s->device == device.name && !s->degraded &&
             s->state == SessionState::Active) {
             device.state = DeviceState::InUse;
-            device.user = user;
+            device.user = s->user;
             device.mount_point = s->stick_dir;
             device.has_home = true;
             device.probed = true;
@@ -133,10 +133,14 @@ void Manager::remove_device(const std::string& name) {
     if (it == devices_.end()) return;
     Device& d = *it->second;
     if (d.state == DeviceState::InUse) {
-        auto s = sessions_.find(d.user);
         log::warning("stick {} pulled while in use by {}", d.props.devnode, d.user);
         set_device_state(d, DeviceState::Gone, d.user, d.mount_point);
-        if (s != sessions_.end() && s->second->device == name) stick_pulled(*s->second);
+        for (const auto& [uid, s] : sessions_) {
+            if (s->persistent() && s->device == name && s->state == SessionState::Active) {
+                stick_pulled(*s);
+                break;
+            }
+        }
         return;
     }
     log::info("stick {} removed", d.props.devnode.empty() ? name : d.props.devnode);

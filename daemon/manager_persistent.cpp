@@ -131,7 +131,7 @@ void Manager::no_stick(std::shared_ptr<PendingLogin> login, const std::string& w
     log::notice("{}: no persistent home: {} (fallback={})", login->user.name, why,
                 config::to_string(fallback));
     if (fallback == config::Fallback::Tmphome && login->request.tmphome) {
-        open_tmphome(login->request, login->done, login->next, why);
+        open_tmphome(login->request, login->user, login->done, login->next, why);
         return;
     }
     const bool deny = fallback == config::Fallback::Deny;
@@ -217,8 +217,8 @@ void Manager::teardown_persistent(Session& session, const CloseDone& done, Next 
     const PersistentTeardown t = teardown_of(session);
     auto note = std::make_shared<std::string>();
     auto job = [note, t] { *note = close_persistent(t); };
-    auto finish = [this, note, user = session.user, device = session.device, home = session.home,
-                   done, next] {
+    auto finish = [this, note, uid = session.uid, user = session.user, device = session.device,
+                   home = session.home, done, next] {
         if (!note->empty()) {
             log::warning("{}: {}", user, *note);
         } else {
@@ -234,7 +234,7 @@ void Manager::teardown_persistent(Session& session, const CloseDone& done, Next 
                 set_device_state(d, DeviceState::SafeToRemove, "", "");
             }
         }
-        finish_teardown(user, *note);
+        finish_teardown(uid, *note);
         if (done) done(*note);
         next();
     };
@@ -249,14 +249,15 @@ void Manager::stick_pulled(Session& session) {
     if (listener_) listener_->session_changed(session, {"Degraded"});
     const PersistentTeardown t = teardown_of(session);
     const std::string user = session.user;
-    enqueue(user, [this, t, user](Next next) {
+    const uid_t uid = session.uid;
+    enqueue(uid, [this, t, uid, user](Next next) {
         auto note = std::make_shared<std::string>();
         workers_.submit([note, t] { *note = detach_pulled(t); },
-                        [this, note, user, next] {
+                        [this, note, uid, user, next] {
                             if (!note->empty()) log::warning("{}: {}", user, *note);
                             // Its process is gone: a later pid of the same
                             // number must never get our signals.
-                            auto it = sessions_.find(user);
+                            auto it = sessions_.find(uid);
                             if (it != sessions_.end()) {
                                 it->second->fs_pid = 0;
                                 save(*it->second);

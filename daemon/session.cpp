@@ -32,4 +32,23 @@ SessionRecord Session::record() const {
     return r;
 }
 
+Session Session::from_record(const SessionRecord& r) {
+    Session s;
+    s.user = r.user;
+    s.uid = r.uid;
+    s.gid = r.gid;
+    s.mode = r.mode;
+    s.home = r.home;
+    s.tmphome_root = r.tmphome_root;
+    s.opened_usec = r.opened_usec;
+    s.device = r.device;
+    s.devnode = r.devnode;
+    s.stick_dir = r.stick_dir;
+    s.fs_pid = static_cast<pid_t>(r.fs_pid);
+    s.made_mount_point = r.made_mount_point;
+    s.degraded = r.degraded;
+    s.state = r.state == "closing" ? SessionState::Closing : SessionState::Active;
+    return s;
+}
+
 }  // namespace pershome

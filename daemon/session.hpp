@@ -37,6 +37,8 @@ struct Session {
     std::map<std::string, Reference> references;
 
     SessionRecord record() const;
+    // References are not part of it: they are reopened one by one.
+    static Session from_record(const SessionRecord& record);
     bool persistent() const { return mode == "persistent"; }
 };
 

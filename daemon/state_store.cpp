@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
@@ -17,6 +19,11 @@ namespace pershome {
 namespace {
 
 constexpr const char* kSuffix = ".json";
+constexpr const char* kRejectedSuffix = ".rejected";
+// Far above what any login makes (see max_references in pershomed.json(5)):
+// a record with more was not written by us.
+constexpr size_t kMaxRecordReferences = 65536;
+constexpr size_t kMaxRecordBytes = 16u << 20;
 // Remote sticks attached with AttachDevice: no udev tells a restarted daemon of them.
 constexpr const char* kRemoteDevicesFile = "remote-devices.json";
 
@@ -82,6 +89,77 @@ SessionRecord from_json(const nlohmann::json& j) {
     return r;
 }
 
+std::string record_name(uid_t uid) {
+    return std::to_string(uid) + kSuffix;
+}
+
+bool is_reference_id(const std::string& id) {
+    return id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+// An absolute path without ".", ".." or empty components: what the daemon
+// wrote. Anything else was edited by hand or damaged.
+bool is_clean_absolute(const std::string& p) {
+    if (p.size() < 2 || p[0] != '/' || p.back() == '/' || p.size() > 4096) return false;
+    if (p.find('\0') != std::string::npos) return false;
+    size_t pos = 1;
+    while (pos <= p.size()) {
+        size_t end = p.find('/', pos);
+        if (end == std::string::npos) end = p.size();
+        const std::string_view part(p.data() + pos, end - pos);
+        if (part.empty() || part == "." || part == "..") return false;
+        pos = end + 1;
+    }
+    return true;
+}
+
+bool is_below(const std::string& root, const std::string& path) {
+    return path.size() > root.size() + 1 && path.compare(0, root.size(), root) == 0 &&
+           path[root.size()] == '/';
+}
+
+// Why RECORD cannot be acted on, or nothing. The Manager checks what needs
+// its settings (allowed tmphome roots, the sticks dir) on top.
+std::optional<std::string> record_problem(const SessionRecord& r) {
+    if (r.user.empty() || r.user.size() > 256 || r.user.find('\0') != std::string::npos)
+        return "the user name is empty, longer than 256 bytes or holds a NUL byte";
+    if (r.uid == static_cast<uid_t>(-1) || r.gid == static_cast<gid_t>(-1))
+        return "uid or gid is -1";
+    if (r.mode != "tmphome" && r.mode != "persistent") return "unknown mode \"" + r.mode + "\"";
+    if (r.state != "active" && r.state != "closing") return "unknown state \"" + r.state + "\"";
+    if (!is_clean_absolute(r.home)) return "the home is not a clean absolute path";
+    if (r.mode == "tmphome" &&
+        (!is_clean_absolute(r.tmphome_root) || !is_below(r.tmphome_root, r.home)))
+        return "the home is not below its tmphome root";
+    if (r.references.size() > kMaxRecordReferences) return "too many references";
+    std::vector<std::string> ids = r.references;
+    std::sort(ids.begin(), ids.end());
+    if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) return "a reference is repeated";
+    for (const auto& id : ids) {
+        if (!is_reference_id(id)) return "a reference id is not 32 hex digits";
+    }
+    if (r.mode == "persistent") {
+        if (r.device.empty() || r.device.size() > 255 || r.device.find('/') != std::string::npos)
+            return "the device name is empty, too long or holds a /";
+        if (!is_clean_absolute(r.stick_dir)) return "the stick dir is not a clean absolute path";
+        if (r.fs_pid < 0 || r.fs_pid > std::numeric_limits<pid_t>::max())
+            return "the pershome-fs pid is out of range";
+    }
+    return std::nullopt;
+}
+
+std::string read_small_file(int fd) {
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > kMaxRecordBytes) throw std::runtime_error("larger than 16 MiB");
+    }
+    if (n < 0) throw std::system_error(errno, std::generic_category(), "read");
+    return text;
+}
+
 }  // namespace
 
 StateStore::StateStore(std::string state_dir) : dir_(std::move(state_dir)) {
@@ -117,8 +195,8 @@ void StateStore::write_atomically(int dirfd, const std::string& name, const std:
 }
 
 void StateStore::save(const SessionRecord& record) {
-    write_atomically(sessions_fd_.get(), path_escape(record.user) + kSuffix,
-                     to_json(record).dump(2) + "\n", dir_ + "/sessions");
+    write_atomically(sessions_fd_.get(), record_name(record.uid), to_json(record).dump(2) + "\n",
+                     dir_ + "/sessions");
 }
 
 void StateStore::save_remote_devices(const std::vector<RemoteDeviceRecord>& devices) {
@@ -155,52 +233,85 @@ std::vector<RemoteDeviceRecord> StateStore::load_remote_devices(
     return out;
 }
 
-void StateStore::erase(const std::string& user) {
-    const std::string name = path_escape(user) + kSuffix;
+void StateStore::erase(uid_t uid) {
+    const std::string name = record_name(uid);
     if (unlinkat(sessions_fd_.get(), name.c_str(), 0) < 0 && errno != ENOENT) {
         fail("unlink " + dir_ + "/sessions/" + name);
     }
 }
 
-std::vector<SessionRecord> StateStore::load_all(std::vector<std::string>& warnings) const {
-    std::vector<SessionRecord> out;
-    int dfd = openat(sessions_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) fail("open " + dir_ + "/sessions");
-    std::unique_ptr<DIR, int (*)(DIR*)> dir(fdopendir(dfd), closedir);
-    if (!dir) {
-        close(dfd);
-        fail("opendir " + dir_ + "/sessions");
+void StateStore::reject(uid_t uid, const std::string& why, std::vector<std::string>& warnings) {
+    set_aside(record_name(uid), why, warnings);
+}
+
+void StateStore::set_aside(const std::string& name, const std::string& why,
+                           std::vector<std::string>& warnings) {
+    const std::string shown = dir_ + "/sessions/" + name;
+    warnings.push_back(fmt::format("{}: {}; set aside as {}{}", shown, why, name, kRejectedSuffix));
+    if (renameat(sessions_fd_.get(), name.c_str(), sessions_fd_.get(),
+                 (name + kRejectedSuffix).c_str()) < 0 &&
+        errno != ENOENT)
+        warnings.push_back(fmt::format("{}: cannot set aside: {}", shown, strerror(errno)));
+}
+
+std::vector<SessionRecord> StateStore::load_all(std::vector<std::string>& warnings) {
+    std::vector<std::string> names;
+    {
+        int dfd = openat(sessions_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) fail("open " + dir_ + "/sessions");
+        std::unique_ptr<DIR, int (*)(DIR*)> dir(fdopendir(dfd), closedir);
+        if (!dir) {
+            close(dfd);
+            fail("opendir " + dir_ + "/sessions");
+        }
+        while (dirent* e = readdir(dir.get())) {
+            std::string name = e->d_name;
+            if (name.size() > strlen(kSuffix) && name[0] != '.' &&
+                name.compare(name.size() - strlen(kSuffix), std::string::npos, kSuffix) == 0)
+                names.push_back(std::move(name));
+        }
     }
-    while (dirent* e = readdir(dir.get())) {
-        std::string name = e->d_name;
-        if (name.size() <= strlen(kSuffix) || name[0] == '.' ||
-            name.compare(name.size() - strlen(kSuffix), std::string::npos, kSuffix) != 0) {
-            continue;
-        }
-        const std::string shown = dir_ + "/sessions/" + name;
-        UniqueFd fd(openat(dirfd(dir.get()), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-        if (!fd) {
-            warnings.push_back(fmt::format("{}: {}", shown, strerror(errno)));
-            continue;
-        }
-        std::string text;
-        char buf[4096];
-        ssize_t n;
-        while ((n = ::read(fd.get(), buf, sizeof buf)) > 0 && text.size() < (1u << 20)) {
-            text.append(buf, static_cast<size_t>(n));
-        }
-        try {
-            SessionRecord r = from_json(nlohmann::json::parse(text));
-            if (path_escape(r.user) + kSuffix != name) {
-                warnings.push_back(fmt::format("{}: record is for user {}", shown, r.user));
-                continue;
-            }
-            out.push_back(std::move(r));
-        } catch (const std::exception& ex) {
-            warnings.push_back(fmt::format("{}: unreadable session record: {}", shown, ex.what()));
-        }
+    std::sort(names.begin(), names.end());
+    std::vector<SessionRecord> out;
+    for (const auto& name : names) {
+        auto r = load_one(name, warnings);
+        if (r) out.push_back(std::move(*r));
     }
     return out;
+}
+
+std::optional<SessionRecord> StateStore::load_one(const std::string& name,
+                                                  std::vector<std::string>& warnings) {
+    const std::string shown = dir_ + "/sessions/" + name;
+    auto reject = [&](const std::string& why) -> std::optional<SessionRecord> {
+        set_aside(name, why, warnings);
+        return std::nullopt;
+    };
+    UniqueFd fd(
+        openat(sessions_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) {
+        warnings.push_back(fmt::format("{}: {}", shown, strerror(errno)));
+        return std::nullopt;
+    }
+    struct stat st {};
+    if (fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)) return reject("not a regular file");
+    SessionRecord r;
+    try {
+        r = from_json(nlohmann::json::parse(read_small_file(fd.get())));
+    } catch (const std::exception& ex) {
+        return reject(fmt::format("unreadable session record: {}", ex.what()));
+    }
+    if (auto why = record_problem(r)) return reject(*why);
+    if (name == record_name(r.uid)) return r;
+    // Records written before uid-named files were named after the user.
+    if (name != path_escape(r.user) + kSuffix)
+        return reject(fmt::format("the record is for uid {}, not for this file name", r.uid));
+    if (renameat(sessions_fd_.get(), name.c_str(), sessions_fd_.get(), record_name(r.uid).c_str()) <
+        0) {
+        warnings.push_back(
+            fmt::format("{}: cannot rename to {}: {}", shown, record_name(r.uid), strerror(errno)));
+    }
+    return r;
 }
 
 }  // namespace pershome

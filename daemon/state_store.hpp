@@ -1,12 +1,14 @@
 // What the daemon must remember across its own crash or restart: one JSON
-// record per user with an open session, in <state_dir>/sessions/, written
-// atomically (temp file + fsync + rename), plus the reference FIFOs in
-// <state_dir>/refs/.
+// record per account with an open session, <state_dir>/sessions/<uid>.json,
+// written atomically (temp file + fsync + rename), plus the reference FIFOs
+// in <state_dir>/refs/. Records are read back as untrusted input: every field
+// is checked before the daemon acts on it as root.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,10 +47,13 @@ class StateStore {
     explicit StateStore(std::string state_dir);
 
     void save(const SessionRecord& record);
-    void erase(const std::string& user);
-    // Every readable record; unreadable ones are reported in WARNINGS and left
-    // in place for an admin to look at.
-    std::vector<SessionRecord> load_all(std::vector<std::string>& warnings) const;
+    void erase(uid_t uid);
+    // Every readable, well-formed record. Others are reported in WARNINGS and
+    // renamed to <name>.rejected for an admin to look at; records of older
+    // versions, named after the user, are renamed to <uid>.json.
+    std::vector<SessionRecord> load_all(std::vector<std::string>& warnings);
+    // Sets a record aside (as load_all does with a malformed one).
+    void reject(uid_t uid, const std::string& why, std::vector<std::string>& warnings);
 
     // All attached remote sticks, replaced as a whole.
     void save_remote_devices(const std::vector<RemoteDeviceRecord>& devices);
@@ -58,6 +63,10 @@ class StateStore {
     const std::string& dir() const { return dir_; }
 
   private:
+    std::optional<SessionRecord> load_one(const std::string& name,
+                                          std::vector<std::string>& warnings);
+    void set_aside(const std::string& name, const std::string& why,
+                   std::vector<std::string>& warnings);
     static void write_atomically(int dirfd, const std::string& name, const std::string& text,
                                  const std::string& shown_dir);
 

@@ -42,6 +42,8 @@ void WorkerPool::run() {
             item.first();
         } catch (const std::exception& e) {
             log::error("worker job failed: {}", e.what());
+        } catch (...) {
+            log::error("worker job failed: unknown exception");
         }
         loop_.post(std::move(item.second));
     }

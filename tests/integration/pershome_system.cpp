@@ -80,6 +80,12 @@ PershomeSystem::PershomeSystem(PrivateBus::Policy policy) {
     // A user whose home is not below the tmphome root.
     passwd += "staff:x:19999:19999:Staff:" + (dir() / "homes" / "staff").string() + ":/bin/sh\n";
     group += "staff:x:19999:\n";
+    // Two names of one account, as a case-insensitive directory answers.
+    passwd += "Patron3:x:" + std::to_string(kFirstUid + 3) + ":" + std::to_string(kFirstUid + 3) +
+              ":Patron 3:" + home("patron3").string() + ":/bin/sh\n";
+    // Another account whose passwd home is patron4's.
+    passwd += "intruder:x:19998:19998:Intruder:" + home("patron4").string() + ":/bin/sh\n";
+    group += "intruder:x:19998:\n";
     write_file(dir() / "passwd", passwd);
     write_file(dir() / "group", group);
 

@@ -308,6 +308,39 @@ TEST_F(TmphomeTest, CrashedLoginReleasesItsReference) {
         << "home not removed after the login process died";
 }
 
+// NSS may give one account two names (SSSD and AD answer "ALICE" for "alice").
+// The second name joins the live home; it must never be taken for a leftover.
+TEST_F(TmphomeTest, TwoNamesOfOneAccountShareOneLiveHome) {
+    auto first = sys.login("patron3");
+    ASSERT_EQ(first->open_rc, kPamSuccess) << first->open_text;
+    first->run("echo mine > letter.txt");
+    auto other_name = sys.login("Patron3");
+    ASSERT_EQ(other_name->open_rc, kPamSuccess) << other_name->open_text;
+    EXPECT_EQ(read_file(sys.home("patron3") / "letter.txt"), "mine\n")
+        << "the login under the second name wiped the live home";
+    EXPECT_EQ(sys.session_references("patron3"), 2u);
+
+    EXPECT_EQ(other_name->close(), kPamSuccess);
+    EXPECT_EQ(read_file(sys.home("patron3") / "letter.txt"), "mine\n");
+    EXPECT_EQ(sys.session_references("patron3"), 1u);
+    EXPECT_EQ(first->close(), kPamSuccess);
+    EXPECT_TRUE(eventually([&] { return !present(sys.home("patron3")); }));
+    EXPECT_EQ(sys.daemon_log().find("lost its fd"), std::string::npos) << sys.daemon_log();
+}
+
+TEST_F(TmphomeTest, AnotherAccountWithTheSameHomeIsRefused) {
+    auto owner = sys.login("patron4");
+    ASSERT_EQ(owner->open_rc, kPamSuccess) << owner->open_text;
+    owner->run("echo mine > letter.txt");
+    auto intruder = sys.login("intruder");
+    EXPECT_EQ(intruder->open_rc, kPamSessionErr) << intruder->open_text;
+    EXPECT_NE(intruder->open_text.find("in use by another account"), std::string::npos)
+        << intruder->open_text;
+    EXPECT_EQ(read_file(sys.home("patron4") / "letter.txt"), "mine\n");
+    EXPECT_EQ(lstat_of(sys.home("patron4")).st_uid, sys.uid_of("patron4"));
+    EXPECT_EQ(owner->close(), kPamSuccess);
+}
+
 TEST_F(TmphomeTest, DaemonKilledMidSessionRecoversAndCloseRemovesHome) {
     auto login = sys.login("patron11");
     ASSERT_EQ(login->open_rc, kPamSuccess);
