@@ -369,5 +369,35 @@ TEST_F(TmphomeTest, DaemonRestartedWithSigtermKeepsSessions) {
     EXPECT_TRUE(eventually([&] { return !present(sys.home("patron13")); }));
 }
 
+// A record that names a root the admin no longer allows (or that was put into
+// the state dir by hand) must not make root remove what it names.
+TEST(TmphomeRecovery, ARecordOutsideTheAllowedRootsIsSetAsideAndNothingRemoved) {
+    PershomeSystem sys;
+    sys.configure(",\n  \"tmphome_roots\": [\"" + sys.tmphome().string() + "\"]");
+    const fs::path other = sys.dir() / "precious";
+    fs::create_directories(other / "patron7");
+    write_file(other / "patron7" / "thesis.odt", "years of work\n");
+    // Owned by the user, as a real home would be: only the root check stands
+    // between the record and its removal.
+    for (const auto& p : {other / "patron7", other / "patron7" / "thesis.odt"})
+        ASSERT_EQ(chown(p.c_str(), sys.uid_of("patron7"), sys.uid_of("patron7")), 0);
+    const std::string uid = std::to_string(sys.uid_of("patron7"));
+    fs::create_directories(sys.state_dir() / "sessions");
+    fs::permissions(sys.state_dir() / "sessions", fs::perms(0700));
+    write_file(sys.state_dir() / "sessions" / (uid + ".json"),
+               R"({"version": 1, "user": "patron7", "uid": )" + uid + R"(, "gid": )" + uid +
+                   R"(, "mode": "tmphome", "home": ")" + (other / "patron7").string() +
+                   R"(", "tmphome_root": ")" + other.string() +
+                   R"(", "state": "closing", "opened_usec": 1, "references": []})");
+    sys.start_daemon();
+    EXPECT_TRUE(eventually([&] {
+        return fs::exists(sys.state_dir() / "sessions" / (uid + ".json.rejected"));
+    })) << sys.daemon_log();
+    EXPECT_FALSE(sys.session_references("patron7").has_value());
+    EXPECT_EQ(read_file(other / "patron7" / "thesis.odt"), "years of work\n");
+    EXPECT_NE(sys.daemon_log().find("is not among the configured tmphome_roots"), std::string::npos)
+        << sys.daemon_log();
+}
+
 }  // namespace
 }  // namespace pershome::test
