@@ -42,19 +42,14 @@ inline std::size_t utf8_sequence_length(std::string_view s) {
     return n;
 }
 
-}  // namespace detail
-
-// At most MAX_BYTES of input are shown; a longer text ends in "...".
-inline std::string display_text(std::string_view s, std::size_t max_bytes = 256) {
+// Escapes into OUT; a backslash is doubled only with ESCAPE_BACKSLASH.
+inline void append_escaped(std::string& out, std::string_view s, bool escape_backslash) {
     static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    const bool cut = s.size() > max_bytes;
-    if (cut) s = s.substr(0, max_bytes);
-    out.reserve(s.size());
+    out.reserve(out.size() + s.size());
     while (!s.empty()) {
         const unsigned char c = static_cast<unsigned char>(s[0]);
         std::size_t n = detail::utf8_sequence_length(s);
-        if (n == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
+        if (n == 1 && c >= 0x20 && c != 0x7f && (c != '\\' || !escape_backslash)) {
             out += static_cast<char>(c);
         } else if (n > 1) {
             out.append(s.substr(0, n));
@@ -69,7 +64,26 @@ inline std::string display_text(std::string_view s, std::size_t max_bytes = 256)
         }
         s.remove_prefix(n);
     }
+}
+
+}  // namespace detail
+
+// At most MAX_BYTES of input are shown; a longer text ends in "...".
+inline std::string display_text(std::string_view s, std::size_t max_bytes = 256) {
+    std::string out;
+    const bool cut = s.size() > max_bytes;
+    if (cut) s = s.substr(0, max_bytes);
+    detail::append_escaped(out, s, true);
     if (cut) out += "...";
+    return out;
+}
+
+// For a whole log line, which may hold parts display_text already escaped:
+// control bytes and invalid UTF-8 only, so no line can be forged and no
+// escape is doubled.
+inline std::string log_text(std::string_view s) {
+    std::string out;
+    detail::append_escaped(out, s, false);
     return out;
 }
 

@@ -102,7 +102,9 @@ void Manager::open_session(OpenRequest request, OpenDone done) {
     auto job = [found, name = request.user] { *found = lookup_user(name); };
     auto finish = [this, found, request = std::move(request), done = std::move(done)] {
         if (!*found) {
-            log::error("{}: session not opened: {}", display_text(request.user), found->error());
+            log::event(log::Level::Error,
+                       {.operation = "refuse", .user = request.user, .error = found->error()},
+                       "{}: session not opened: {}", display_text(request.user), found->error());
             done(tl::unexpected(OpError{bus::kErrorNoSuchUser, found->error()}));
             return;
         }
@@ -131,7 +133,13 @@ std::optional<OpError> Manager::home_taken_by_other(const UserInfo& user) const 
 void Manager::run_open(const OpenRequest& request, const UserInfo& user, const OpenDone& done,
                        Next next) {
     if (auto taken = home_taken_by_other(user)) {
-        log::error("{} (uid {}): session not opened: {}", user.name, user.uid, taken->message);
+        log::event(log::Level::Error,
+                   {.operation = "refuse",
+                    .user = user.name,
+                    .uid = user.uid,
+                    .home = user.home,
+                    .error = taken->message},
+                   "{} (uid {}): session not opened: {}", user.name, user.uid, taken->message);
         done(tl::unexpected(*taken));
         next();
         return;
@@ -203,7 +211,10 @@ void Manager::open_tmphome(const OpenRequest& request, const UserInfo& user_info
     if (settings_.tmphome_root_allowed && !settings_.tmphome_root_allowed(*request.tmphome)) {
         std::string msg = fmt::format(
             "tmphome root {} is not among the daemon's configured tmphome_roots", *request.tmphome);
-        log::error("{}: {}", user_info.name, msg);
+        log::event(
+            log::Level::Error,
+            {.operation = "refuse", .user = user_info.name, .uid = user_info.uid, .error = msg},
+            "{}: {}", user_info.name, msg);
         fail(OpError{bus::kErrorBadTmphomeRoot, msg});
         return;
     }
@@ -227,13 +238,20 @@ void Manager::open_tmphome(const OpenRequest& request, const UserInfo& user_info
         }
         *result = Prepared{user, *root, *created};
     };
-    auto finish = [this, result, request, name = user_info.name, done, next, preface] {
+    auto finish = [this, result, request, user_info, done, next, preface] {
+        const std::string& name = user_info.name;
         if (!*result) {
             OpError e = result->error();
             if (e.name == bus::kErrorNotApplicable) {
                 log::debug("{}: nothing to do: {}", name, e.message);
             } else {
-                log::error("{}: session not opened: {} ({})", name, e.message, e.name);
+                log::event(log::Level::Error,
+                           {.operation = "refuse",
+                            .user = name,
+                            .uid = user_info.uid,
+                            .home = user_info.home,
+                            .error = e.message},
+                           "{}: session not opened: {} ({})", name, e.message, e.name);
             }
             done(tl::unexpected(after_no_stick(std::move(e), preface)));
             next();
@@ -268,7 +286,13 @@ void Manager::session_opened(std::unique_ptr<Session> session, const OpenDone& d
     // still be here, its fds must leave the loop before they close.
     if (slot) unwatch_references(*slot);
     slot = std::move(session);
-    log::notice("{}: {}", s.user, how);
+    log::event(log::Level::Notice,
+               {.operation = s.persistent() ? "mount" : "create",
+                .user = s.user,
+                .uid = s.uid,
+                .home = s.home,
+                .device = s.device},
+               "{}: {}", s.user, how);
     save(s);
     if (listener_) listener_->session_added(s);
     add_reference(s, done, std::move(message));
@@ -387,17 +411,21 @@ void Manager::teardown(Session& session, const CloseDone& done, Next next) {
     auto job = [result, root = session.tmphome_root, home = session.home, uid = session.uid] {
         *result = remove_tmphome(root, home, uid);
     };
-    auto finish = [this, result, uid = session.uid, user = session.user, done, next] {
-        auto it = sessions_.find(uid);
+    auto finish = [this, result, uid = session.uid, user = session.user, home = session.home, done,
+                   next] {
         std::string message;
+        log::Event event{.operation = "remove", .user = user, .uid = uid, .home = home};
         if (!*result) {
-            log::error("{}: temporary home not removed: {}", user, result->error().message);
             message = result->error().message;
+            event.error = message;
+            log::event(log::Level::Error, event, "{}: temporary home {} not removed: {}", user,
+                       home, message);
         } else if (!result->value().empty()) {
-            log::warning("{}: {}", user, result->value());
             message = result->value();
-        } else if (it != sessions_.end()) {
-            log::notice("{}: temporary home {} removed", user, it->second->home);
+            event.error = message;
+            log::event(log::Level::Warning, event, "{}: {}", user, message);
+        } else {
+            log::event(log::Level::Notice, event, "{}: temporary home {} removed", user, home);
         }
         finish_teardown(uid, message);
         if (done) done(message);
@@ -450,7 +478,14 @@ void Manager::recover_session(SessionRecord& r) {
     if (auto why = record_not_allowed(r)) {
         std::vector<std::string> warnings;
         store_.reject(r.uid, *why + "; nothing of it is touched", warnings);
-        for (const auto& w : warnings) log::error("state: {}", w);
+        for (const auto& w : warnings)
+            log::event(log::Level::Error,
+                       {.operation = "reject",
+                        .user = r.user,
+                        .uid = r.uid,
+                        .home = r.home,
+                        .error = *why},
+                       "state: {}", w);
         return;
     }
     auto session = std::make_unique<Session>(Session::from_record(r));
@@ -479,8 +514,11 @@ void Manager::recover_session(SessionRecord& r) {
     }
     Session& s = *session;
     sessions_[s.uid] = std::move(session);
-    log::notice("{}: session recovered from state ({} reference(s), {})", s.user,
-                s.references.size(), to_string(s.state));
+    log::event(
+        log::Level::Notice,
+        {.operation = "recover", .user = s.user, .uid = s.uid, .home = s.home, .device = s.device},
+        "{}: session recovered from state ({} reference(s), {})", s.user, s.references.size(),
+        to_string(s.state));
     if (listener_) listener_->session_added(s);
     if (!s.references.empty()) return;
     const uid_t uid = s.uid;

@@ -128,8 +128,10 @@ void Manager::find_stick(std::shared_ptr<PendingLogin> login) {
 
 void Manager::no_stick(std::shared_ptr<PendingLogin> login, const std::string& why) {
     const config::Fallback fallback = login->options.fallback;
-    log::notice("{}: no persistent home: {} (fallback={})", login->user.name, why,
-                config::to_string(fallback));
+    log::event(log::Level::Notice,
+               {.operation = "no-stick", .user = login->user.name, .uid = login->user.uid},
+               "{}: no persistent home: {} (fallback={})", login->user.name, why,
+               config::to_string(fallback));
     if (fallback == config::Fallback::Tmphome && login->request.tmphome) {
         open_tmphome(login->request, login->user, login->done, login->next, why);
         return;
@@ -167,7 +169,14 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
         Device* d = dit == devices_.end() ? nullptr : dit->second.get();
         if (!*result) {
             const std::string& why = result->error().message;
-            log::error("{}: stick {} not mounted: {}", login->user.name, name, why);
+            log::event(log::Level::Error,
+                       {.operation = "mount",
+                        .user = login->user.name,
+                        .uid = login->user.uid,
+                        .home = login->user.home,
+                        .device = name,
+                        .error = why},
+                       "{}: stick {} not mounted: {}", login->user.name, name, why);
             if (d && d->state == DeviceState::InUse)
                 set_device_state(*d, DeviceState::Failed, "", "", why);
             no_stick(login, fmt::format("Your home on the stick {} could not be opened: {}",
@@ -219,11 +228,18 @@ void Manager::teardown_persistent(Session& session, const CloseDone& done, Next 
     auto job = [note, t] { *note = close_persistent(t); };
     auto finish = [this, note, uid = session.uid, user = session.user, device = session.device,
                    home = session.home, done, next] {
+        const log::Event event{.operation = "unmount",
+                               .user = user,
+                               .uid = uid,
+                               .home = home,
+                               .device = device,
+                               .error = *note};
         if (!note->empty()) {
-            log::warning("{}: {}", user, *note);
+            log::event(log::Level::Warning, event, "{}: {}", user, *note);
         } else {
-            log::notice("{}: persistent home {} unmounted; stick {} is safe to remove", user, home,
-                        device);
+            log::event(log::Level::Notice, event,
+                       "{}: persistent home {} unmounted; stick {} is safe to remove", user, home,
+                       device);
         }
         auto dit = devices_.find(device);
         if (dit != devices_.end()) {
@@ -242,7 +258,13 @@ void Manager::teardown_persistent(Session& session, const CloseDone& done, Next 
 }
 
 void Manager::stick_pulled(Session& session) {
-    log::error("{}: the stick {} of the open home {} was pulled; the home is detached",
+    log::event(log::Level::Error,
+               {.operation = "pull",
+                .user = session.user,
+                .uid = session.uid,
+                .home = session.home,
+                .device = session.device},
+               "{}: the stick {} of the open home {} was pulled; the home is detached",
                session.user, session.device, session.home);
     session.degraded = true;
     save(session);

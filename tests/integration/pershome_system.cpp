@@ -150,6 +150,7 @@ void PershomeSystem::start_daemon() {
     env.push_back("NSS_WRAPPER_PASSWD=" + (dir() / "passwd").string());
     env.push_back("NSS_WRAPPER_GROUP=" + (dir() / "group").string());
     env.push_back(kAsanOptions);
+    env.insert(env.end(), daemon_env_.begin(), daemon_env_.end());
     daemon_.kill_and_reap();
     daemon_.start({PERSHOMED_PATH, "--config", (dir() / "pershomed.json").string()}, env,
                   (dir() / "pershomed.log").string());

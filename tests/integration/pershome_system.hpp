@@ -70,6 +70,8 @@ class PershomeSystem : private PrivateTmp {
     void service(const std::string& name, const std::string& args,
                  const std::string& control = "required");
 
+    // VAR=value for the daemon's environment from the next start_daemon on.
+    void daemon_env(std::string var) { daemon_env_.push_back(std::move(var)); }
     void start_daemon();
     void kill_daemon(int signo);
     std::string daemon_log() const;
@@ -98,6 +100,7 @@ class PershomeSystem : private PrivateTmp {
     TempDir tmp_{"pershome-it", "/var/tmp"};
     std::unique_ptr<PrivateBus> bus_;
     Child daemon_;
+    std::vector<std::string> daemon_env_;
     std::unique_ptr<sdbus::IConnection> connection_;
     int daemon_starts_ = 0;
 };
