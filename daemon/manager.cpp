@@ -17,6 +17,7 @@
 #include "daemon/tmphome.hpp"
 #include "daemon/user_db.hpp"
 #include "daemon/worker_pool.hpp"
+#include "homework/home_path.hpp"
 
 namespace pershome {
 namespace {
@@ -206,6 +207,17 @@ void Manager::open_tmphome(const OpenRequest& request, const UserInfo& user_info
     if (!request.tmphome) {
         fail(OpError{bus::kErrorNotApplicable,
                      "no tmphome root given and no persistent home configured"});
+        return;
+    }
+    // Whether the root is this user's at all comes first: a user whose home
+    // lies elsewhere must not be refused for a root that is not theirs. (A
+    // relative root goes on to be refused for everyone below.)
+    if (request.tmphome->starts_with('/') &&
+        !homework::relative_below(*request.tmphome, user_info.home)) {
+        std::string msg = fmt::format("home {} of {} is not below tmphome root {}",
+                                      user_info.home, user_info.name, *request.tmphome);
+        log::debug("{}: nothing to do: {}", user_info.name, msg);
+        fail(OpError{bus::kErrorNotApplicable, std::move(msg)});
         return;
     }
     if (settings_.tmphome_root_allowed && !settings_.tmphome_root_allowed(*request.tmphome)) {

@@ -86,6 +86,19 @@ PershomeSystem::PershomeSystem(PrivateBus::Policy policy) {
     // Another account whose passwd home is patron4's.
     passwd += "intruder:x:19998:19998:Intruder:" + home("patron4").string() + ":/bin/sh\n";
     group += "intruder:x:19998:\n";
+    // Users below the unsafe tmphome roots that tests put on PAM lines: a
+    // root is judged for the users it applies to.
+    const std::vector<std::pair<std::string, fs::path>> below_bad_roots = {
+        {"hh", "/home/hh"},
+        {"hx", "/home/x/hx"},
+        {"wopen", dir() / "open" / "wopen"},
+        {"wowned", dir() / "owned" / "wowned"},
+        {"wlink", dir() / "link" / "wlink"}};
+    uid_t next_uid = 19990;
+    for (const auto& [name, home] : below_bad_roots) {
+        const std::string id = std::to_string(next_uid--);
+        passwd += name + ":x:" + id + ":" + id + "::" + home.string() + ":/bin/sh\n";
+    }
     write_file(dir() / "passwd", passwd);
     write_file(dir() / "group", group);
 

@@ -149,6 +149,7 @@ struct BadRoot {
     const char* name;
     std::string root;
     const char* says;
+    const char* user;  // one whose passwd home lies below the root
     // Refused by the daemon, whose sentence reaches the user; a malformed
     // PAM argument is refused by the module itself and only logged.
     bool told_to_user = true;
@@ -161,18 +162,18 @@ TEST_F(TmphomeTest, UnsafeTmphomeRootsAreRefusedAndNothingIsCreated) {
     ASSERT_EQ(chown((sys.dir() / "owned").c_str(), 20001, 20001), 0);
     fs::create_symlink(sys.tmphome(), sys.dir() / "link");
     const std::vector<BadRoot> cases = {
-        {"slash", "/", "/"},
-        {"home", "/home", "/home"},
-        {"inhome", "/home/x", "/home"},
-        {"dotdot", "/srv/../home", "/home"},
-        {"relative", "tmphome", "tmphome", false},
-        {"worldwritable", (sys.dir() / "open").string(), "writable"},
-        {"notroot", (sys.dir() / "owned").string(), "owned"},
-        {"symlink", (sys.dir() / "link").string(), "link"},
+        {"slash", "/", "/", "patron3"},
+        {"home", "/home", "/home", "hh"},
+        {"inhome", "/home/x", "/home", "hx"},
+        {"dotdot", "/srv/../home", "/home", "hh"},
+        {"relative", "tmphome", "tmphome", "patron3", false},
+        {"worldwritable", (sys.dir() / "open").string(), "writable", "wopen"},
+        {"notroot", (sys.dir() / "owned").string(), "owned", "wowned"},
+        {"symlink", (sys.dir() / "link").string(), "link", "wlink"},
     };
     for (const auto& c : cases) {
         sys.service(c.name, "tmphome=" + c.root + " skel=" + sys.skel().string());
-        auto login = sys.login("patron3", c.name);
+        auto login = sys.login(c.user, c.name);
         EXPECT_EQ(login->open_rc, kPamSessionErr) << c.name << ": " << login->open_text;
         const std::string& where = c.told_to_user ? login->open_text : login->child.err_text;
         EXPECT_NE(where.find(c.says), std::string::npos)
@@ -367,6 +368,24 @@ TEST_F(TmphomeTest, DaemonRestartedWithSigtermKeepsSessions) {
     EXPECT_EQ(sys.session_references("patron13"), 1u);
     EXPECT_EQ(login->close(), kPamSuccess);
     EXPECT_TRUE(eventually([&] { return !present(sys.home("patron13")); }));
+}
+
+// A root that the daemon does not allow is an error of the PAM line, but only
+// for the users it would apply to: staff, whose home is elsewhere, log in.
+TEST(TmphomeRoots, ARootNotAllowedFailsOnlyTheUsersBelowIt) {
+    PershomeSystem sys;
+    sys.configure(",\n  \"tmphome_roots\": [\"/srv/tmphome\"]");
+    sys.start_daemon();
+    auto staff = sys.login("staff");
+    EXPECT_EQ(staff->open_rc, kPamSuccess) << staff->open_text << sys.daemon_log();
+    EXPECT_EQ(sys.daemon_log().find("not among the daemon's configured"), std::string::npos)
+        << sys.daemon_log();
+    auto patron = sys.login("patron8");
+    EXPECT_EQ(patron->open_rc, kPamSessionErr) << patron->open_text;
+    EXPECT_NE(patron->open_text.find("not among the daemon's configured tmphome_roots"),
+              std::string::npos)
+        << patron->open_text;
+    EXPECT_FALSE(present(sys.home("patron8")));
 }
 
 // A record that names a root the admin no longer allows (or that was put into
