@@ -202,6 +202,14 @@ const std::vector<std::pair<std::string_view, Handler>>& handlers() {
          [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
              cfg.logout_grace = std::chrono::seconds(get_int(c, p, v, 0, 300));
          }},
+        {"max_references_per_user",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.max_references_per_user = get_int(c, p, v, 1, 4096);
+         }},
+        {"max_references",
+         [](const Ctx& c, const std::string& p, const ojson& v, DaemonConfig& cfg) {
+             cfg.max_references = get_int(c, p, v, 1, 60000);
+         }},
     };
     return table;
 }
@@ -329,6 +337,8 @@ std::string dump_daemon_config(const DaemonConfig& config) {
     j["fsck_timeout_sec"] = config.fsck_timeout.count();
     j["mount_timeout_sec"] = config.mount_timeout.count();
     j["logout_grace_sec"] = config.logout_grace.count();
+    j["max_references_per_user"] = config.max_references_per_user;
+    j["max_references"] = config.max_references;
     j["stick_backends"] = ojson::object();
     for (const auto& [name, argv] : config.stick_backends) j["stick_backends"][name] = argv;
     return j.dump(2) + "\n";

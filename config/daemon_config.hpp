@@ -44,6 +44,10 @@ struct DaemonConfig {
     // At logout: how long the user's leftover processes get between SIGTERM
     // and SIGKILL, and a busy stick before it is detached.
     std::chrono::seconds logout_grace{5};
+    // Each open login holds one fd in the daemon: one account's thousands of
+    // logins must not take the fds every other login needs.
+    int max_references_per_user = 64;
+    int max_references = 4096;
     // Mount commands of remote sticks (AttachDevice), by backend name: argv
     // templates with {source} and {mountpoint}, run without a shell.
     std::map<std::string, std::vector<std::string>> stick_backends;

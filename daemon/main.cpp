@@ -2,6 +2,7 @@
 // users' homes at login and logout.
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +48,32 @@ void usage(FILE* out) {
                  kDefaultConfig);
 }
 
+// Descriptors besides the references: the bus, the udev monitor, workers'
+// mounts and probes, the state dir.
+constexpr rlim_t kFdsBesidesReferences = 256;
+
+// The soft fd limit up to the hard one (systemd gives services 1024 soft):
+// each open login holds one. Returns a warning when max_references does
+// not fit, or nothing.
+std::string raise_fd_limit(const pershome::config::DaemonConfig& cfg, bool apply) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return fmt::format("getrlimit: {}", strerror(errno));
+    if (apply && rl.rlim_cur < rl.rlim_max) {
+        rlimit raised{rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    const rlim_t needed = static_cast<rlim_t>(cfg.max_references) + kFdsBesidesReferences;
+    const rlim_t limit = apply ? rl.rlim_cur : rl.rlim_max;
+    if (limit != RLIM_INFINITY && limit < needed)
+        return fmt::format(
+            "max_references {} needs about {} file descriptors, the limit is {}: logins past "
+            "about {} will fail with \"too many open files\" (raise LimitNOFILE= or lower "
+            "max_references)",
+            cfg.max_references, needed, limit,
+            limit > kFdsBesidesReferences ? limit - kFdsBesidesReferences : 0);
+    return "";
+}
+
 int run(const pershome::config::DaemonConfig& cfg) {
     using namespace pershome;
     // Our files are written with explicit modes; never let an inherited umask
@@ -68,6 +95,8 @@ int run(const pershome::config::DaemonConfig& cfg) {
     settings.fsck_timeout = cfg.fsck_timeout;
     settings.mount_timeout = cfg.mount_timeout;
     settings.logout_grace = cfg.logout_grace;
+    settings.max_references_per_user = cfg.max_references_per_user;
+    settings.max_references = cfg.max_references;
     settings.stick_backends = cfg.stick_backends;
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) == 0) settings.hostname = host;
@@ -176,8 +205,11 @@ int main(int argc, char** argv) {
         static_cast<pershome::log::Level>(pershome::config::syslog_priority(cfg.log_level)));
     if (check_only) {
         std::printf("%s\n", pershome::config::dump_daemon_config(cfg).c_str());
+        if (auto w = raise_fd_limit(cfg, false); !w.empty())
+            std::fprintf(stderr, "pershomed: warning: %s\n", w.c_str());
         return 0;
     }
+    if (auto w = raise_fd_limit(cfg, true); !w.empty()) pershome::log::warning("{}", w);
     try {
         return run(cfg);
     } catch (const std::exception& e) {

@@ -133,6 +133,18 @@ std::optional<OpError> Manager::home_taken_by_other(const UserInfo& user) const 
 
 void Manager::run_open(const OpenRequest& request, const UserInfo& user, const OpenDone& done,
                        Next next) {
+    if (auto limit = reference_limit(user.uid)) {
+        log::event(log::Level::Warning,
+                   {.operation = "refuse",
+                    .user = user.name,
+                    .uid = user.uid,
+                    .home = user.home,
+                    .error = limit->message},
+                   "{}: session not opened: {}", user.name, limit->message);
+        done(tl::unexpected(*limit));
+        next();
+        return;
+    }
     if (auto taken = home_taken_by_other(user)) {
         log::event(log::Level::Error,
                    {.operation = "refuse",
@@ -214,8 +226,8 @@ void Manager::open_tmphome(const OpenRequest& request, const UserInfo& user_info
     // relative root goes on to be refused for everyone below.)
     if (request.tmphome->starts_with('/') &&
         !homework::relative_below(*request.tmphome, user_info.home)) {
-        std::string msg = fmt::format("home {} of {} is not below tmphome root {}",
-                                      user_info.home, user_info.name, *request.tmphome);
+        std::string msg = fmt::format("home {} of {} is not below tmphome root {}", user_info.home,
+                                      user_info.name, *request.tmphome);
         log::debug("{}: nothing to do: {}", user_info.name, msg);
         fail(OpError{bus::kErrorNotApplicable, std::move(msg)});
         return;
@@ -308,6 +320,28 @@ void Manager::session_opened(std::unique_ptr<Session> session, const OpenDone& d
     save(s);
     if (listener_) listener_->session_added(s);
     add_reference(s, done, std::move(message));
+}
+
+// One account's logins, or all of them, past their limit: one fd each in
+// the daemon, which every other login and logout needs too.
+std::optional<OpError> Manager::reference_limit(uid_t uid) const {
+    size_t all = 0;
+    for (const auto& [id, s] : sessions_) all += s->references.size();
+    auto it = sessions_.find(uid);
+    const size_t mine = it == sessions_.end() ? 0 : it->second->references.size();
+    if (mine >= static_cast<size_t>(settings_.max_references_per_user)) {
+        return OpError{bus::kErrorFailed,
+                       fmt::format("You have {} sessions open already; log out of one of them "
+                                   "first.",
+                                   mine)};
+    }
+    if (all >= static_cast<size_t>(settings_.max_references)) {
+        return OpError{bus::kErrorFailed,
+                       fmt::format("This computer has {} sessions open, as many as pershomed "
+                                   "allows (max_references); try again later.",
+                                   all)};
+    }
+    return std::nullopt;
 }
 
 void Manager::add_reference(Session& session, const OpenDone& done, std::string message) {

@@ -44,6 +44,8 @@ struct ManagerSettings {
     // Whether udev still has events queued; null: never.
     std::function<bool()> udev_busy;
     std::map<std::string, std::vector<std::string>> stick_backends;
+    int max_references_per_user = 64;
+    int max_references = 4096;
 };
 
 struct OpenRequest {
@@ -122,6 +124,7 @@ class Manager {
     void run_open(const OpenRequest& request, const UserInfo& user, const OpenDone& done,
                   Next next);
     std::optional<OpError> home_taken_by_other(const UserInfo& user) const;
+    std::optional<OpError> reference_limit(uid_t uid) const;
     void open_tmphome(const OpenRequest& request, const UserInfo& user, const OpenDone& done,
                       Next next, std::string preface);
     void session_opened(std::unique_ptr<Session> session, const OpenDone& done, std::string message,

@@ -111,13 +111,18 @@ TEST_F(Journal, EachHomeCreatedAndRemovedIsOneEntryWithItsFields) {
 }
 
 TEST_F(Journal, ARefusalNamesTheUserAndTheError) {
-    sys.service("badroot", "tmphome=/nonexistent/root/");
-    auto login = sys.login("patron21", "badroot");
+    // The test's tmphome root is not among those this daemon allows.
+    sys.configure(",\n  \"tmphome_roots\": [\"/srv/tmphome\"]");
+    sys.start_daemon();
+    auto login = sys.login("patron21");
     EXPECT_NE(login->open_rc, kPamSuccess);
     ASSERT_TRUE(eventually([&] { return find("refuse", "patron21") != nullptr; }));
     const Entry* e = find("refuse", "patron21");
     EXPECT_EQ(e->at("PRIORITY"), "3");
-    EXPECT_NE(e->at("PERSHOME_ERROR").find("/nonexistent/root"), std::string::npos);
+    EXPECT_EQ(e->at("UID"), std::to_string(sys.uid_of("patron21")));
+    EXPECT_NE(e->at("PERSHOME_ERROR").find("not among the daemon's configured tmphome_roots"),
+              std::string::npos)
+        << e->at("PERSHOME_ERROR");
 }
 
 // A name in the home reaches the log at logout (here: a mount left inside
