@@ -27,7 +27,7 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 // Starts ARGV in a session of its own, detached from ours (stdin and stdout
 // /dev/null, stderr shared: it reaches our log). Returns its pid; the caller
 // reaps it (see wait_exit) or leaves it to init.
-tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& argv);
+[[nodiscard]] tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& argv);
 
 // Waits up to TIMEOUT for PID to end (any process, not only our child, via a
 // pidfd); reaps it when it is ours. True when it is gone.

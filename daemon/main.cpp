@@ -21,6 +21,7 @@
 #include "daemon/state_store.hpp"
 #include "daemon/udev_watch.hpp"
 #include "daemon/worker_pool.hpp"
+#include "homework/errno_text.hpp"
 
 #ifndef PERSHOME_VERSION
 #define PERSHOME_VERSION "unknown"
@@ -57,7 +58,8 @@ constexpr rlim_t kFdsBesidesReferences = 256;
 // not fit, or nothing.
 std::string raise_fd_limit(const pershome::config::DaemonConfig& cfg, bool apply) {
     rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return fmt::format("getrlimit: {}", strerror(errno));
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return fmt::format("getrlimit: {}", pershome::homework::errno_text(errno));
     if (apply && rl.rlim_cur < rl.rlim_max) {
         rlimit raised{rl.rlim_max, rl.rlim_max};
         if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;

@@ -101,11 +101,11 @@ class Manager {
     // A block device appeared, changed or went (udev). Sticks become Devices.
     void device_event(DeviceAction action, const StickProps& props);
     // Remote sticks (AttachDevice / DetachDevice). Returns the object path.
-    tl::expected<std::string, OpError> attach_device(const std::string& name,
-                                                     const std::string& backend,
-                                                     const std::string& source,
-                                                     const std::string& label);
-    tl::expected<void, OpError> detach_device(const std::string& name);
+    [[nodiscard]] tl::expected<std::string, OpError> attach_device(const std::string& name,
+                                                                   const std::string& backend,
+                                                                   const std::string& source,
+                                                                   const std::string& label);
+    [[nodiscard]] tl::expected<void, OpError> detach_device(const std::string& name);
 
     // Keyed by uid: NSS may give one account several names (case-insensitive
     // directories, two passwd lines with one uid), and they share one home.

@@ -42,7 +42,7 @@ struct PersistentMounted {
     LastUse previous;       // the stick's record before this login
 };
 
-tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& spec);
+[[nodiscard]] tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& spec);
 
 // The pershome-fs command line; under systemd it runs in a transient scope
 // of its own (systemd-run --scope, which execs it: the pid stays the same).

@@ -1,4 +1,5 @@
 #include "daemon/reference.hpp"
+#include "homework/errno_text.hpp"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -24,7 +25,7 @@ std::string Reference::new_id() {
 tl::expected<std::pair<Reference, UniqueFd>, std::string> Reference::create(int refs_dirfd,
                                                                             std::string id) {
     if (mkfifoat(refs_dirfd, id.c_str(), 0600) < 0) {
-        return tl::unexpected(fmt::format("mkfifo {}: {}", id, strerror(errno)));
+        return tl::unexpected(fmt::format("mkfifo {}: {}", id, homework::errno_text(errno)));
     }
     // Read end first (non-blocking, so open does not wait for a writer); its
     // open records the writer generation the kernel compares for POLLHUP.
@@ -32,13 +33,14 @@ tl::expected<std::pair<Reference, UniqueFd>, std::string> Reference::create(int 
     if (!rd) {
         int e = errno;
         unlinkat(refs_dirfd, id.c_str(), 0);
-        return tl::unexpected(fmt::format("open fifo {}: {}", id, strerror(e)));
+        return tl::unexpected(fmt::format("open fifo {}: {}", id, homework::errno_text(e)));
     }
     UniqueFd wr(openat(refs_dirfd, id.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW));
     if (!wr) {
         int e = errno;
         unlinkat(refs_dirfd, id.c_str(), 0);
-        return tl::unexpected(fmt::format("open fifo {} for writing: {}", id, strerror(e)));
+        return tl::unexpected(
+            fmt::format("open fifo {} for writing: {}", id, homework::errno_text(e)));
     }
     return std::pair{Reference(refs_dirfd, std::move(id), std::move(rd)), std::move(wr)};
 }
@@ -46,20 +48,23 @@ tl::expected<std::pair<Reference, UniqueFd>, std::string> Reference::create(int 
 tl::expected<Reference, std::string> Reference::reopen(int refs_dirfd, std::string id) {
     struct stat st {};
     if (fstatat(refs_dirfd, id.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        return tl::unexpected(fmt::format("reference fifo {}: {}", id, strerror(errno)));
+        return tl::unexpected(
+            fmt::format("reference fifo {}: {}", id, homework::errno_text(errno)));
     }
     if (!S_ISFIFO(st.st_mode)) {
         return tl::unexpected(fmt::format("reference {} is not a fifo", id));
     }
     UniqueFd rd(openat(refs_dirfd, id.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW));
-    if (!rd) return tl::unexpected(fmt::format("open fifo {}: {}", id, strerror(errno)));
+    if (!rd)
+        return tl::unexpected(fmt::format("open fifo {}: {}", id, homework::errno_text(errno)));
     // The kernel reports POLLHUP on a FIFO only when the writer generation
     // changed since the read end was opened. Writers that were already there
     // when we reopened would never make it change: open and close one write
     // end ourselves so that "no writers left" is reported, now or later.
     UniqueFd wr(openat(refs_dirfd, id.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW));
     if (!wr)
-        return tl::unexpected(fmt::format("open fifo {} for writing: {}", id, strerror(errno)));
+        return tl::unexpected(
+            fmt::format("open fifo {} for writing: {}", id, homework::errno_text(errno)));
     return Reference(refs_dirfd, std::move(id), std::move(rd));
 }
 

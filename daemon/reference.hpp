@@ -17,11 +17,12 @@ class Reference {
   public:
     // Creates FIFO <refs_dir>/<id> and returns the reference plus the write end
     // to hand to the caller.
-    static tl::expected<std::pair<Reference, UniqueFd>, std::string> create(int refs_dirfd,
-                                                                            std::string id);
+    [[nodiscard]] static tl::expected<std::pair<Reference, UniqueFd>, std::string> create(
+        int refs_dirfd, std::string id);
     // After a daemon restart: reopen the read end of an existing FIFO. If no
     // writer is left, the read end reports POLLHUP at once.
-    static tl::expected<Reference, std::string> reopen(int refs_dirfd, std::string id);
+    [[nodiscard]] static tl::expected<Reference, std::string> reopen(int refs_dirfd,
+                                                                     std::string id);
 
     static std::string new_id();
 

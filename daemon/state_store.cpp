@@ -14,6 +14,7 @@
 #include <fmt/core.h>
 
 #include "common/path_escape.hpp"
+#include "homework/errno_text.hpp"
 
 namespace pershome {
 namespace {
@@ -213,7 +214,8 @@ std::vector<RemoteDeviceRecord> StateStore::load_remote_devices(
     UniqueFd fd(openat(top_fd_.get(), kRemoteDevicesFile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {
         if (errno != ENOENT)
-            warnings.push_back(fmt::format("{}/{}: {}", dir_, kRemoteDevicesFile, strerror(errno)));
+            warnings.push_back(
+                fmt::format("{}/{}: {}", dir_, kRemoteDevicesFile, homework::errno_text(errno)));
         return out;
     }
     std::string text;
@@ -251,7 +253,8 @@ void StateStore::set_aside(const std::string& name, const std::string& why,
     if (renameat(sessions_fd_.get(), name.c_str(), sessions_fd_.get(),
                  (name + kRejectedSuffix).c_str()) < 0 &&
         errno != ENOENT)
-        warnings.push_back(fmt::format("{}: cannot set aside: {}", shown, strerror(errno)));
+        warnings.push_back(
+            fmt::format("{}: cannot set aside: {}", shown, homework::errno_text(errno)));
 }
 
 std::vector<SessionRecord> StateStore::load_all(std::vector<std::string>& warnings) {
@@ -290,7 +293,7 @@ std::optional<SessionRecord> StateStore::load_one(const std::string& name,
     UniqueFd fd(
         openat(sessions_fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd) {
-        warnings.push_back(fmt::format("{}: {}", shown, strerror(errno)));
+        warnings.push_back(fmt::format("{}: {}", shown, homework::errno_text(errno)));
         return std::nullopt;
     }
     struct stat st {};
@@ -308,8 +311,8 @@ std::optional<SessionRecord> StateStore::load_one(const std::string& name,
         return reject(fmt::format("the record is for uid {}, not for this file name", r.uid));
     if (renameat(sessions_fd_.get(), name.c_str(), sessions_fd_.get(), record_name(r.uid).c_str()) <
         0) {
-        warnings.push_back(
-            fmt::format("{}: cannot rename to {}: {}", shown, record_name(r.uid), strerror(errno)));
+        warnings.push_back(fmt::format("{}: cannot rename to {}: {}", shown, record_name(r.uid),
+                                       homework::errno_text(errno)));
     }
     return r;
 }

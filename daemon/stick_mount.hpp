@@ -19,17 +19,21 @@ inline constexpr const char* kLastUseFile = "PERSHOME.USE";
 // Whether the FAT boot sector of DEVNODE says the volume was not unmounted
 // cleanly (Linux sets the bit at mount and clears it at unmount). exfat: its
 // VolumeDirty flag.
-tl::expected<bool, std::string> stick_dirty(const std::string& devnode, const std::string& fs_type);
+[[nodiscard]] tl::expected<bool, std::string> stick_dirty(const std::string& devnode,
+                                                          const std::string& fs_type);
 
 // fsck.fat -a (fsck.exfat -y) with a deadline: repairs what a pull left.
-tl::expected<void, std::string> repair_stick(const std::string& devnode, const std::string& fs_type,
-                                             std::chrono::seconds timeout);
+[[nodiscard]] tl::expected<void, std::string> repair_stick(const std::string& devnode,
+                                                           const std::string& fs_type,
+                                                           std::chrono::seconds timeout);
 
 // Mounts DEVNODE on TARGET (an existing directory) nosuid,nodev,noexec with
 // the options that keep names intact (utf8, shortname=mixed), owned by root
 // and private to it (the pershome-fs above it shows the user's view).
-tl::expected<void, std::string> mount_stick(const std::string& devnode, const std::string& fs_type,
-                                            const std::string& target, bool read_only);
+[[nodiscard]] tl::expected<void, std::string> mount_stick(const std::string& devnode,
+                                                          const std::string& fs_type,
+                                                          const std::string& target,
+                                                          bool read_only);
 
 struct StickLook {
     bool has_home = false;
@@ -42,9 +46,9 @@ struct StickLook {
 StickLook look_at_stick(const std::string& target);
 
 // Probes an unmounted stick: mounts it read-only on TARGET, looks, unmounts.
-tl::expected<StickLook, std::string> probe_stick(const std::string& devnode,
-                                                 const std::string& fs_type,
-                                                 const std::string& target);
+[[nodiscard]] tl::expected<StickLook, std::string> probe_stick(const std::string& devnode,
+                                                               const std::string& fs_type,
+                                                               const std::string& target);
 
 // Writes the last-use record into TARGET/pershome; a failure is only a note.
 std::string record_use(const std::string& target, const LastUse& use);
@@ -62,9 +66,9 @@ std::string mounted_fs_type(const std::string& path);
 // then something must be mounted on TARGET.
 std::vector<std::string> backend_command(const std::vector<std::string>& argv_template,
                                          const std::string& source, const std::string& target);
-tl::expected<void, std::string> mount_backend(const std::vector<std::string>& argv,
-                                              const std::string& target,
-                                              std::chrono::seconds timeout);
+[[nodiscard]] tl::expected<void, std::string> mount_backend(const std::vector<std::string>& argv,
+                                                            const std::string& target,
+                                                            std::chrono::seconds timeout);
 
 // Parses a PERSHOME.USE text; unknown lines are ignored.
 LastUse parse_last_use(std::string_view text);

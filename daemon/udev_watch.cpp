@@ -9,6 +9,7 @@
 
 #include "daemon/event_loop.hpp"
 #include "daemon/log.hpp"
+#include "homework/errno_text.hpp"
 
 namespace pershome {
 namespace {
@@ -77,7 +78,7 @@ UdevWatch::~UdevWatch() {
 void UdevWatch::start() {
     if (udev_monitor_enable_receiving(monitor_) < 0) {
         log::error("udev monitor cannot receive: {}; sticks plugged from now on are not seen",
-                   std::strerror(errno));
+                   homework::errno_text(errno));
     } else {
         fd_ = udev_monitor_get_fd(monitor_);
         loop_.watch(fd_, POLLIN, [this](short) { receive(); });

@@ -1,4 +1,5 @@
 #include "daemon/user_db.hpp"
+#include "homework/errno_text.hpp"
 
 #include <pwd.h>
 #include <unistd.h>
@@ -22,7 +23,8 @@ tl::expected<UserInfo, std::string> lookup_user(const std::string& name) {
         buf.resize(buf.size() * 2);
     }
     if (rc != 0)
-        return tl::unexpected(fmt::format("cannot look up user {}: {}", name, strerror(rc)));
+        return tl::unexpected(
+            fmt::format("cannot look up user {}: {}", name, homework::errno_text(rc)));
     if (!result) return tl::unexpected(fmt::format("no such user: {}", name));
     return UserInfo{pw.pw_name, pw.pw_uid, pw.pw_gid, pw.pw_dir ? pw.pw_dir : ""};
 }

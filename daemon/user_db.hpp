@@ -17,6 +17,6 @@ struct UserInfo {
     std::string home;
 };
 
-tl::expected<UserInfo, std::string> lookup_user(const std::string& name);
+[[nodiscard]] tl::expected<UserInfo, std::string> lookup_user(const std::string& name);
 
 }  // namespace pershome
