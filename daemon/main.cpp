@@ -8,6 +8,7 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -99,6 +100,8 @@ int run(const pershome::config::DaemonConfig& cfg) {
     settings.logout_grace = cfg.logout_grace;
     settings.max_references_per_user = cfg.max_references_per_user;
     settings.max_references = cfg.max_references;
+    if (const char* slow = std::getenv("PERSHOMED_TEST_SLOW_OPEN_MS"))
+        settings.test_slow_open = std::chrono::milliseconds(std::atoi(slow));
     settings.stick_backends = cfg.stick_backends;
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) == 0) settings.hostname = host;

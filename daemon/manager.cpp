@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -248,7 +249,7 @@ void Manager::open_tmphome(const OpenRequest& request, const UserInfo& user_info
     auto result = std::make_shared<tl::expected<Prepared, OpError>>(
         tl::unexpected(OpError{bus::kErrorFailed, "internal error while preparing the home"}));
     const std::string skel = request.skel.value_or(settings_.default_skel);
-    auto job = [result, request, user = user_info, skel] {
+    auto job = [result, request, user = user_info, skel, slow = settings_.test_slow_open] {
         auto root = check_tmphome_applies(user, *request.tmphome);
         if (!root) {
             *result = tl::unexpected(root.error());
@@ -260,6 +261,7 @@ void Manager::open_tmphome(const OpenRequest& request, const UserInfo& user_info
             *result = tl::unexpected(created.error());
             return;
         }
+        if (slow.count() > 0) std::this_thread::sleep_for(slow);
         *result = Prepared{user, *root, *created};
     };
     auto finish = [this, result, request, user_info, done, next, preface] {

@@ -46,6 +46,9 @@ struct ManagerSettings {
     std::map<std::string, std::vector<std::string>> stick_backends;
     int max_references_per_user = 64;
     int max_references = 4096;
+    // Tests only (PERSHOMED_TEST_SLOW_OPEN_MS): a temporary home is made
+    // this much later, so that a login's timeout= can pass meanwhile.
+    std::chrono::milliseconds test_slow_open{0};
 };
 
 struct OpenRequest {

@@ -84,11 +84,26 @@ void ManagerObject::OpenSession(sdbus::Result<sdbus::ObjectPath, std::string, st
     }
     log::info("OpenSession {} (service {}, tmphome {})", user, req.service,
               req.tmphome.value_or("-"));
+    const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
+    std::string sender = msg ? msg->getSender() : "";
     auto shared = std::make_shared<std::remove_reference_t<decltype(result)>>(std::move(result));
-    manager_.open_session(std::move(req), [shared, user](tl::expected<OpenReply, OpError> r) {
+    auto reply = [this, shared, user, sender](tl::expected<OpenReply, OpError> r) {
         try {
             if (!r) {
                 shared->returnError(sdbus::Error(r.error().name, r.error().message));
+                return;
+            }
+            // The login gave up (its timeout=) while the home was being made.
+            // Its reference would only be released when the bus drops the
+            // reply; the login, if optional, goes on meanwhile, and must not
+            // find a home that is about to vanish. Released here, at once.
+            if (!sender.empty() && !still_connected(sender)) {
+                log::warning(
+                    "{}: the login ({}) gave up waiting before its home {} was ready; its "
+                    "reference {} is released",
+                    r->user, sender, r->home, r->reference);
+                manager_.close_session(r->user, r->reference,
+                                       [](tl::expected<std::string, OpError>) {});
                 return;
             }
             // UnixFd dups the fd for the message; ours closes with the reply.
@@ -98,7 +113,27 @@ void ManagerObject::OpenSession(sdbus::Result<sdbus::ObjectPath, std::string, st
         } catch (const std::exception& e) {
             log::error("cannot send OpenSession reply for {}: {}", user, e.what());
         }
-    });
+    };
+    manager_.open_session(std::move(req), std::move(reply));
+}
+
+bool ManagerObject::still_connected(const std::string& sender) {
+    try {
+        if (!bus_driver_)
+            bus_driver_ =
+                sdbus::createProxy(connection_, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        bool has = true;
+        bus_driver_->callMethod("NameHasOwner")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(sender)
+            .storeResultsTo(has);
+        return has;
+    } catch (const sdbus::Error& e) {
+        // Unknown: answer as if it were there; the FIFO's hang-up still
+        // releases a reference nobody took.
+        log::warning("cannot ask the bus whether {} is still there: {}", sender, e.getMessage());
+        return true;
+    }
 }
 
 void ManagerObject::CloseSession(sdbus::Result<std::string>&& result, std::string user,

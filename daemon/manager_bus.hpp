@@ -46,12 +46,15 @@ class ManagerObject final
     void device_removed(const Device& device) override;
 
     void require_root(const char* method);
+    // Whether the unique bus name SENDER is still connected.
+    bool still_connected(const std::string& sender);
 
     sdbus::IConnection& connection_;
     Manager& manager_;
     std::map<uid_t, std::unique_ptr<SessionObject>>
         objects_;  // by uid, as the Manager keys sessions
     std::map<std::string, std::unique_ptr<DeviceObject>> devices_;
+    std::unique_ptr<sdbus::IProxy> bus_driver_;
 };
 
 }  // namespace pershome

@@ -189,6 +189,17 @@ int open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
                                  : out.error_message.c_str());
         return PAM_SESSION_ERR;
     }
+    if (out.kind == CallOutcome::Kind::kTimeout) {
+        // pershomed sees that this login went away and undoes what it made
+        // for it: the home is not there for this login, and must not be used.
+        report_unreachable(ctx, out, user, "OpenSession", "session setup skipped");
+        if (!ctx.quiet)
+            pam_error(pamh,
+                      "The home directory service (pershomed) did not answer within %u s; your "
+                      "home directory is not ready.",
+                      o.timeout_seconds);
+        return PAM_SESSION_ERR;
+    }
     if (out.kind != CallOutcome::Kind::kReply) {
         report_unreachable(ctx, out, user, "OpenSession", "session setup skipped");
         tell_user_error(ctx, out.kind == CallOutcome::Kind::kLocalError

@@ -388,6 +388,38 @@ TEST(TmphomeRoots, ARootNotAllowedFailsOnlyTheUsersBelowIt) {
     EXPECT_FALSE(present(sys.home("patron8")));
 }
 
+// A login that gives up at its timeout= while the daemon still makes the
+// home (the daemon is made slow on purpose). Under `optional` the login goes
+// on: it must be told, and the home made for it must not stay for anyone to
+// write into and lose at a later hang-up.
+TEST(TmphomeTimeout, ALoginThatGaveUpGetsNoHomeAndTheNextLoginDoes) {
+    PershomeSystem sys;
+    sys.daemon_env("PERSHOMED_TEST_SLOW_OPEN_MS=2500");
+    sys.start_daemon();
+    sys.service(
+        "impatient",
+        "tmphome=" + sys.tmphome().string() + "/ skel=" + sys.skel().string() + "/ timeout=1",
+        "optional");
+    const auto t0 = Clock::now();
+    auto gave_up = sys.login("patron9", "impatient");
+    EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(2400)) << "timeout=1 not kept";
+    EXPECT_NE(gave_up->open_text.find("did not answer within 1 s"), std::string::npos)
+        << gave_up->open_text;
+    EXPECT_TRUE(eventually(
+        [&] { return sys.daemon_log().find("gave up waiting") != std::string::npos; }, 15))
+        << sys.daemon_log();
+    EXPECT_TRUE(eventually([&] { return !present(sys.home("patron9")); }))
+        << "the home made for a login that went away was left";
+    EXPECT_FALSE(sys.session_references("patron9").has_value());
+    gave_up->close();
+
+    auto patient = sys.login("patron9");
+    ASSERT_EQ(patient->open_rc, kPamSuccess) << patient->open_text;
+    EXPECT_TRUE(present(sys.home("patron9") / ".bashrc"));
+    EXPECT_EQ(sys.session_references("patron9"), 1u);
+    EXPECT_EQ(patient->close(), kPamSuccess);
+}
+
 // A record that names a root the admin no longer allows (or that was put into
 // the state dir by hand) must not make root remove what it names.
 TEST(TmphomeRecovery, ARecordOutsideTheAllowedRootsIsSetAsideAndNothingRemoved) {
