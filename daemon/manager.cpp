@@ -23,6 +23,9 @@
 namespace pershome {
 namespace {
 
+// Of a login's timeout=, what the answer needs to get back to it in time.
+constexpr std::chrono::seconds kAnswerMargin{2};
+
 // Said at every login into a temporary home: on a shared terminal the user
 // must know that nothing saved there survives the logout.
 std::string temporary_home_notice(const std::string& home) {
@@ -206,6 +209,8 @@ void Manager::run_open(const OpenRequest& request, const UserInfo& user, const O
         login->user = d.user;
         login->options = d.home.options;
         login->settle_deadline = std::chrono::steady_clock::now() + settings_.stick_settle;
+        if (request.login_timeout)
+            login->login_deadline = request.received + *request.login_timeout - kAnswerMargin;
         find_stick(std::move(login));
     };
     workers_.submit(std::move(job), std::move(finish));

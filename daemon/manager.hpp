@@ -58,6 +58,11 @@ struct OpenRequest {
     mode_t umask = 077;
     std::string service;
     std::string tty;
+    // How long the login waits for the answer (pam_pershome's timeout=):
+    // a stick's repair and mount are cut to fit, so that the login gets a
+    // sentence and its fallback rather than a timeout.
+    std::optional<std::chrono::seconds> login_timeout;
+    std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
 struct OpenReply {

@@ -74,11 +74,13 @@ void ManagerObject::OpenSession(sdbus::Result<sdbus::ObjectPath, std::string, st
             throw sdbus::Error(bus::kErrorInvalidArgument, "option \"umask\" above 0777");
         req.umask = static_cast<mode_t>(*u);
     }
+    if (auto t = option<uint32_t>(options, "timeout", "uint32 (u)"))
+        req.login_timeout = std::chrono::seconds(*t);
     req.service = option<std::string>(options, "service", "string (s)").value_or("");
     req.tty = option<std::string>(options, "tty", "string (s)").value_or("");
     for (const auto& [key, value] : options) {
-        if (key != "tmphome" && key != "skel" && key != "umask" && key != "service" &&
-            key != "tty") {
+        if (key != "tmphome" && key != "skel" && key != "umask" && key != "timeout" &&
+            key != "service" && key != "tty") {
             log::debug("OpenSession for {}: ignoring unknown option \"{}\"", user, key);
         }
     }

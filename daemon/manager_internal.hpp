@@ -19,6 +19,9 @@ struct Manager::PendingLogin {
     UserInfo user;
     config::HomeOptions options;
     std::chrono::steady_clock::time_point settle_deadline;
+    // When the login stops waiting (its timeout=, less a margin for the
+    // answer's way back), or none.
+    std::optional<std::chrono::steady_clock::time_point> login_deadline;
 };
 
 inline uint64_t now_usec() {

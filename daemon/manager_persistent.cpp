@@ -159,6 +159,15 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
     spec.flush_seconds = static_cast<int>(login->options.flush.count());
     spec.fsck_timeout = settings_.fsck_timeout;
     spec.mount_timeout = settings_.mount_timeout;
+    if (login->login_deadline) {
+        // What is left of the login's wait bounds each step; a repair cut
+        // short fails like one that hung, and the fallback applies in time.
+        const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+            *login->login_deadline - std::chrono::steady_clock::now());
+        const auto step = std::max(left, std::chrono::seconds(1));
+        spec.fsck_timeout = std::min(spec.fsck_timeout, step);
+        spec.mount_timeout = std::min(spec.mount_timeout, step);
+    }
     spec.now = LastUse{login->user.name, settings_.hostname, static_cast<int64_t>(::time(nullptr))};
     set_device_state(device, DeviceState::InUse, login->user.name, spec.stick_dir);
     auto result = std::make_shared<tl::expected<PersistentMounted, OpError>>(

@@ -158,6 +158,9 @@ int open_session(pam_handle_t* pamh, int flags, int argc, const char** argv) {
         if (o.tmphome && (r = append_option_s(m, "tmphome", o.tmphome->c_str())) < 0) return r;
         if (o.skel && (r = append_option_s(m, "skel", o.skel->c_str())) < 0) return r;
         if (o.umask && (r = sd_bus_message_append(m, "{sv}", "umask", "u", *o.umask)) < 0) return r;
+        r = sd_bus_message_append(m, "{sv}", "timeout", "u",
+                                  static_cast<uint32_t>(o.timeout_seconds));
+        if (r < 0) return r;
         if (service && (r = append_option_s(m, "service", service)) < 0) return r;
         if (tty && (r = append_option_s(m, "tty", tty)) < 0) return r;
         return sd_bus_message_close_container(m);

@@ -49,7 +49,11 @@ class RemoteStick : public ::testing::Test {
             "\",\n  \"stick_backends\": {\"bindfs\": [\"bindfs\", \"{source}\", "
             "\"{mountpoint}\"], \"slow\": [\"sh\", \"-c\", \"sleep 1.5 && exec bindfs "
             "\\\"$0\\\" \\\"$1\\\"\", \"{source}\", \"{mountpoint}\"], "
-            "\"hang\": [\"sh\", \"-c\", \"exec sleep 600\", \"{source}\", \"{mountpoint}\"]},\n  "
+            "\"hang\": [\"sh\", \"-c\", \"exec sleep 600\", \"{source}\", \"{mountpoint}\"], "
+            // Mounts for the probe, hangs at the login's mount.
+            "\"hang-at-login\": [\"sh\", \"-c\", \"[ -e \\\"$0.probed\\\" ] && exec sleep 600; "
+            ": > \\\"$0.probed\\\"; exec bindfs \\\"$0\\\" \\\"$1\\\"\", \"{source}\", "
+            "\"{mountpoint}\"]},\n  "
             "\"logout_grace_sec\": 1" +
             extra_config());
         sys.start_daemon();
@@ -337,6 +341,29 @@ TEST_F(RemoteStick, StickSelectorByLabel) {
 class RemoteStickHanging : public RemoteStick {
     std::string extra_config() const override { return ",\n  \"mount_timeout_sec\": 1"; }
 };
+
+// A login waits timeout= seconds (here 5) for its answer, but a stick's
+// repair or mount may take up to fsck_timeout_sec / mount_timeout_sec (60 /
+// 30 by default). The daemon cuts them to what the login still waits, so the
+// user gets the sentence and the fallback instead of a PAM timeout.
+TEST_F(RemoteStick, AMountThatHangsIsCutToTheLoginsTimeout) {
+    attach("slow-sdb1", "hang-at-login");
+    ASSERT_TRUE(eventually([&] { return device_property("slow_2dsdb1", "HasHome") == "true"; }))
+        << sys.daemon_log();
+    sys.service("patient5", "tmphome=" + sys.tmphome().string() + "/ skel=" + sys.skel().string() +
+                                "/ timeout=5");
+    const auto t0 = Clock::now();
+    auto login = sys.login("patron12", "patient5");
+    const auto waited = Clock::now() - t0;
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text << sys.daemon_log();
+    EXPECT_LT(waited, std::chrono::seconds(5));
+    EXPECT_NE(login->open_text.find("could not be opened: sh did not finish before its deadline"),
+              std::string::npos)
+        << login->open_text;
+    EXPECT_NE(login->open_text.find("is temporary"), std::string::npos) << login->open_text;
+    EXPECT_EQ(login->close(), kPamSuccess);
+    EXPECT_EQ(mount_type_at(sys.state_dir() / "sticks" / "slow_2dsdb1"), "");
+}
 
 TEST_F(RemoteStickHanging, HangingBackendIsKilledAtItsDeadline) {
     const auto t0 = Clock::now();

@@ -311,10 +311,11 @@ TEST_F(PamTest, OpenAndCloseSendTheOptionsAndTheReference) {
         << r.all();
     auto c = calls(3);
     ASSERT_EQ(c.size(), 3u) << r.all();
-    // umask 0077 is 63; pamtester sets no PAM_TTY, so no tty option.
+    // umask 0077 is 63; pamtester sets no PAM_TTY, so no tty option; the
+    // login's timeout= (default 25) is always sent.
     EXPECT_EQ(c[0],
-              "OpenSession user=joseph service=login-test skel=/etc/skel/ tmphome=/tmphome/ "
-              "umask=63");
+              "OpenSession user=joseph service=login-test skel=/etc/skel/ timeout=25 "
+              "tmphome=/tmphome/ umask=63");
     EXPECT_EQ(c[1], "CloseSession user=joseph reference=ref-joseph-1");
     // Released only after CloseSession was answered.
     EXPECT_EQ(c[2], "FifoEOF reference=ref-joseph-1");
@@ -328,7 +329,7 @@ TEST_F(PamTest, OnlyGivenOptionsAreSent) {
     EXPECT_TRUE(r.ok()) << r.all();
     auto c = calls(1);
     ASSERT_GE(c.size(), 1u);
-    EXPECT_EQ(c[0], "OpenSession user=joseph service=svc");
+    EXPECT_EQ(c[0], "OpenSession user=joseph service=svc timeout=25");
 }
 
 TEST_F(PamTest, TtyIsSentWhenTheApplicationSetsIt) {
@@ -339,7 +340,7 @@ TEST_F(PamTest, TtyIsSentWhenTheApplicationSetsIt) {
     EXPECT_TRUE(r.ok()) << r.all();
     auto c = calls(1);
     ASSERT_GE(c.size(), 1u);
-    EXPECT_EQ(c[0], "OpenSession user=joseph service=login tty=/dev/tty3 umask=18");
+    EXPECT_EQ(c[0], "OpenSession user=joseph service=login timeout=25 tty=/dev/tty3 umask=18");
 }
 
 TEST_F(PamTest, QuietKeepsTheMessageFromTheUser) {
@@ -369,8 +370,8 @@ TEST_F(PamTest, NotApplicableIsPamIgnore) {
     EXPECT_TRUE(r.ok()) << r.all();
     auto c = calls(2);
     ASSERT_EQ(c.size(), 2u);
-    EXPECT_EQ(c[0], "OpenSession user=patron service=alone tmphome=/tmphome/");
-    EXPECT_EQ(c[1], "OpenSession user=patron service=stack tmphome=/tmphome/");
+    EXPECT_EQ(c[0], "OpenSession user=patron service=alone timeout=25 tmphome=/tmphome/");
+    EXPECT_EQ(c[1], "OpenSession user=patron service=stack timeout=25 tmphome=/tmphome/");
 }
 
 TEST_F(PamTest, DaemonErrorReachesTheUserAndTheLog) {
@@ -443,7 +444,7 @@ TEST_F(PamTest, UnknownArgumentsAreLoggedAndIgnored) {
     EXPECT_TRUE(contains(r.err, "pershome: unknown argument tmpho=/evil ignored")) << r.all();
     auto c = calls(1);
     ASSERT_GE(c.size(), 1u);
-    EXPECT_EQ(c[0], "OpenSession user=joseph service=svc");
+    EXPECT_EQ(c[0], "OpenSession user=joseph service=svc timeout=25");
 }
 
 // --- what the module leaves behind in the application's process ----------
