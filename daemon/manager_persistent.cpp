@@ -17,6 +17,7 @@
 #include "daemon/state_store.hpp"
 #include "daemon/stick_mount.hpp"
 #include "daemon/worker_pool.hpp"
+#include "homework/home_path.hpp"
 
 namespace pershome {
 namespace {
@@ -159,6 +160,8 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
     spec.flush_seconds = static_cast<int>(login->options.flush.count());
     spec.fsck_timeout = settings_.fsck_timeout;
     spec.mount_timeout = settings_.mount_timeout;
+    if (login->request.tmphome && homework::relative_below(*login->request.tmphome, spec.user.home))
+        spec.leftover_root = *login->request.tmphome;
     if (login->login_deadline) {
         // What is left of the login's wait bounds each step; a repair cut
         // short fails like one that hung, and the fallback applies in time.

@@ -17,6 +17,7 @@
 #include "daemon/holders.hpp"
 #include "daemon/log.hpp"
 #include "daemon/stick_mount.hpp"
+#include "daemon/tmphome.hpp"
 #include "homework/errno_text.hpp"
 
 namespace pershome {
@@ -53,6 +54,25 @@ tl::expected<bool, std::string> prepare_mount_point(const std::string& home) {
     if (::mkdirat(pfd.get(), name.c_str(), 0755) != 0)
         return tl::unexpected(fmt::format("cannot make {}: {}", home, errno_text(errno)));
     return true;
+}
+
+// A leftover temporary home where the mount point belongs goes first.
+tl::expected<void, std::string> clear_leftover(const PersistentSpec& s) {
+    struct stat st {};
+    if (s.leftover_root.empty() || ::lstat(s.user.home.c_str(), &st) != 0) return {};
+    auto root = check_tmphome_applies(s.user, s.leftover_root);
+    if (!root) return tl::unexpected(root.error().message);
+    auto removed = remove_tmphome(*root, s.user.home, s.user.uid);
+    if (!removed)
+        return tl::unexpected(fmt::format("a leftover temporary home is in the way at {}: {}",
+                                          s.user.home, removed.error().message));
+    if (!removed->empty()) log::warning("{}: {}", s.user.name, *removed);
+    if (::lstat(s.user.home.c_str(), &st) == 0)
+        return tl::unexpected(fmt::format(
+            "a leftover temporary home is in the way at {} and could not be removed", s.user.home));
+    log::notice("{}: leftover temporary home {} removed before the stick's home is mounted there",
+                s.user.name, s.user.home);
+    return {};
 }
 
 // Waits until pershome-fs's mount shows on HOME, or its process ends, or the deadline.
@@ -190,6 +210,7 @@ tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s,
     out.previous = look.last_use;
 
     // 3. pershome-fs on the home.
+    if (auto cleared = clear_leftover(s); !cleared) return undo_stick(cleared.error());
     auto made = prepare_mount_point(s.user.home);
     if (!made) return undo_stick(made.error());
     out.made_mount_point = *made;

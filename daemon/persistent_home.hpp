@@ -33,6 +33,11 @@ struct PersistentSpec {
     std::chrono::seconds fsck_timeout{60};
     std::chrono::seconds mount_timeout{30};
     LastUse now;  // written to the stick as its new last use
+    // The login's tmphome root when the home lies below it: a directory left
+    // there (a temporary home of a crashed session) is removed before the
+    // mount point is made, or it would hide under the mount and take the
+    // user's writes after logout.
+    std::string leftover_root;
 };
 
 struct PersistentMounted {

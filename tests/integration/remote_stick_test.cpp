@@ -161,6 +161,33 @@ TEST_F(RemoteStick, TheBareMountPointIsNotWritableByTheUser) {
     EXPECT_EQ(login->close(), kPamSuccess);
 }
 
+// A temporary home left by a crashed session, where the stick's home is to
+// be mounted: mounted over, it would hide there and take the user's writes
+// after logout. It is removed first and the mount point made afresh.
+TEST_F(RemoteStick, ALeftoverTemporaryHomeIsRemovedBeforeTheStickIsMounted) {
+    const fs::path home = sys.home("patron13");
+    fs::create_directory(home);
+    write_file(home / "old.txt", "from a crashed session\n");
+    for (const auto& p : {home, home / "old.txt"})
+        ASSERT_EQ(chown(p.c_str(), sys.uid_of("patron13"), sys.uid_of("patron13")), 0);
+    attach("term09-sdb1", "bindfs");
+    ASSERT_TRUE(eventually([&] { return device_property("term09_2dsdb1", "HasHome") == "true"; }))
+        << sys.daemon_log();
+    auto login = sys.login("patron13");
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
+    EXPECT_EQ(mount_type_at(home), "fuse.pershome-fs");
+    const fs::path under = sys.dir() / "under";
+    fs::create_directory(under);
+    ASSERT_EQ(mount(sys.tmphome().c_str(), under.c_str(), nullptr, MS_BIND, nullptr), 0);
+    struct stat st {};
+    ASSERT_EQ(lstat((under / "patron13").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u) << "the leftover was mounted over";
+    EXPECT_FALSE(fs::exists(under / "patron13" / "old.txt"));
+    umount2(under.c_str(), MNT_DETACH);
+    EXPECT_EQ(login->close(), kPamSuccess);
+    EXPECT_TRUE(eventually([&] { return !fs::exists(home); }, 30)) << sys.daemon_log();
+}
+
 TEST_F(RemoteStick, UnknownBackendAndBadNamesAreRefusedByName) {
     try {
         attach("term07-sdb1", "ltspfs");
