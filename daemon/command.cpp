@@ -51,11 +51,16 @@ int spawn(pid_t* pid, const std::vector<std::string>& argv, posix_spawn_file_act
     return err;
 }
 
-int pidfd_open(pid_t pid) {
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}  // namespace
+
+// Debian 12's <sys/pidfd.h> declares these without C linkage: the syscalls.
+UniqueFd open_pidfd(pid_t pid) {
+    return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 }
 
-}  // namespace
+int signal_pidfd(int pidfd, int signo) {
+    return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signo, nullptr, 0));
+}
 
 std::string CommandResult::describe() const {
     std::string first = output.substr(0, output.find('\n'));
@@ -123,7 +128,7 @@ tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& 
 }
 
 bool wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
-    UniqueFd pidfd(pidfd_open(pid));
+    UniqueFd pidfd = open_pidfd(pid);
     if (!pidfd) {
         // ESRCH: gone already (reap it if it was ours).
         ::waitpid(pid, nullptr, WNOHANG);

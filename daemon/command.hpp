@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <string>
+
 #include <tl/expected.hpp>
 #include <vector>
+#include "common/unique_fd.hpp"
 
 namespace pershome {
 
@@ -32,6 +34,11 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
 // Waits up to TIMEOUT for PID to end (any process, not only our child, via a
 // pidfd); reaps it when it is ours. True when it is gone.
 bool wait_exit(pid_t pid, std::chrono::milliseconds timeout);
+
+// A pidfd names one process for good: a signal through it never reaches a
+// later process that got the same pid.
+UniqueFd open_pidfd(pid_t pid);
+int signal_pidfd(int pidfd, int signo);
 
 // Whether PID is still alive and runs EXE_NAME (guards against pid reuse
 // after a restart).

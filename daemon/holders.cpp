@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "common/display_text.hpp"
+#include "common/unique_fd.hpp"
+#include "daemon/command.hpp"
 
 namespace pershome {
 namespace {
@@ -88,23 +90,44 @@ std::string describe_holders(const std::string& path) {
     return text;
 }
 
+namespace {
+
+// UID's processes holding PATH, each as a pidfd checked after it was opened:
+// a pid that ended and was reused between the scan and the signal is either
+// the process checked here or one the signal can no longer reach.
+std::vector<UniqueFd> user_holders(const std::string& path, uid_t uid) {
+    std::vector<UniqueFd> out;
+    for (const Holder& h : find_holders(path, uid)) {
+        UniqueFd fd = open_pidfd(h.pid);
+        if (!fd) continue;  // ended meanwhile
+        const std::string proc = fmt::format("/proc/{}", h.pid);
+        struct stat st {};
+        if (::stat(proc.c_str(), &st) != 0 || st.st_uid != uid || !holds(proc, path)) continue;
+        out.push_back(std::move(fd));
+    }
+    return out;
+}
+
+void signal_all(const std::vector<UniqueFd>& pidfds, int signo) {
+    // ESRCH: it ended by itself, which is what was asked.
+    for (const auto& fd : pidfds) (void)signal_pidfd(fd.get(), signo);
+}
+
+}  // namespace
+
 std::size_t end_user_holders(const std::string& path, uid_t uid, std::chrono::seconds grace) {
-    auto mine = [&] {
-        std::vector<pid_t> pids;
-        for (const Holder& h : find_holders(path, uid)) pids.push_back(h.pid);
-        return pids;
-    };
-    auto pids = mine();
     // Never root's processes, whatever uid a session claims.
-    if (pids.empty() || uid == 0) return 0;
-    for (pid_t p : pids) ::kill(p, SIGTERM);
+    if (uid == 0) return 0;
+    auto asked = user_holders(path, uid);
+    if (asked.empty()) return 0;
+    signal_all(asked, SIGTERM);
     const auto deadline = Clock::now() + grace;
     while (Clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (mine().empty()) return pids.size();
+        if (find_holders(path, uid).empty()) return asked.size();
     }
-    for (pid_t p : mine()) ::kill(p, SIGKILL);
-    return pids.size();
+    signal_all(user_holders(path, uid), SIGKILL);
+    return asked.size();
 }
 
 }  // namespace pershome
