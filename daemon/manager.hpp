@@ -29,6 +29,8 @@ class EventLoop;
 class WorkerPool;
 class StateStore;
 struct PersistentTeardown;
+struct PersistentSpec;
+struct PersistentMounted;
 
 struct ManagerSettings {
     std::string default_skel = "/etc/skel";
@@ -145,6 +147,8 @@ class Manager {
     void teardown_persistent(Session& session, const CloseDone& done, Next next);
     PersistentTeardown teardown_of(const Session& session) const;
     void stick_pulled(Session& session);
+    void pulled_while_opening(std::shared_ptr<PendingLogin> login, const std::string& name,
+                              const PersistentSpec& spec, const PersistentMounted& m);
     bool sticks_settling() const;
 
     // Devices (manager_devices.cpp).

@@ -191,11 +191,17 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
                        "{}: stick {} not mounted: {}", login->user.name, name, why);
             if (d && d->state == DeviceState::InUse)
                 set_device_state(*d, DeviceState::Failed, "", "", why);
+            // Pulled while it was being opened: nothing holds it any more.
+            if (d && d->state == DeviceState::Gone) remove_device(name);
             no_stick(login, fmt::format("Your home on the stick {} could not be opened: {}",
                                         spec.device, why));
             return;
         }
         PersistentMounted& m = **result;
+        if (!d || d->state == DeviceState::Gone) {
+            pulled_while_opening(login, name, spec, m);
+            return;
+        }
         auto session = std::make_unique<Session>();
         session->user = login->user.name;
         session->uid = login->user.uid;
@@ -220,6 +226,37 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
         login->next();
     };
     workers_.submit(std::move(job), std::move(finish));
+}
+
+// The stick went (udev remove) while open_persistent ran: what it mounted
+// is detached, and the login gets the sentence and its fallback instead of a
+// home that is already gone.
+void Manager::pulled_while_opening(std::shared_ptr<PendingLogin> login, const std::string& name,
+                                   const PersistentSpec& spec, const PersistentMounted& m) {
+    PersistentTeardown t;
+    t.user = login->user.name;
+    t.uid = login->user.uid;
+    t.home = login->user.home;
+    t.stick_dir = spec.stick_dir;
+    t.fs_pid = m.fs_pid;
+    t.made_mount_point = m.made_mount_point;
+    t.grace = settings_.logout_grace;
+    log::event(log::Level::Error,
+               {.operation = "pull", .user = t.user, .uid = t.uid, .home = t.home, .device = name},
+               "{}: the stick {} was pulled while the home {} was being opened; detached", t.user,
+               name, t.home);
+    auto note = std::make_shared<std::string>();
+    workers_.submit([note, t] { *note = undo_pulled_open(t); },
+                    [this, note, login, name, device = spec.device] {
+                        if (!note->empty()) log::warning("{}: {}", login->user.name, *note);
+                        auto dit = devices_.find(name);
+                        if (dit != devices_.end() && dit->second->state == DeviceState::Gone)
+                            remove_device(name);
+                        no_stick(login,
+                                 fmt::format("The stick {} was removed while your home on it "
+                                             "was being opened.",
+                                             device));
+                    });
 }
 
 PersistentTeardown Manager::teardown_of(const Session& session) const {

@@ -267,4 +267,11 @@ std::string detach_pulled(const PersistentTeardown& t) {
     return note;
 }
 
+std::string undo_pulled_open(const PersistentTeardown& t) {
+    std::string note = detach_pulled(t);
+    remove_mount_point(t.stick_dir, note);
+    if (t.made_mount_point) remove_mount_point(t.home, note);
+    return note;
+}
+
 }  // namespace pershome

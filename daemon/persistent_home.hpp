@@ -69,4 +69,8 @@ std::string close_persistent(const PersistentTeardown& t);
 // After a pull: both mounts detached lazily, pershome-fs asked to stop.
 std::string detach_pulled(const PersistentTeardown& t);
 
+// A stick pulled while its home was being opened, before any session held
+// it: detached as after a pull, and the mount points made for it removed.
+std::string undo_pulled_open(const PersistentTeardown& t);
+
 }  // namespace pershome

@@ -283,6 +283,78 @@ check fsck_clean fsck.fat -n /dev/mapper/stick
 // SIGTERM) and a shell of root's that sits in it (never ended: the home is
 // detached lazily and the log names it). Two users with two sticks at once
 // each get their own.
+// A stick pulled last time (its dirty bit set) must be repaired before it is
+// mounted read-write. Here the repair hangs: every read of the stick takes
+// 2 s (device-mapper's delay target) and fsck_timeout_sec is 1. fsck.fat is
+// killed at its deadline, the stick is not mounted, the user is told and
+// gets the fallback. Then the same while the stick is pulled in the middle
+// of its repair: the login falls back, the device goes, nothing is left.
+TEST_F(PersistentHome, RepairThatHangsOrLosesItsStickFallsBack) {
+    const fs::path stick = tmp_ / "dirty.img";
+    make_fat32_image(stick, 64, {"pershome"}, "JOSEPH");
+    {
+        // The FAT32 boot sector's state byte (0x41): bit 0 is "dirty".
+        std::fstream f(stick, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(0x41);
+        char state = 0;
+        f.read(&state, 1);
+        state = static_cast<char>(state | 1);
+        f.seekp(0x41);
+        f.write(&state, 1);
+    }
+    SystemFiles files;
+    files.stick_kernel_names = "dm-*";
+    files.extra_config = ", \"fsck_timeout_sec\": 1";
+    write_system_files(tmp_.path(), files);
+    const std::string script = R"sh(
+check system_up system_up || exit 1
+check dm_delay load_module dm-delay || exit 1
+signal_host ready
+check plugged wait_for_host plugged 60 || exit 1
+N=$(blockdev --getsz /dev/ubdb)
+# Without waiting for udev, which probes a slowed device at 2 s a read.
+dms() { dmsetup --noudevsync "$@"; }
+dm_name() { dmsetup info -c --noheadings -o blkdevname "$1" | sed 's/-/_2d/'; }
+slow_down() { dms suspend "$1" && dms load "$1" --table "0 $N delay /dev/ubdb 0 2000" && dms resume "$1"; }
+no_stick_mounts() { ! grep -q ' /run/pershome/sticks/' /proc/self/mountinfo; }
+
+check dm_create dms create stick --table "0 $N linear /dev/ubdb 0" || exit 1
+DM=$(dm_name stick)
+check stick_probed wait_until 30 prop_is device_prop "$DM" HasHome "b true" || exit 1
+check slow slow_down stick
+login_start a joseph
+exec 7>/run/login-a.in
+check open_a login_wait_open a || exit 1
+check open_a_ok login_opened a
+check told_not_repaired grep -q "could not be repaired (fsck.fat did not finish before its deadline and was killed)" "$SHARED/login-a.out"
+check fallback_tmphome prop_is session_prop joseph Mode 's "tmphome"'
+check stick_not_mounted no_stick_mounts
+check device_failed prop_is device_prop "$DM" State 's "failed"'
+check close_a login_close a 7
+check fsck_ended wait_until 20 sh -c '! pgrep -x fsck.fat'
+
+# A second mapping of the same disk (a new device), pulled during its repair.
+check dm2_create dms create stick2 --table "0 $N linear /dev/ubdb 0" || exit 1
+DM2=$(dm_name stick2)
+check probed2 wait_until 30 prop_is device_prop "$DM2" HasHome "b true" || exit 1
+check slow2 slow_down stick2
+login_start b joseph
+exec 8>/run/login-b.in
+check repair_running wait_until 20 pgrep -x fsck.fat
+dms suspend --noflush stick2 && dms load stick2 --table "0 $N error" && dms resume stick2
+echo remove > "/sys/block/$(dmsetup info -c --noheadings -o blkdevname stick2)/uevent"
+check open_b login_wait_open b || exit 1
+check open_b_ok login_opened b
+check told_b grep -q "could not be opened" "$SHARED/login-b.out"
+check device2_gone wait_until 20 sh -c '! device_prop "$DM2" State | grep -q "^s "'
+check nothing_mounted_b no_stick_mounts
+check close_b login_close b 8
+check daemon_alive kill -0 "$DAEMON_PID"
+)sh";
+    m_module_ = "dm-mod";
+    run_with_plug(script, stick, 180s);
+}
+
 TEST_F(PersistentHome, BusyHomeAndTwoUsersWithTwoSticks) {
     const fs::path stick = tmp_ / "stick.img";
     const fs::path second = tmp_ / "second.img";
