@@ -72,6 +72,7 @@ class PershomeSystem : private PrivateTmp {
 
     // VAR=value for the daemon's environment from the next start_daemon on.
     void daemon_env(std::string var) { daemon_env_.push_back(std::move(var)); }
+    void clear_daemon_env() { daemon_env_.clear(); }
     void start_daemon();
     void kill_daemon(int signo);
     std::string daemon_log() const;

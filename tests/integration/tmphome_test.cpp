@@ -420,6 +420,32 @@ TEST(TmphomeTimeout, ALoginThatGaveUpGetsNoHomeAndTheNextLoginDoes) {
     EXPECT_EQ(patient->close(), kPamSuccess);
 }
 
+// The daemon is killed in the middle of a login: the home is made, the
+// answer not yet sent. The login is told; the home, which no record names,
+// is a leftover that the next login wipes and makes afresh.
+TEST(TmphomeTimeout, ADaemonKilledMidLoginLeavesNothingTheNextLoginUses) {
+    PershomeSystem sys;
+    sys.daemon_env("PERSHOMED_TEST_SLOW_OPEN_MS=60000");
+    sys.start_daemon();
+    auto login = sys.start_login("patron10");
+    ASSERT_TRUE(eventually([&] { return present(sys.home("patron10") / ".bashrc"); }, 20));
+    write_file(sys.home("patron10") / "planted.txt", "not from skel\n");
+    sys.kill_daemon(SIGKILL);
+    PershomeSystem::wait_open(*login);
+    EXPECT_EQ(login->open_rc, kPamSessionErr) << login->open_text;
+    login->close();
+
+    sys.clear_daemon_env();
+    sys.start_daemon();
+    auto again = sys.login("patron10");
+    ASSERT_EQ(again->open_rc, kPamSuccess) << again->open_text << sys.daemon_log();
+    EXPECT_TRUE(present(sys.home("patron10") / ".bashrc"));
+    EXPECT_FALSE(present(sys.home("patron10") / "planted.txt"))
+        << "the half-made home of the killed daemon's login was handed out";
+    EXPECT_EQ(again->close(), kPamSuccess);
+    EXPECT_TRUE(eventually([&] { return !present(sys.home("patron10")); }));
+}
+
 // A record that names a root the admin no longer allows (or that was put into
 // the state dir by hand) must not make root remove what it names.
 TEST(TmphomeRecovery, ARecordOutsideTheAllowedRootsIsSetAsideAndNothingRemoved) {
