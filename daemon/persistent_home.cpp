@@ -177,10 +177,11 @@ tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& s
         log::notice("{}: stick {} was not unmounted cleanly; repairing it", s.user.name, s.device);
         if (auto r = repair_stick(s.devnode, s.fs_type, s.fsck_timeout); !r) {
             ::rmdir(s.stick_dir.c_str());
+            // A clause: the login's sentence already names the stick.
             return tl::unexpected(failed(fmt::format(
-                "The stick {} was not removed safely last time and could not be repaired ({}), "
-                "so it is not used.",
-                s.device, r.error())));
+                "it was not removed safely last time and could not be repaired ({}), so it is "
+                "not used.",
+                r.error())));
         }
         out.repaired = true;
     }
