@@ -22,5 +22,6 @@ inline constexpr const char* kErrorNoSuchSession = "org.pershome1.Error.NoSuchSe
 inline constexpr const char* kErrorFailed = "org.pershome1.Error.Failed";
 inline constexpr const char* kErrorNoStick = "org.pershome1.Error.NoStick";
 inline constexpr const char* kErrorDenied = "org.pershome1.Error.Denied";
+inline constexpr const char* kErrorBusy = "org.pershome1.Error.Busy";
 
 }  // namespace pershome::bus

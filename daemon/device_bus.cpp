@@ -1,12 +1,15 @@
 #include "daemon/device_bus.hpp"
 
 #include "common/bus_names.hpp"
+#include "daemon/bus_caller.hpp"
 #include "daemon/log.hpp"
 
 namespace pershome {
 
-DeviceObject::DeviceObject(sdbus::IConnection& connection, const Device& device)
-    : AdaptorInterfaces(connection, device_object_path(device.name)), device_(device) {
+DeviceObject::DeviceObject(sdbus::IConnection& connection, const Device& device, Manager& manager)
+    : AdaptorInterfaces(connection, device_object_path(device.name)),
+      device_(device),
+      manager_(manager) {
     registerAdaptor();
     emitInterfacesAddedSignal({bus::kDeviceInterface});
 }
@@ -18,6 +21,13 @@ DeviceObject::~DeviceObject() {
         log::warning("cannot announce removal of device {}: {}", device_.name, e.what());
     }
     unregisterAdaptor();
+}
+
+std::string DeviceObject::Eject() {
+    require_root(getObject(), "Eject");
+    auto r = manager_.eject_device(device_.name);
+    if (!r) throw sdbus::Error(r.error().name, r.error().message);
+    return *r;
 }
 
 void DeviceObject::changed(const std::vector<std::string>& props) {

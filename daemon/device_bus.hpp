@@ -9,6 +9,7 @@
 
 #include "common/display_text.hpp"
 #include "daemon/device.hpp"
+#include "daemon/manager.hpp"
 #include "pershome1-adaptor.h"
 
 namespace pershome {
@@ -17,7 +18,7 @@ class DeviceObject final
     : public sdbus::AdaptorInterfaces<org::pershome1::Device_adaptor, sdbus::ManagedObject_adaptor,
                                       sdbus::Properties_adaptor> {
   public:
-    DeviceObject(sdbus::IConnection& connection, const Device& device);
+    DeviceObject(sdbus::IConnection& connection, const Device& device, Manager& manager);
     ~DeviceObject();
 
     void changed(const std::vector<std::string>& props);
@@ -37,8 +38,10 @@ class DeviceObject final
     std::string LastUser() override { return display_text(device_.last_use.user); }
     std::string LastHost() override { return display_text(device_.last_use.host); }
     uint64_t LastUsed() override { return static_cast<uint64_t>(device_.last_use.time); }
+    std::string Eject() override;
 
     const Device& device_;
+    Manager& manager_;
     bool announce_removal_ = true;
 };
 

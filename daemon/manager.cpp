@@ -418,6 +418,35 @@ void Manager::close_session(const std::string& user, const std::string& referenc
                                             display_text(reference), display_text(user))}));
 }
 
+void Manager::terminate_user(const std::string& user, CloseDone done) {
+    for (const auto& [uid, s] : sessions_) {
+        if (s->user != user) continue;
+        log::event(log::Level::Notice,
+                   {.operation = "terminate", .user = s->user, .uid = uid, .home = s->home},
+                   "{}: session ended by an admin ({} login(s) still open)", s->user,
+                   s->references.size());
+        enqueue(uid, [this, uid, done = std::move(done)](Next next) {
+            auto it = sessions_.find(uid);
+            if (it == sessions_.end() || it->second->state != SessionState::Active) {
+                // Its last logout came first and tears it down already.
+                done(std::string("the session was closing already"));
+                next();
+                return;
+            }
+            Session& session = *it->second;
+            for (auto& [id, ref] : session.references) {
+                loop_.unwatch(ref.fd());
+                ref.remove();
+            }
+            session.references.clear();
+            teardown(session, done, std::move(next));
+        });
+        return;
+    }
+    done(tl::unexpected(
+        OpError{bus::kErrorNoSuchSession, "no session of " + display_text(user, 64)}));
+}
+
 void Manager::release_reference(uid_t uid, const std::string& reference, const CloseDone& done,
                                 Next next) {
     auto it = sessions_.find(uid);

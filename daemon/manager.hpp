@@ -116,6 +116,11 @@ class Manager {
                                                                    const std::string& source,
                                                                    const std::string& label);
     [[nodiscard]] tl::expected<void, OpError> detach_device(const std::string& name);
+    // An admin's Eject: a sentence, or Busy while a home is on the stick.
+    [[nodiscard]] tl::expected<std::string, OpError> eject_device(const std::string& name);
+    // An admin's TerminateUser: the session named USER ends as at its last
+    // logout; DONE gets the teardown's note once it is over.
+    void terminate_user(const std::string& user, CloseDone done);
 
     // Keyed by uid: NSS may give one account several names (case-insensitive
     // directories, two passwd lines with one uid), and they share one home.

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include "common/bus_names.hpp"
+#include "daemon/bus_caller.hpp"
 #include "daemon/log.hpp"
 
 #ifndef PERSHOME_VERSION
@@ -43,27 +44,10 @@ ManagerObject::~ManagerObject() {
     unregisterAdaptor();
 }
 
-void ManagerObject::require_root(const char* method) {
-    const sdbus::Message* msg = getObject().getCurrentlyProcessedMessage();
-    uid_t uid = static_cast<uid_t>(-1);
-    try {
-        if (msg) uid = msg->getCredsUid();
-    } catch (const sdbus::Error&) {
-        // Unknown caller: treated as not root.
-    }
-    if (uid != 0) {
-        log::warning(
-            "{} refused for uid {} (only root may call it)", method,
-            static_cast<long>(uid == static_cast<uid_t>(-1) ? -1 : static_cast<long>(uid)));
-        throw sdbus::Error(bus::kErrorPermissionDenied,
-                           fmt::format("only root may call {}", method));
-    }
-}
-
 void ManagerObject::OpenSession(sdbus::Result<sdbus::ObjectPath, std::string, std::string,
                                               std::string, sdbus::UnixFd, std::string>&& result,
                                 std::string user, std::map<std::string, sdbus::Variant> options) {
-    require_root("OpenSession");
+    require_root(getObject(), "OpenSession");
     if (user.empty()) throw sdbus::Error(bus::kErrorInvalidArgument, "empty user name");
     OpenRequest req;
     req.user = user;
@@ -141,7 +125,7 @@ bool ManagerObject::still_connected(const std::string& sender) {
 void ManagerObject::CloseSession(sdbus::Result<std::string>&& result, std::string user,
                                  std::string reference,
                                  std::map<std::string, sdbus::Variant> /*options*/) {
-    require_root("CloseSession");
+    require_root(getObject(), "CloseSession");
     log::info("CloseSession {} reference {}", user, reference);
     auto shared = std::make_shared<std::remove_reference_t<decltype(result)>>(std::move(result));
     manager_.close_session(user, reference, [shared, user](tl::expected<std::string, OpError> r) {
@@ -159,14 +143,31 @@ void ManagerObject::CloseSession(sdbus::Result<std::string>&& result, std::strin
 
 sdbus::ObjectPath ManagerObject::AttachDevice(const std::string& name, const std::string& backend,
                                               const std::string& source, const std::string& label) {
-    require_root("AttachDevice");
+    require_root(getObject(), "AttachDevice");
     auto r = manager_.attach_device(name, backend, source, label);
     if (!r) throw sdbus::Error(r.error().name, r.error().message);
     return sdbus::ObjectPath(*r);
 }
 
+void ManagerObject::TerminateUser(sdbus::Result<std::string>&& result, std::string user) {
+    require_root(getObject(), "TerminateUser");
+    log::info("TerminateUser {}", display_text(user));
+    auto shared = std::make_shared<std::remove_reference_t<decltype(result)>>(std::move(result));
+    manager_.terminate_user(user, [shared, user](tl::expected<std::string, OpError> r) {
+        try {
+            if (!r) {
+                shared->returnError(sdbus::Error(r.error().name, r.error().message));
+                return;
+            }
+            shared->returnResults(*r);
+        } catch (const std::exception& e) {
+            log::error("cannot send TerminateUser reply for {}: {}", display_text(user), e.what());
+        }
+    });
+}
+
 void ManagerObject::DetachDevice(const std::string& name) {
-    require_root("DetachDevice");
+    require_root(getObject(), "DetachDevice");
     auto r = manager_.detach_device(name);
     if (!r) throw sdbus::Error(r.error().name, r.error().message);
 }
@@ -195,7 +196,7 @@ void ManagerObject::session_removed(const Session& session) {
 }
 
 void ManagerObject::device_added(const Device& device) {
-    devices_[device.name] = std::make_unique<DeviceObject>(connection_, device);
+    devices_[device.name] = std::make_unique<DeviceObject>(connection_, device, manager_);
 }
 
 void ManagerObject::device_changed(const Device& device, const std::vector<std::string>& props) {

@@ -34,6 +34,7 @@ class ManagerObject final
     sdbus::ObjectPath AttachDevice(const std::string& name, const std::string& backend,
                                    const std::string& source, const std::string& label) override;
     void DetachDevice(const std::string& name) override;
+    void TerminateUser(sdbus::Result<std::string>&& result, std::string user) override;
     std::string Version() override;
     uint32_t SessionCount() override;
 
@@ -45,7 +46,6 @@ class ManagerObject final
     void device_changed(const Device& device, const std::vector<std::string>& props) override;
     void device_removed(const Device& device) override;
 
-    void require_root(const char* method);
     // Whether the unique bus name SENDER is still connected.
     bool still_connected(const std::string& sender);
 

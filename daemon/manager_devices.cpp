@@ -189,6 +189,38 @@ tl::expected<std::string, OpError> Manager::attach_device(const std::string& nam
     return device_object_path(name);
 }
 
+tl::expected<std::string, OpError> Manager::eject_device(const std::string& name) {
+    auto it = devices_.find(name);
+    if (it == devices_.end())
+        return tl::unexpected(
+            OpError{bus::kErrorInvalidArgument, "no stick named " + display_text(name, 64)});
+    Device& d = *it->second;
+    if (d.state == DeviceState::InUse)
+        return tl::unexpected(OpError{
+            bus::kErrorBusy, fmt::format("the stick {} holds the home of {}; end that session "
+                                         "first (TerminateUser)",
+                                         d.display_name(), d.user)});
+    if (!d.probed)
+        return tl::unexpected(OpError{
+            bus::kErrorBusy,
+            fmt::format("the stick {} is still being looked at; try again", d.display_name())});
+    const std::string shown = d.display_name();
+    if (!d.backend.empty()) {
+        // After the answer: the device's bus object is the one answering.
+        loop_.post([this, name] {
+            remove_device(name);
+            save_remote_devices();
+        });
+        log::notice("remote stick {} ejected", name);
+        return fmt::format("The remote stick {} is detached.", shown);
+    }
+    // Nothing of a local stick stays mounted between uses: a probe mounts,
+    // looks and unmounts at once.
+    if (d.state != DeviceState::Gone) set_device_state(d, DeviceState::SafeToRemove, "", "");
+    log::notice("stick {} ejected: nothing of it is mounted", d.props.devnode);
+    return fmt::format("Nothing of the stick {} is mounted; it can be pulled out.", shown);
+}
+
 tl::expected<void, OpError> Manager::detach_device(const std::string& name) {
     auto it = devices_.find(name);
     if (it == devices_.end() || it->second->backend.empty())

@@ -188,6 +188,59 @@ TEST_F(RemoteStick, ALeftoverTemporaryHomeIsRemovedBeforeTheStickIsMounted) {
     EXPECT_TRUE(eventually([&] { return !fs::exists(home); }, 30)) << sys.daemon_log();
 }
 
+// An admin's tools (pershomectl terminate and eject): a stick that holds a
+// home is refused with Busy; TerminateUser ends that session as a logout
+// would (the stick written back and unmounted); then Eject detaches it.
+TEST_F(RemoteStick, EjectIsRefusedWhileAHomeIsOnItAndTerminateEndsThatSession) {
+    attach("term10-sdb1", "bindfs");
+    ASSERT_TRUE(eventually([&] { return device_property("term10_2dsdb1", "HasHome") == "true"; }))
+        << sys.daemon_log();
+    auto login = sys.login("patron14");
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
+    login->run("echo kept > letter.txt");
+    auto device =
+        sdbus::createProxy(sys.bus(), bus::kBusName, "/org/pershome1/device/term10_2dsdb1");
+    try {
+        std::string message;
+        device->callMethod("Eject").onInterface(bus::kDeviceInterface).storeResultsTo(message);
+        ADD_FAILURE() << "Eject of a stick in use answered: " << message;
+    } catch (const sdbus::Error& e) {
+        EXPECT_EQ(e.getName(), bus::kErrorBusy);
+        EXPECT_NE(e.getMessage().find("holds the home of patron14"), std::string::npos)
+            << e.getMessage();
+    }
+    auto manager = sdbus::createProxy(sys.bus(), bus::kBusName, bus::kManagerPath);
+    std::string note;
+    manager->callMethod("TerminateUser")
+        .onInterface(bus::kManagerInterface)
+        .withTimeout(std::chrono::seconds(60))
+        .withArguments(std::string("patron14"))
+        .storeResultsTo(note);
+    EXPECT_FALSE(sys.session_references("patron14").has_value());
+    EXPECT_EQ(device_property("term10_2dsdb1", "State"), "safe-to-remove");
+    EXPECT_EQ(mount_type_at(sys.home("patron14")), "");
+    bool kept = false;
+    for (const auto& e : fs::directory_iterator(source_ / "pershome"))
+        kept |= e.path().filename() == "letter.txt";
+    EXPECT_TRUE(kept) << "the file written before the terminate is on the stick";
+    std::string message;
+    device->callMethod("Eject").onInterface(bus::kDeviceInterface).storeResultsTo(message);
+    EXPECT_EQ(message, "The remote stick TERMINAL (term10-sdb1) is detached.");
+    EXPECT_TRUE(eventually([&] {
+        try {
+            device_property("term10_2dsdb1", "State");
+            return false;
+        } catch (const sdbus::Error&) {
+            return true;
+        }
+    }));
+    login->close();  // its reference is gone: CloseSession answers NoSuchSession
+    EXPECT_THROW(manager->callMethod("TerminateUser")
+                     .onInterface(bus::kManagerInterface)
+                     .withArguments(std::string("patron14")),
+                 sdbus::Error);
+}
+
 TEST_F(RemoteStick, UnknownBackendAndBadNamesAreRefusedByName) {
     try {
         attach("term07-sdb1", "ltspfs");
