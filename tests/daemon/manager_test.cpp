@@ -5,6 +5,7 @@
 #include "daemon/manager.hpp"
 
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,6 +41,9 @@ class ManagerTest : public ::testing::Test {
         test::write_file(tmp / "group", "alice:x:30001:\nbob:x:30002:\n");
         setenv("NSS_WRAPPER_PASSWD", (tmp / "passwd").c_str(), 1);
         setenv("NSS_WRAPPER_GROUP", (tmp / "group").c_str(), 1);
+        // nss_wrapper reads its files at the first lookup, and not safely
+        // from two threads at once: the first is made here, before workers.
+        (void)getpwnam("alice");
         make_manager();
     }
     ~ManagerTest() override {
