@@ -125,6 +125,9 @@ class Manager {
     // Keyed by uid: NSS may give one account several names (case-insensitive
     // directories, two passwd lines with one uid), and they share one home.
     const std::map<uid_t, std::unique_ptr<Session>>& sessions() const { return sessions_; }
+    // No operation queued or running: nothing of this Manager is still
+    // posted to the loop or out on a worker.
+    bool idle() const { return queues_.empty() && probing_ == 0; }
     const std::map<std::string, std::unique_ptr<Device>>& devices() const { return devices_; }
 
   private:
