@@ -47,23 +47,30 @@ fs::path home_folder(const fs::path& path) {
     return path;
 }
 
-std::string verdict(int fs_status, int findings) {
+std::string verdict(int fs_status, int findings, bool repair) {
+    const std::string n = fmt::format("{} finding{}", findings, findings == 1 ? "" : "s");
     switch (fs_status) {
         case kFsClean:
             return "In order: every folder's metadata matches its files.";
         case kFsCatchUp:
-            return fmt::format(
-                "Only catch-up ({} finding{}): what a pulled stick or another computer's edits "
-                "leave behind. Safe to use: the next login settles it by itself; "
-                "`pershomectl check --repair` writes it down now.",
-                findings, findings == 1 ? "" : "s");
+            return repair ? fmt::format("Only catch-up ({}), now written down.", n)
+                          : fmt::format(
+                                "Only catch-up ({}): what a pulled stick or another computer's "
+                                "edits leave behind. Safe to use: the next login settles it by "
+                                "itself; `pershomectl check --repair` writes it down now.",
+                                n);
         default:
-            return fmt::format(
-                "Damage ({} finding{}): something no crash of pershome leaves. The home still "
-                "opens (damaged metadata is rebuilt from the files), but names FAT cannot hold, "
-                "modes and times in the folders above may be lost. Copy the stick's files "
-                "somewhere safe before --repair.",
-                findings, findings == 1 ? "" : "s");
+            return repair ? fmt::format(
+                                "Damage ({}), now repaired: the metadata was rebuilt from the "
+                                "files; names FAT cannot hold, modes and times in the folders "
+                                "above may have been lost.",
+                                n)
+                          : fmt::format(
+                                "Damage ({}): something no crash of pershome leaves. The home "
+                                "still opens (damaged metadata is rebuilt from the files), but "
+                                "names FAT cannot hold, modes and times in the folders above may "
+                                "be lost. Copy the stick's files somewhere safe before --repair.",
+                                n);
     }
 }
 
@@ -108,10 +115,11 @@ Result<int> check_command(const std::string& path, bool repair) {
     int findings = 0;
     for (std::string line; std::getline(lines, line);) {
         if (line.rfind("pershome-fs --check:", 0) == 0) continue;  // the summary: ours below
-        fmt::print("  {}\n", explain_finding(line));
-        ++findings;
+        const std::string plain = explain_finding(line);
+        fmt::print("  {}\n", plain);
+        if (plain.find(": repaired: ") == std::string::npos) ++findings;
     }
-    fmt::print("{}\n", verdict(st, findings));
+    fmt::print("{}\n", verdict(st, findings, repair));
     return st == kFsClean ? kExitOk : st == kFsCatchUp ? kExitCatchUp : kExitDamage;
 }
 
