@@ -170,18 +170,25 @@ Result<void> DaemonClient::detach_device(const std::string& name, const std::str
     return {};
 }
 
-Result<void> DaemonClient::terminate_user(const std::string& user, const std::string& what) {
+Result<std::optional<std::string>> DaemonClient::call_if_offered(
+    const std::string& object, const std::string& interface, const std::string& method,
+    const std::vector<std::string>& args, const std::string& what) {
     try {
-        // Not in org.pershome1.xml yet, so not in the generated proxy.
-        auto proxy = sdbus::createProxy(*connection_, bus::kBusName, bus::kManagerPath);
-        proxy->callMethod("TerminateUser")
-            .onInterface(bus::kManagerInterface)
-            .withTimeout(std::chrono::seconds(120))
-            .withArguments(user);
+        auto proxy = sdbus::createProxy(*connection_, bus::kBusName, object);
+        auto call = proxy->createMethodCall(interface, method);
+        for (const auto& arg : args) call << arg;
+        // Ending a session waits for its teardown (a stick written back).
+        auto reply = proxy->callMethod(call, std::chrono::seconds(120));
+        std::string type, contents, message;
+        reply.peekType(type, contents);
+        if (type == "s") reply >> message;
+        return message;
     } catch (const sdbus::Error& e) {
+        if (e.getName() == "org.freedesktop.DBus.Error.UnknownMethod" ||
+            e.getName() == "org.freedesktop.DBus.Error.UnknownInterface")
+            return std::nullopt;
         return tl::unexpected(bus_error(e, what));
     }
-    return {};
 }
 
 }  // namespace pershome::ctl

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,8 +52,16 @@ class DaemonClient {
     Result<Snapshot> snapshot();
     // Manager.DetachDevice: a remote stick is gone (root only).
     Result<void> detach_device(const std::string& name, const std::string& what);
-    // Manager.TerminateUser (see pershomectl(1), BUGS: not in pershomed yet).
-    Result<void> terminate_user(const std::string& user, const std::string& what);
+
+    // A root-only call that pershomed may not offer yet (pershomectl(1),
+    // BUGS): Manager.TerminateUser(s user) -> (s message) and
+    // Device.Eject() -> (s message). The reply's message, or nullopt when
+    // this pershomed lacks the method.
+    Result<std::optional<std::string>> call_if_offered(const std::string& object,
+                                                       const std::string& interface,
+                                                       const std::string& method,
+                                                       const std::vector<std::string>& args,
+                                                       const std::string& what);
 
   private:
     explicit DaemonClient(const BusTarget& target) : target_(target) {}

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "common/unique_fd.hpp"
@@ -111,22 +112,25 @@ Result<int> prepare_command(const std::string& target, bool force) {
 }
 
 int prepare_list(const std::optional<Snapshot>& snap) {
-    std::set<std::string> nodes;
+    std::map<std::string, std::string> labels;  // pershomed's sticks by device node
     if (snap)
         for (const auto& d : snap->devices)
-            if (!d.node.empty()) nodes.insert(d.node);
+            if (!d.node.empty()) labels[d.node] = d.label;
     std::set<std::string> seen;
     for (const auto& m : all_mounts()) {
         const bool media =
             m.target.rfind("/media/", 0) == 0 || m.target.rfind("/run/media/", 0) == 0;
-        if (!media && !nodes.count(m.source)) continue;
+        const auto known = labels.find(m.source);
+        if (!media && known == labels.end()) continue;
         if (!seen.insert(m.target).second) continue;
         auto look = look_at(m.target);
         if (!look) continue;
+        // A desktop names the mount point after the label; pershomed knows it.
+        std::string label = fs::path(m.target).filename().string();
+        if (known != labels.end() && !known->second.empty()) label = known->second;
         // Tabs and newlines in a label would break the lines: escaped.
-        fmt::print("{}\t{}\t{}\t{}\t{}\n", terminal_text(m.target),
-                   terminal_text(fs::path(m.target).filename().string()), terminal_text(m.fs_type),
-                   human_size(look->free), status_of(*look));
+        fmt::print("{}\t{}\t{}\t{}\t{}\n", terminal_text(m.target), terminal_text(label),
+                   terminal_text(m.fs_type), human_size(look->free), status_of(*look));
     }
     return kExitOk;
 }

@@ -85,7 +85,8 @@ TEST(CtlCheck, CleanDamagedRepairedAndCaughtUp) {
 // ours: after fusermount -u we wait for it to finish writing the image).
 class FatStick {
   public:
-    explicit FatStick(const fs::path& dir) : image_(dir / "stick.img"), mnt_(dir / "STICK") {
+    FatStick(const fs::path& dir, const fs::path& mount_point)
+        : image_(dir / "stick.img"), mnt_(mount_point) {
         fs::create_directories(mnt_);
         std::string out;
         if (run({"/usr/bin/truncate", "-s", "16M", image_}) != 0 ||
@@ -121,7 +122,20 @@ TEST(CtlPrepare, PreparesARealFatStickOnce) {
     if (::access("/usr/bin/fusefat", X_OK) != 0) GTEST_SKIP() << "fusefat is not installed";
     enter_private_mount_namespace();
     TempDir tmp("pershome-ctl", "/var/tmp");
-    FatStick stick(tmp.path());
+    // Where a desktop mounts sticks, private to this test: a FAT stick and a
+    // stick of another filesystem.
+    ASSERT_EQ(::mount("tmpfs", "/media", "tmpfs", 0, "mode=0755"), 0);
+    fs::create_directories("/media/patron/OTHER");
+    ASSERT_EQ(::mount("tmpfs", "/media/patron/OTHER", "tmpfs", 0, "size=4m"), 0);
+    FatStick stick(tmp.path(), "/media/patron/STICK");
+    // Without pershomed (its bus is nowhere), --list goes by /media alone.
+    const std::vector<std::string> no_bus = {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" +
+                                             (tmp / "no-bus").string()};
+    auto list = run_ctl({"prepare", "--list"}, no_bus);
+    EXPECT_EQ(list.status, 0) << list.err;
+    EXPECT_EQ(list.out,
+              "/media/patron/OTHER\tOTHER\ttmpfs\t4.0 MiB\tnot-fat\n"
+              "/media/patron/STICK\tSTICK\tfuse.fusefat\t16.0 MiB\tready\n");
 
     auto made = run_ctl({"prepare", stick.mount_point().string()});
     EXPECT_EQ(made.status, 0) << made.err;
@@ -130,6 +144,7 @@ TEST(CtlPrepare, PreparesARealFatStickOnce) {
               std::string::npos)
         << made.out;
     EXPECT_NE(made.out.find(" free of 1"), std::string::npos) << "says how much room" << made.out;
+    EXPECT_NE(run_ctl({"prepare", "--list"}, no_bus).out.find("\tprepared\n"), std::string::npos);
     auto again = run_ctl({"prepare", stick.mount_point().string()});
     EXPECT_EQ(again.status, 0) << again.err;
     EXPECT_NE(again.out.find("Already prepared"), std::string::npos) << again.out;
@@ -153,6 +168,8 @@ TEST(CtlPrepare, PreparesARealFatStickOnce) {
         << listing;
     EXPECT_NE(listing.find("::/pershome"), std::string::npos) << listing;
     EXPECT_EQ(run({"/usr/sbin/fsck.vfat", "-n", stick.image()}, &listing), 0) << listing;
+    ::umount("/media/patron/OTHER");
+    ::umount("/media");
 }
 
 TEST(CtlPrepare, RefusesWhatIsNotAFatStickTop) {
