@@ -148,6 +148,11 @@ TEST_F(CtlDaemon, EjectRefusesAStickInUseAndDetachesItWhenFree) {
     EXPECT_NE(busy.err.find("pershomectl: eject term07-sdb1: the stick is in use by patron2"),
               std::string::npos)
         << busy.err;
+    // The home is pershome-fs's mount now: check wants the stick at rest.
+    auto check = ctl({"check", sys.home("patron2").string()});
+    EXPECT_EQ(check.status, 1);
+    EXPECT_NE(check.err.find("this is a home in use (mounted by pershome-fs)"), std::string::npos)
+        << check.err;
     auto sessions = json::parse(ctl({"sessions", "--json"}).out);
     ASSERT_EQ(sessions.size(), 1u);
     EXPECT_EQ(sessions[0]["mode"], "persistent");
