@@ -98,14 +98,15 @@ std::string object_name(const std::string& path, const std::string& prefix) {
 Result<DaemonClient> DaemonClient::connect(const BusTarget& target) {
     DaemonClient client(target);
     try {
-        if (!target.host.empty())
-            client.connection_ = sdbus::createRemoteSystemBusConnection(target.host);
-        else if (!target.address.empty())
-            // A bus at an address is a bus: the "session" in the name only
-            // picks how sd-bus finds the address when none is given.
-            client.connection_ = sdbus::createSessionBusConnectionWithAddress(target.address);
-        else
-            client.connection_ = sdbus::createSystemBusConnection();
+        if (!target.address.empty()) {
+            // sd-bus's own way to a system bus at another address: sdbus-c++
+            // 1.2's createSessionBusConnectionWithAddress leaks its sd_bus
+            // when the address cannot be opened. (-H excludes --bus-address.)
+            ::setenv("DBUS_SYSTEM_BUS_ADDRESS", target.address.c_str(), 1);
+        }
+        client.connection_ = target.host.empty()
+                                 ? sdbus::createSystemBusConnection()
+                                 : sdbus::createRemoteSystemBusConnection(target.host);
     } catch (const sdbus::Error& e) {
         return tl::unexpected(client.bus_error(e, "connect"));
     }
