@@ -55,8 +55,8 @@ class DaemonClient {
 
     // A root-only call that pershomed may not offer yet (pershomectl(1),
     // BUGS): Manager.TerminateUser(s user) -> (s message) and
-    // Device.Eject() -> (s message). The reply's message, or nullopt when
-    // this pershomed lacks the method.
+    // Manager.EjectDevice(s name) -> (s message). The reply's message, or
+    // nullopt when this pershomed lacks the method.
     Result<std::optional<std::string>> call_if_offered(const std::string& object,
                                                        const std::string& interface,
                                                        const std::string& method,
