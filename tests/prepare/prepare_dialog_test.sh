@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # pershome-prepare, the patron's zenity dialog, driven for real under Xvfb
 # with xdotool, with a screenshot of every step in the test's dir (kept on
-# failure): "nothing plugged", then a FAT stick prepared, then the same
-# stick found already prepared.
+# failure): "nothing plugged", a FAT stick prepared, the same stick found
+# already prepared, then a read-only FAT stick, a full one and one that is
+# not FAT, each refused with its own message.
 #
 # Real: zenity, the X server (Xvfb), the dialog script, pershomectl, the FAT
 # filesystem (a vfat image made by mkfs.vfat) and FUSE. Stand-ins: fusefat
@@ -33,7 +34,7 @@ pids=()
 ok=0
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    fusermount -u /media/patron/STICK 2>/dev/null || true
+    for m in /media/patron/*; do fusermount -u "$m" 2>/dev/null || true; done
     if [ $ok = 1 ] && [ -z "${PERSHOME_KEEP_TEST_DIR:-}" ]; then
         rm -rf "$work"
     else
@@ -122,43 +123,73 @@ press "No stick found" Return
 dialog_status
 [ $status = 1 ] || fail "nothing plugged: want exit 1, got $status"
 
-# 2. A FAT stick, as the desktop mounts it under /media/USER/LABEL.
-truncate -s 16M "$work/stick.img"
-mkfs.vfat -n STICK "$work/stick.img" >/dev/null
-mkdir -p /media/patron/STICK
-fusefat -f -o rw+ "$work/stick.img" /media/patron/STICK >"$work/fusefat.log" 2>&1 &
-fusefat_pid=$!
-pids+=("$fusefat_pid")
-for _ in $(seq 100); do mountpoint -q /media/patron/STICK && break; sleep 0.05; done
-mountpoint -q /media/patron/STICK || fail "fusefat did not mount the stick"
+# A FAT stick LABEL of SIZE as the desktop mounts it, at /media/patron/LABEL,
+# with fusefat OPTIONS (rw+ to write); its fusefat pid in fusefat_pid.
+plug_fat() {  # LABEL SIZE OPTIONS
+    truncate -s "$2" "$work/$1.img"
+    mkfs.vfat -n "$1" "$work/$1.img" >/dev/null
+    mkdir -p "/media/patron/$1"
+    fusefat -f -o "$3" "$work/$1.img" "/media/patron/$1" >"$work/fusefat-$1.log" 2>&1 &
+    fusefat_pid=$!
+    pids+=("$fusefat_pid")
+    for _ in $(seq 100); do mountpoint -q "/media/patron/$1" && break; sleep 0.05; done
+    mountpoint -q "/media/patron/$1" || fail "fusefat did not mount $1"
+}
+# Unmounts and waits for fusefat to have written the image (fusermount -u
+# does not wait for that).
+unplug_fat() {  # LABEL
+    fusermount -u "/media/patron/$1"
+    for _ in $(seq 200); do kill -0 "$fusefat_pid" 2>/dev/null || break; sleep 0.05; done
+    kill -0 "$fusefat_pid" 2>/dev/null && fail "fusefat did not end after unmounting $1"
+    rmdir "/media/patron/$1"
+}
+# Runs the dialog with one stick plugged, takes OK, and expects a window
+# TITLE and exit status STATUS.
+choose_first() {  # NAME TITLE STATUS
+    start_dialog "$1"
+    wait_window "Prepare a stick for pershome" >/dev/null
+    # The first stick is chosen already; the keyboard's way to OK: past Cancel.
+    press "Prepare a stick for pershome" Tab Tab Return
+    wait_window "$2" >/dev/null
+    shot "$1"
+    press "$2" Return
+    dialog_status
+    [ "$status" = "$3" ] || fail "$1: want exit $3, got $status: $(cat "$work/dialog-$1.log")"
+}
 
-start_dialog choose
+# 2. A FAT stick, prepared; then again: already prepared, nothing changed.
+plug_fat STICK 16M rw+
+start_dialog 02-choose-stick
 wait_window "Prepare a stick for pershome" >/dev/null
 shot 02-choose-stick
-# The first stick is chosen already; the keyboard's way to OK: past Cancel.
 press "Prepare a stick for pershome" Tab Tab Return
 wait_window "Stick prepared" >/dev/null
 shot 03-prepared
 press "Stick prepared" Return
 dialog_status
-[ $status = 0 ] || fail "prepare: want exit 0, got $status: $(cat "$work/dialog-choose.log")"
+[ $status = 0 ] || fail "prepare: want exit 0, got $status: $(cat "$work/dialog-02-choose-stick.log")"
 [ -d /media/patron/STICK/pershome ] || fail "no folder pershome on the stick"
-
-# 3. The same stick again: already prepared, nothing changed.
-start_dialog again
-wait_window "Prepare a stick for pershome" >/dev/null
-press "Prepare a stick for pershome" Tab Tab Return
-wait_window "Stick already prepared" >/dev/null
-shot 04-already-prepared
-press "Stick already prepared" Return
-dialog_status
-[ $status = 0 ] || fail "already prepared: want exit 0, got $status"
-
-# On the stick itself once fusefat has written it out (fusermount -u does
-# not wait for that). fusefat leaves FAT entry 1 as mtools does not expect.
-fusermount -u /media/patron/STICK
-for _ in $(seq 200); do kill -0 "$fusefat_pid" 2>/dev/null || break; sleep 0.05; done
-MTOOLS_SKIP_CHECK=1 mdir -b -i "$work/stick.img" ::/ | grep -qx '::/pershome/' ||
+choose_first 04-already-prepared "Stick already prepared" 0
+# On the stick itself. fusefat leaves FAT entry 1 as mtools does not expect.
+unplug_fat STICK
+MTOOLS_SKIP_CHECK=1 mdir -b -i "$work/STICK.img" ::/ | grep -qx '::/pershome/' ||
     fail "the image has no pershome folder"
+
+# 3. What a patron may bring instead: a locked stick (mounted read-only), a
+# full one (a 1 MiB FAT has less free than a home needs), and one that is
+# not FAT (a tmpfs stands in for an NTFS or ext4 stick).
+plug_fat LOCKED 8M ro
+choose_first 05-read-only "Stick is read-only" 1
+[ ! -e /media/patron/LOCKED/pershome ] || fail "a read-only stick was changed"
+unplug_fat LOCKED
+plug_fat TINY 1M rw+
+choose_first 06-full "Stick is full" 1
+[ ! -e /media/patron/TINY/pershome ] || fail "a full stick was changed"
+unplug_fat TINY
+mkdir -p /media/patron/OTHER
+mount -t tmpfs -o size=4m tmpfs /media/patron/OTHER
+choose_first 07-not-fat "Stick is not FAT" 1
+[ ! -e /media/patron/OTHER/pershome ] || fail "a stick that is not FAT was changed"
+umount /media/patron/OTHER
 ok=1
-echo "prepare dialog: no stick, prepared, already prepared: OK"
+echo "prepare dialog: no stick, prepared, already prepared, read-only, full, not FAT: OK"
