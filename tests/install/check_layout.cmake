@@ -11,6 +11,12 @@ if(NOT rc EQUAL 0)
 endif()
 set(expected
   usr/sbin/pershomed
+  usr/bin/pershomectl
+  usr/bin/pershome-prepare
+  usr/share/applications/pershome-prepare.desktop
+  usr/share/bash-completion/completions/pershomectl
+  usr/share/man/man1/pershomectl.1
+  usr/share/man/man1/pershome-prepare.1
   usr/lib/${ARCH}/security/pam_pershome.so
   usr/share/dbus-1/system.d/org.pershome1.conf
   usr/share/dbus-1/system-services/org.pershome1.service
