@@ -10,7 +10,7 @@
 namespace pershome::ctl {
 namespace {
 
-// For a pershomed without EjectDevice: what it can tell, and a remote
+// For an older pershomed without Device.Eject: what it can tell, and a remote
 // stick detached with the call it has.
 Result<int> eject_without_eject_call(DaemonClient& client, const BusTarget& target,
                                      const DeviceInfo& d, const std::string& what) {
@@ -76,8 +76,7 @@ Result<int> eject_command(DaemonClient& client, const BusTarget& target,
         return fail(fmt::format(
             "{}: pershomed on {} knows no stick of that name (pershomectl devices lists them)",
             what, target.where()));
-    auto ejected = client.call_if_offered(bus::kManagerPath, bus::kManagerInterface, "EjectDevice",
-                                          {it->name}, what);
+    auto ejected = client.call_if_offered(it->object, bus::kDeviceInterface, "Eject", {}, what);
     if (!ejected) return tl::unexpected(ejected.error());
     if (!*ejected) return eject_without_eject_call(client, target, *it, what);
     fmt::print("{} is safe to remove.\n", terminal_text(it->label.empty() ? it->name : it->label));

@@ -53,10 +53,9 @@ class DaemonClient {
     // Manager.DetachDevice: a remote stick is gone (root only).
     Result<void> detach_device(const std::string& name, const std::string& what);
 
-    // A root-only call that pershomed may not offer yet (pershomectl(1),
-    // BUGS): Manager.TerminateUser(s user) -> (s message) and
-    // Manager.EjectDevice(s name) -> (s message). The reply's message, or
-    // nullopt when this pershomed lacks the method.
+    // A root-only call that an older pershomed (another client, -H) may
+    // lack: Manager.TerminateUser(s user) -> (s message) and Device.Eject()
+    // -> (s message). The reply's message, or nullopt when it is missing.
     Result<std::optional<std::string>> call_if_offered(const std::string& object,
                                                        const std::string& interface,
                                                        const std::string& method,

@@ -197,8 +197,8 @@ tl::expected<std::string, OpError> Manager::eject_device(const std::string& name
     Device& d = *it->second;
     if (d.state == DeviceState::InUse)
         return tl::unexpected(OpError{
-            bus::kErrorBusy, fmt::format("the stick {} holds the home of {}; end that session "
-                                         "first (TerminateUser)",
+            bus::kErrorBusy, fmt::format("the stick {} is in use by {}: end that session first "
+                                         "(TerminateUser)",
                                          d.display_name(), d.user)});
     if (!d.probed)
         return tl::unexpected(OpError{

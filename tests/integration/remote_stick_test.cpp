@@ -206,7 +206,7 @@ TEST_F(RemoteStick, EjectIsRefusedWhileAHomeIsOnItAndTerminateEndsThatSession) {
         ADD_FAILURE() << "Eject of a stick in use answered: " << message;
     } catch (const sdbus::Error& e) {
         EXPECT_EQ(e.getName(), bus::kErrorBusy);
-        EXPECT_NE(e.getMessage().find("holds the home of patron14"), std::string::npos)
+        EXPECT_NE(e.getMessage().find("is in use by patron14"), std::string::npos)
             << e.getMessage();
     }
     auto manager = sdbus::createProxy(sys.bus(), bus::kBusName, bus::kManagerPath);

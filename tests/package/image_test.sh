@@ -132,7 +132,7 @@ in_image dpkg --audit | grep . && fail "dpkg --audit reports half-installed pack
 ltsp_installed || fail "ltsp is no longer installed"
 
 say "files in place"
-for f in /usr/sbin/pershomed /usr/bin/pershome-fs; do
+for f in /usr/sbin/pershomed /usr/bin/pershome-fs /usr/bin/pershomectl /usr/bin/pershome-prepare; do
     [ -x "$root$f" ] || fail "$f missing or not executable"
 done
 compgen -G "$root/lib/*/security/pam_pershome.so" >/dev/null ||
@@ -195,6 +195,8 @@ say "pershomed --check-config"
 in_image pershomed --check-config >"$work/config.json" 2>&1 ||
     { cat "$work/config.json" >&2; fail "pershomed --check-config failed"; }
 grep -q '"state_dir"' "$work/config.json" || fail "pershomed --check-config printed no configuration"
+say "pershomectl --help"
+in_image pershomectl --help >/dev/null || fail "pershomectl --help failed in the image"
 in_image pershomed --config /usr/share/doc/pershome/examples/pershomed.json --check-config >/dev/null ||
     fail "pershomed rejects its own example configuration"
 
