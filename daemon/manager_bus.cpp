@@ -27,6 +27,23 @@ std::optional<T> option(const std::map<std::string, sdbus::Variant>& options, co
     return it->second.get<T>();
 }
 
+// The answer of a method that replies one string once the Manager is done.
+Manager::CloseDone string_reply(sdbus::Result<std::string>&& result, const char* method,
+                                const std::string& user) {
+    auto shared = std::make_shared<sdbus::Result<std::string>>(std::move(result));
+    return [shared, method, user](tl::expected<std::string, OpError> r) {
+        try {
+            if (!r) {
+                shared->returnError(sdbus::Error(r.error().name, r.error().message));
+                return;
+            }
+            shared->returnResults(*r);
+        } catch (const std::exception& e) {
+            log::error("cannot send {} reply for {}: {}", method, display_text(user), e.what());
+        }
+    };
+}
+
 }  // namespace
 
 ManagerObject::ManagerObject(sdbus::IConnection& connection, Manager& manager)
@@ -127,18 +144,7 @@ void ManagerObject::CloseSession(sdbus::Result<std::string>&& result, std::strin
                                  std::map<std::string, sdbus::Variant> /*options*/) {
     require_root(getObject(), "CloseSession");
     log::info("CloseSession {} reference {}", user, reference);
-    auto shared = std::make_shared<std::remove_reference_t<decltype(result)>>(std::move(result));
-    manager_.close_session(user, reference, [shared, user](tl::expected<std::string, OpError> r) {
-        try {
-            if (!r) {
-                shared->returnError(sdbus::Error(r.error().name, r.error().message));
-                return;
-            }
-            shared->returnResults(*r);
-        } catch (const std::exception& e) {
-            log::error("cannot send CloseSession reply for {}: {}", user, e.what());
-        }
-    });
+    manager_.close_session(user, reference, string_reply(std::move(result), "CloseSession", user));
 }
 
 sdbus::ObjectPath ManagerObject::AttachDevice(const std::string& name, const std::string& backend,
@@ -152,18 +158,7 @@ sdbus::ObjectPath ManagerObject::AttachDevice(const std::string& name, const std
 void ManagerObject::TerminateUser(sdbus::Result<std::string>&& result, std::string user) {
     require_root(getObject(), "TerminateUser");
     log::info("TerminateUser {}", display_text(user));
-    auto shared = std::make_shared<std::remove_reference_t<decltype(result)>>(std::move(result));
-    manager_.terminate_user(user, [shared, user](tl::expected<std::string, OpError> r) {
-        try {
-            if (!r) {
-                shared->returnError(sdbus::Error(r.error().name, r.error().message));
-                return;
-            }
-            shared->returnResults(*r);
-        } catch (const std::exception& e) {
-            log::error("cannot send TerminateUser reply for {}: {}", display_text(user), e.what());
-        }
-    });
+    manager_.terminate_user(user, string_reply(std::move(result), "TerminateUser", user));
 }
 
 void ManagerObject::DetachDevice(const std::string& name) {

@@ -144,6 +144,29 @@ void Manager::no_stick(std::shared_ptr<PendingLogin> login, const std::string& w
     login->next();
 }
 
+namespace {
+
+// The session a successful open_persistent makes.
+std::unique_ptr<Session> persistent_session(const UserInfo& user, const std::string& device,
+                                            const PersistentSpec& spec,
+                                            const PersistentMounted& m) {
+    auto session = std::make_unique<Session>();
+    session->user = user.name;
+    session->uid = user.uid;
+    session->gid = user.gid;
+    session->mode = "persistent";
+    session->home = user.home;
+    session->device = device;
+    session->devnode = spec.devnode;
+    session->stick_dir = spec.stick_dir;
+    session->fs_pid = m.fs_pid;
+    session->made_mount_point = m.made_mount_point;
+    session->opened_usec = now_usec();
+    return session;
+}
+
+}  // namespace
+
 void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
     const std::string name = device.name;
     // Reserved at once: another user's login cannot take it meanwhile.
@@ -202,18 +225,7 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
             pulled_while_opening(login, name, spec, m);
             return;
         }
-        auto session = std::make_unique<Session>();
-        session->user = login->user.name;
-        session->uid = login->user.uid;
-        session->gid = login->user.gid;
-        session->mode = "persistent";
-        session->home = login->user.home;
-        session->device = name;
-        session->devnode = spec.devnode;
-        session->stick_dir = spec.stick_dir;
-        session->fs_pid = m.fs_pid;
-        session->made_mount_point = m.made_mount_point;
-        session->opened_usec = now_usec();
+        auto session = persistent_session(login->user, name, spec, m);
         if (d) d->last_use = spec.now;
         std::string message = d ? stick_sentence(*d, m) : "Your home is on your stick.";
         const auto& r = login->request;
@@ -233,14 +245,7 @@ void Manager::mount_home(std::shared_ptr<PendingLogin> login, Device& device) {
 // home that is already gone.
 void Manager::pulled_while_opening(std::shared_ptr<PendingLogin> login, const std::string& name,
                                    const PersistentSpec& spec, const PersistentMounted& m) {
-    PersistentTeardown t;
-    t.user = login->user.name;
-    t.uid = login->user.uid;
-    t.home = login->user.home;
-    t.stick_dir = spec.stick_dir;
-    t.fs_pid = m.fs_pid;
-    t.made_mount_point = m.made_mount_point;
-    t.grace = settings_.logout_grace;
+    const PersistentTeardown t = teardown_of(*persistent_session(login->user, name, spec, m));
     log::event(log::Level::Error,
                {.operation = "pull", .user = t.user, .uid = t.uid, .home = t.home, .device = name},
                "{}: the stick {} was pulled while the home {} was being opened; detached", t.user,
