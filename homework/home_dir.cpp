@@ -1,5 +1,6 @@
 #include "homework/home_dir.hpp"
 #include "homework/errno_text.hpp"
+#include "homework/step_hook.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@ tl::expected<UniqueFd, std::string> create_home_dir(int parent_dirfd, std::strin
     if (::mkdirat(parent_dirfd, name.c_str(), 0700) != 0) {
         return tl::unexpected(fmt::format("cannot create {}: {}", name, errno_text(errno)));
     }
+    run_step_hook(Step::kDirCreated, parent_dirfd, name.c_str());
     UniqueFd fd(
         ::openat(parent_dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {

@@ -1,5 +1,6 @@
 #include "homework/skel_copy.hpp"
 #include "homework/errno_text.hpp"
+#include "homework/step_hook.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -124,6 +125,7 @@ tl::expected<void, std::string> Copier::copy_file(Frame& f, const char* name) {
     UniqueFd out(
         ::openat(f.dst.get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out) return tl::unexpected(errmsg(path, "cannot create", errno));
+    run_step_hook(Step::kFileCreated, f.dst.get(), name);
     if (st.st_size > 0 && !copy_data(in.get(), out.get(), st.st_size, stats_.bytes)) {
         return tl::unexpected(errmsg(path, "cannot copy data", errno));
     }
@@ -158,6 +160,7 @@ tl::expected<void, std::string> Copier::copy_symlink(Frame& f, const char* name)
     if (::symlinkat(target.data(), f.dst.get(), name) != 0) {
         return tl::unexpected(errmsg(path, "cannot create symlink", errno));
     }
+    run_step_hook(Step::kSymlinkCreated, f.dst.get(), name);
     if (::fchownat(f.dst.get(), name, uid_, gid_, AT_SYMLINK_NOFOLLOW) != 0) {
         return tl::unexpected(errmsg(path, "cannot chown symlink", errno));
     }
@@ -195,6 +198,7 @@ tl::expected<void, std::string> Copier::enter_dir(const std::string& name) {
     if (::mkdirat(parent.dst.get(), name.c_str(), 0700) != 0) {
         return tl::unexpected(errmsg(path, "cannot create directory", errno));
     }
+    run_step_hook(Step::kDirCreated, parent.dst.get(), name.c_str());
     child.dst.reset(
         ::openat(parent.dst.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!child.dst) return tl::unexpected(errmsg(path, "cannot open new directory", errno));

@@ -12,6 +12,7 @@
 //   with the top's; a mount point is never entered, so a stick or bind mount keeps its content.
 #include "homework/tree_remove.hpp"
 #include "homework/errno_text.hpp"
+#include "homework/step_hook.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -189,6 +190,7 @@ void Remover::descend(size_t depth, const std::string& name) {
             }
             if (err == EACCES && !retried) {
                 retried = true;
+                run_step_hook(Step::kOpenDenied, stack_[depth].fd.get(), name.c_str());
                 // AT_SYMLINK_NOFOLLOW: glibc refuses a symlink swapped in, so this can only
                 // ever change the mode of the directory entry itself.
                 if (::fchmodat(stack_[depth].fd.get(), name.c_str(), 0700, AT_SYMLINK_NOFOLLOW) ==
@@ -338,6 +340,7 @@ tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
         if (fd || errno != EACCES || retried) break;
         retried = true;
+        run_step_hook(Step::kOpenDenied, parent_dirfd_, name.c_str());
         if (::fchmodat(parent_dirfd_, name.c_str(), 0700, AT_SYMLINK_NOFOLLOW) != 0) break;
     }
     if (!fd) {
