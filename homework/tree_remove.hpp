@@ -41,7 +41,8 @@ struct RemoveStats {
 /// `options.expected_uid`. Below the top it never follows a symlink (the link itself is
 /// unlinked), never enters another filesystem or another mount of the same one (a bind mount
 /// has the same st_dev; stx_mnt_id tells them apart), chmods 0700 and retries a directory that
-/// root cannot read or write, and works iteratively with a bounded number of open fds, so any
+/// root cannot read or write (through an fd checked to be that directory of this tree, never by
+/// name), and works iteratively with a bounded number of open fds, so any
 /// depth or width is fine. Returns an error, leaving the rest in place, when the tree is moved
 /// under it in a way that would make it leave the tree (a directory's ".." is not the parent it
 /// came from). Thread-safe: no global state, no chdir, no umask. Holds at most
