@@ -57,7 +57,8 @@ bool removable_as(const struct stat& st, uid_t uid) {
     return st.st_uid == uid || (st.st_uid == 0 && (st.st_mode & 07777) == 0700);
 }
 
-// Removes PARENT/NAME if it is a real directory owned by UID. Returns the
+// Removes PARENT/NAME if it is a real directory owned by UID (or a half-made
+// one of root's, see removable_as). Returns the
 // log note; an error if it is something else or could not be removed whole.
 tl::expected<std::string, OpError> remove_existing(int parent, const std::string& name,
                                                    const std::string& home, uid_t uid,
@@ -189,7 +190,8 @@ tl::expected<std::string, OpError> create_tmphome(const TmphomeSpec& spec) {
     if (filled) filled = give_to_user(home_fd.get(), spec, home);
     if (!filled) {
         home_fd.reset();
-        // Not wiped whole: the next login tries again and says why.
+        // (void): the copy's error is the one to report; whatever stays is
+        // wiped at the next login, or named then if it cannot be.
         (void)remove_existing(parent->get(), name, home, spec.user.uid, false);
         return tl::unexpected(filled.error());
     }

@@ -109,5 +109,27 @@ TEST_F(CreateTmphome, SwappedSymlinkFailsTheLoginAndLeavesTheFileOutsideAlone) {
     EXPECT_NE(::lstat(spec_.user.home.c_str(), &st), 0);
 }
 
+TEST_F(CreateTmphome, HalfMadeHomeOfACrashIsWipedAtTheNextLogin) {
+    // What a daemon killed during the copy leaves: root's, 0700, part of skel.
+    ASSERT_EQ(::mkdir(spec_.user.home.c_str(), 0700), 0);
+    test::write_file(spec_.user.home + "/.bashrc", "half");
+    auto made = create_tmphome(spec_);
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_EQ(test::read_file(spec_.user.home + "/.bashrc"), "# bashrc\n");
+    struct stat st {};
+    ASSERT_EQ(::lstat(spec_.user.home.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, kUid);
+}
+
+TEST_F(CreateTmphome, DirectoryOfRootsThatWeDidNotMakeIsLeftAlone) {
+    ASSERT_EQ(::mkdir(spec_.user.home.c_str(), 0755), 0);
+    ASSERT_EQ(::chmod(spec_.user.home.c_str(), 0755), 0);
+    test::write_file(spec_.user.home + "/keep", "admin's");
+    auto made = create_tmphome(spec_);
+    ASSERT_FALSE(made);
+    EXPECT_EQ(made.error().name, bus::kErrorHomeUnsafe);
+    EXPECT_EQ(test::read_file(spec_.user.home + "/keep"), "admin's");
+}
+
 }  // namespace
 }  // namespace pershome
