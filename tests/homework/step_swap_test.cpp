@@ -94,17 +94,31 @@ std::string changes(const std::string& path, const Snapshot& before) {
     return out.empty() ? "" : path + " changed:" + out;
 }
 
-// Root's file and symlink outside any home, with times the copy would never give them.
-void make_victims(const TempDir& tmp) {
-    make_dir(tmp / "outside", 0755);
-    write_file(tmp / "outside/victim", "root's own\n", 0640);
-    ASSERT_EQ(::symlink("victim", (tmp / "outside/victim-link").c_str()), 0);
-    const struct timespec times[2] = {{1000000000, 0}, {1100000000, 0}};
-    ASSERT_EQ(::utimensat(AT_FDCWD, (tmp / "outside/victim").c_str(), times, 0), 0);
-    ASSERT_EQ(
-        ::utimensat(AT_FDCWD, (tmp / "outside/victim-link").c_str(), times, AT_SYMLINK_NOFOLLOW),
-        0);
-}
+// Root's file and symlink outside any home, with times the copy would never give them, and
+// how they looked before the code under test ran.
+class Victims {
+  public:
+    explicit Victims(const TempDir& tmp)
+        : file_(tmp / "outside/victim"), link_(tmp / "outside/victim-link") {
+        make_dir(tmp / "outside", 0755);
+        write_file(file_, "root's own\n", 0640);
+        EXPECT_EQ(::symlink("victim", link_.c_str()), 0);
+        const struct timespec times[2] = {{1000000000, 0}, {1100000000, 0}};
+        EXPECT_EQ(::utimensat(AT_FDCWD, file_.c_str(), times, 0), 0);
+        EXPECT_EQ(::utimensat(AT_FDCWD, link_.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+        file_before_ = snapshot(file_);
+        link_before_ = snapshot(link_);
+    }
+    void expect_untouched() const {
+        EXPECT_EQ(changes(file_, file_before_), "");
+        EXPECT_EQ(changes(link_, link_before_), "");
+        EXPECT_EQ(test::read_file(file_), "root's own\n");
+    }
+
+  private:
+    std::string file_, link_;
+    Snapshot file_before_{}, link_before_{};
+};
 
 std::string swap_name(Swap s) {
     switch (s) {
@@ -123,7 +137,7 @@ class SkelCopySwap : public ::testing::TestWithParam<std::tuple<Step, Swap>> {};
 TEST_P(SkelCopySwap, OutsideFileKeepsOwnerModeAndTimes) {
     const auto [step, swap] = GetParam();
     TempDir tmp;
-    make_victims(tmp);
+    const Victims victims(tmp);
     make_dir(tmp / "skel", 0755);
     make_dir(tmp / "home", 0700);
     switch (step) {
@@ -137,9 +151,6 @@ TEST_P(SkelCopySwap, OutsideFileKeepsOwnerModeAndTimes) {
             ASSERT_EQ(::symlink("some/target", (tmp / "skel/e").c_str()), 0);
             break;
     }
-    const Snapshot victim = snapshot(tmp / "outside/victim");
-    const Snapshot link = snapshot(tmp / "outside/victim-link");
-
     tl::expected<CopyStats, std::string> r;
     {
         HookGuard hook(step, swap, tmp);
@@ -148,9 +159,7 @@ TEST_P(SkelCopySwap, OutsideFileKeepsOwnerModeAndTimes) {
         r = copy_skel(skel.get(), home.get(), kUid, kGid);
         ASSERT_EQ(g_plan.fired, 1) << "the swap was never injected";
     }
-    EXPECT_EQ(changes(tmp / "outside/victim", victim), "");
-    EXPECT_EQ(changes(tmp / "outside/victim-link", link), "");
-    EXPECT_EQ(test::read_file(tmp / "outside/victim"), "root's own\n");
+    victims.expect_untouched();
     if (step == Step::kFileCreated) {
         // Everything after the create goes through the fd O_EXCL gave us, so the copy cannot
         // see the swap and need not: nothing it does reaches the entry now under that name.
@@ -176,48 +185,39 @@ INSTANTIATE_TEST_SUITE_P(EveryCreateStep, SkelCopySwap,
                              return std::string(s) + "_" + swap_name(std::get<1>(info.param));
                          });
 
-class RemoveTreeSwap : public ::testing::TestWithParam<Swap> {};
-
-// Without CAP_DAC_OVERRIDE root meets EACCES at a mode-000 directory and chmods it; the user
-// swaps it for a link to root's file between the failed open and the chmod.
-TEST_P(RemoveTreeSwap, DirectoryBelowTheTop) {
-    TempDir tmp;
-    make_victims(tmp);
-    make_dir(tmp / "home", 0755);
-    write_file(tmp / "home/f", "f");
-    make_dir(tmp / "home/locked", 0000);
-    const Snapshot victim = snapshot(tmp / "outside/victim");
-    const Snapshot link = snapshot(tmp / "outside/victim-link");
-    HookGuard hook(Step::kOpenDenied, GetParam(), tmp);
+// Runs remove_tree(tmp, "home") in a child that is root without CAP_DAC_OVERRIDE, so that it
+// meets EACCES at a mode-000 directory and has to chmod it; the swap is armed at that moment.
+void remove_confined(const TempDir& tmp, Swap swap, bool expect_removed) {
+    HookGuard hook(Step::kOpenDenied, swap, tmp);
     test::in_child([&](std::string& failures) {
         CHILD_CHECK(failures, test::drop_dac_override());
         auto r = remove_tree(tmp.fd(), "home");
         CHILD_CHECK(failures, g_plan.fired == 1);
-        // The link swapped in is part of the tree: unlinking it removes a name, not the file.
-        CHILD_CHECK(failures, r.has_value() && r->top_removed);
+        CHILD_CHECK(failures, expect_removed == (r.has_value() && r->top_removed));
+        CHILD_CHECK(failures, expect_removed || !r.has_value());
     });
-    EXPECT_EQ(changes(tmp / "outside/victim", victim), "");
-    EXPECT_EQ(changes(tmp / "outside/victim-link", link), "");
-    EXPECT_EQ(test::read_file(tmp / "outside/victim"), "root's own\n");
+}
+
+class RemoveTreeSwap : public ::testing::TestWithParam<Swap> {};
+
+TEST_P(RemoveTreeSwap, DirectoryBelowTheTop) {
+    TempDir tmp;
+    const Victims victims(tmp);
+    make_dir(tmp / "home", 0755);
+    write_file(tmp / "home/f", "f");
+    make_dir(tmp / "home/locked", 0000);
+    // The link swapped in is part of the tree: unlinking it removes a name, not the file.
+    remove_confined(tmp, GetParam(), true);
+    victims.expect_untouched();
 }
 
 TEST_P(RemoveTreeSwap, TheTopItself) {
     TempDir tmp;
-    make_victims(tmp);
+    const Victims victims(tmp);
     make_dir(tmp / "home", 0000);
-    const Snapshot victim = snapshot(tmp / "outside/victim");
-    const Snapshot link = snapshot(tmp / "outside/victim-link");
-    HookGuard hook(Step::kOpenDenied, GetParam(), tmp);
-    test::in_child([&](std::string& failures) {
-        CHILD_CHECK(failures, test::drop_dac_override());
-        auto r = remove_tree(tmp.fd(), "home");
-        CHILD_CHECK(failures, g_plan.fired == 1);
-        // What was checked is gone; what is there now was never checked: refuse.
-        CHILD_CHECK(failures, !r.has_value());
-    });
-    EXPECT_EQ(changes(tmp / "outside/victim", victim), "");
-    EXPECT_EQ(changes(tmp / "outside/victim-link", link), "");
-    EXPECT_EQ(test::read_file(tmp / "outside/victim"), "root's own\n");
+    // What was checked is gone; what is there now was never checked: refuse.
+    remove_confined(tmp, GetParam(), false);
+    victims.expect_untouched();
 }
 
 INSTANTIATE_TEST_SUITE_P(EverySwap, RemoveTreeSwap,
