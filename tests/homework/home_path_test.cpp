@@ -85,7 +85,7 @@ TEST(OpenTmphomeRoot, RefusesRelativeRootAndHome) {
 TEST(OpenTmphomeRoot, AcceptsRootOwnedPrivateDirectory) {
     TempDir tmp;
     make_dir(tmp / "root", 0755);
-    auto r = open_tmphome_root(tmp.path() + "//root/./");
+    auto r = open_tmphome_root(tmp.path().string() + "//root/./");
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(r->path, tmp / "root");
     struct stat via_fd {
@@ -103,7 +103,7 @@ TEST(OpenTmphomeRoot, AcceptsStickyWorldWritableAncestor) {
     TempDir tmp;
     make_dir(tmp / "sticky", 01777);
     make_dir(tmp / "sticky/root", 0755);
-    auto r = open_tmphome_root(tmp / "sticky/root");
+    auto r = open_tmphome_root((tmp / "sticky/root").string());
     EXPECT_TRUE(r) << r.error();
 }
 

@@ -196,7 +196,7 @@ void make_deep(const TempDir& tmp, const char* name, int depth) {
 }
 
 TEST(RemoveTree, TenThousandLevelsDeep) {
-    TempDir tmp(TempDir::memory_base());
+    TempDir tmp("pershome-homework", TempDir::memory_base());
     make_deep(tmp, "home", 10000);
     const int fds_before = open_fd_count();
     auto r = remove_tree(tmp.fd(), "home");
@@ -209,7 +209,7 @@ TEST(RemoveTree, TenThousandLevelsDeep) {
 }
 
 TEST(RemoveTree, DeepTreeWithFewFdsReopensParents) {
-    TempDir tmp(TempDir::memory_base());
+    TempDir tmp("pershome-homework", TempDir::memory_base());
     make_deep(tmp, "home", 3000);
     auto r = remove_tree(tmp.fd(), "home", {.expected_uid = std::nullopt, .max_open_dirs = 4});
     ASSERT_TRUE(r) << r.error();
@@ -219,7 +219,7 @@ TEST(RemoveTree, DeepTreeWithFewFdsReopensParents) {
 }
 
 TEST(RemoveTree, HundredThousandFilesWide) {
-    TempDir tmp(TempDir::memory_base());
+    TempDir tmp("pershome-homework", TempDir::memory_base());
     make_dir(tmp / "home");
     UniqueFd home(::open((tmp / "home").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     for (int i = 0; i < 100000; ++i) {
