@@ -35,7 +35,7 @@ struct TmphomeRoot {
 /// a directory (walked one component at a time from "/" with O_NOFOLLOW); an ancestor that is
 /// writable by non-root without the sticky bit, or owned by someone else than root; and a
 /// final directory not owned by root or writable by group or others.
-tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw);
+[[nodiscard]] tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw);
 
 /// How open_dir_below treats the directories it walks through.
 struct WalkOptions {

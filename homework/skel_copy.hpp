@@ -35,10 +35,11 @@ inline constexpr unsigned kMaxSkelDepth = 128;
 /// (an entry swapped meanwhile is an error naming it, and nothing outside is touched). Call it
 /// on a destination only root can enter (see create_home_dir). Hard links become separate copies.
 /// Iterative; fails (error naming the relative path) on the first entry that cannot be copied,
-/// leaving what was done for the caller to remove. Thread-safe: no global state, no chdir, no umask
-/// change (modes are set with fchmod). Holds two fds per directory level being copied (at most 2 *
-/// kMaxSkelDepth + 2). Both fds may be O_PATH. Extended attributes and ACLs are not copied.
-tl::expected<CopyStats, std::string> copy_skel(int skel_dirfd, int dest_dirfd, uid_t uid,
-                                               gid_t gid);
+/// leaving what was done for the caller to remove. Thread-safe: no chdir, no umask
+/// change (modes are set with fchmod), no global state but the test-only step hook. Holds two fds
+/// per directory level being copied (at most 2 * kMaxSkelDepth + 3, with the new symlink being
+/// checked). Both fds may be O_PATH. Extended attributes and ACLs are not copied.
+[[nodiscard]] tl::expected<CopyStats, std::string> copy_skel(int skel_dirfd, int dest_dirfd,
+                                                             uid_t uid, gid_t gid);
 
 }  // namespace pershome::homework
