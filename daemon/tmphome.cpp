@@ -5,13 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-#include <vector>
 
 #include <fmt/core.h>
 
 #include "common/bus_names.hpp"
 #include "common/unique_fd.hpp"
+#include "homework/errno_text.hpp"
 #include "homework/home_dir.hpp"
 #include "homework/home_path.hpp"
 #include "homework/skel_copy.hpp"
@@ -24,55 +23,42 @@ OpError err(const char* name, std::string message) {
     return OpError{name, std::move(message)};
 }
 
-std::vector<std::string> split_components(const std::string& rel) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (start <= rel.size()) {
-        size_t slash = rel.find('/', start);
-        if (slash == std::string::npos) slash = rel.size();
-        if (slash > start) parts.push_back(rel.substr(start, slash - start));
-        start = slash + 1;
+// The directory that holds the home, walked with homework's walker: every
+// directory between the root and the home must be root's and not writable by
+// others, or its entries could be swapped under our feet. With CREATE, missing
+// ones are made; without, a missing one means the home is gone: an empty fd.
+tl::expected<UniqueFd, OpError> open_parent(const homework::TmphomeRoot& root,
+                                            const std::string& rel, bool create) {
+    const auto slash = rel.rfind('/');
+    const std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
+    auto dir = homework::open_dir_below(
+        root.fd.get(), parent, {.create = create, .root_owned = true, .shown_base = root.path});
+    if (dir) return std::move(*dir);
+    switch (dir.error().kind) {
+        case homework::WalkFailure::kMissing:
+            if (!create) return UniqueFd();
+            break;
+        case homework::WalkFailure::kUnsafe:
+            return tl::unexpected(err(bus::kErrorHomeUnsafe, dir.error().message));
+        case homework::WalkFailure::kFailed:
+            break;
     }
-    return parts;
+    return tl::unexpected(err(bus::kErrorFailed, dir.error().message));
 }
 
-// Opens (creating if asked) the directories between the root and the home.
-// They belong to root: a user-owned or world-writable one could be swapped
-// for a symlink under our feet, so it is refused.
-tl::expected<UniqueFd, OpError> open_parent(int root_fd, const std::string& root,
-                                            const std::vector<std::string>& parts, bool create) {
-    UniqueFd cur(fcntl(root_fd, F_DUPFD_CLOEXEC, 0));
-    std::string shown = root;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-        shown += "/" + parts[i];
-        if (create && mkdirat(cur.get(), parts[i].c_str(), 0755) < 0 && errno != EEXIST) {
-            return tl::unexpected(err(bus::kErrorFailed,
-                                      fmt::format("cannot create {}: {}", shown, strerror(errno))));
-        }
-        UniqueFd next(
-            openat(cur.get(), parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!next) {
-            int e = errno;
-            if (e == ENOENT && !create) return UniqueFd();
-            return tl::unexpected(err(bus::kErrorHomeUnsafe,
-                                      fmt::format("cannot open {} as a directory without following "
-                                                  "symlinks: {}",
-                                                  shown, strerror(e))));
-        }
-        struct stat st {};
-        if (fstat(next.get(), &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) != 0) {
-            return tl::unexpected(
-                err(bus::kErrorHomeUnsafe,
-                    fmt::format("{} must be a directory owned by root and not writable by group or "
-                                "others",
-                                shown)));
-        }
-        cur = std::move(next);
-    }
-    return cur;
+std::string entry_name(const std::string& rel) {
+    const auto slash = rel.rfind('/');
+    return slash == std::string::npos ? rel : rel.substr(slash + 1);
 }
 
-// Removes PARENT/NAME if it is a real directory owned by UID. Returns the
+// Whether a home found in place may be removed as UID's: it is UID's, or root
+// made it 0700 and a crash stopped the copy before the home was handed over.
+bool removable_as(const struct stat& st, uid_t uid) {
+    return st.st_uid == uid || (st.st_uid == 0 && (st.st_mode & 07777) == 0700);
+}
+
+// Removes PARENT/NAME if it is a real directory owned by UID (or a half-made
+// one of root's, see removable_as). Returns the
 // log note; an error if it is something else or could not be removed whole.
 tl::expected<std::string, OpError> remove_existing(int parent, const std::string& name,
                                                    const std::string& home, uid_t uid,
@@ -80,8 +66,8 @@ tl::expected<std::string, OpError> remove_existing(int parent, const std::string
     struct stat st {};
     if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT) return std::string();
-        return tl::unexpected(
-            err(bus::kErrorFailed, fmt::format("cannot inspect {}: {}", home, strerror(errno))));
+        return tl::unexpected(err(bus::kErrorFailed, fmt::format("cannot inspect {}: {}", home,
+                                                                 homework::errno_text(errno))));
     }
     if (S_ISLNK(st.st_mode)) {
         return tl::unexpected(
@@ -91,13 +77,13 @@ tl::expected<std::string, OpError> remove_existing(int parent, const std::string
         return tl::unexpected(
             err(bus::kErrorHomeUnsafe, fmt::format("{} is not a directory; left untouched", home)));
     }
-    if (st.st_uid != uid) {
+    if (!removable_as(st, uid)) {
         return tl::unexpected(err(bus::kErrorHomeUnsafe,
                                   fmt::format("{} belongs to uid {}, not to uid {}; left untouched",
                                               home, st.st_uid, uid)));
     }
     homework::RemoveOptions opts;
-    opts.expected_uid = uid;
+    opts.expected_uid = st.st_uid;  // checked again on the opened directory
     auto removed = homework::remove_tree(parent, name, opts);
     if (!removed) {
         return tl::unexpected(
@@ -123,6 +109,35 @@ tl::expected<std::string, OpError> remove_existing(int parent, const std::string
     }
     if (must_be_complete) return tl::unexpected(err(bus::kErrorHomeUnsafe, note));
     return note;
+}
+
+// Copies skel into the home held by HOME_FD. A skel that cannot be opened
+// leaves the home empty and says so in NOTE; a failed copy is an error.
+tl::expected<void, OpError> fill_from_skel(int home_fd, const TmphomeSpec& spec,
+                                           const std::string& home, std::string& note) {
+    UniqueFd skel_fd(open(spec.skel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!skel_fd) {
+        note = fmt::format("skeleton directory {} unusable ({}); {} starts empty", spec.skel,
+                           homework::errno_text(errno), home);
+        return {};
+    }
+    auto copied = homework::copy_skel(skel_fd.get(), home_fd, spec.user.uid, spec.user.gid);
+    if (!copied) {
+        return tl::unexpected(err(bus::kErrorFailed, fmt::format("cannot copy {} into {}: {}",
+                                                                 spec.skel, home, copied.error())));
+    }
+    return {};
+}
+
+// The home to its user, last: owner, then the final mode, through the fd.
+tl::expected<void, OpError> give_to_user(int home_fd, const TmphomeSpec& spec,
+                                         const std::string& home) {
+    auto given = homework::hand_over(home_fd, spec.user.uid, spec.user.gid, 0777 & ~spec.umask);
+    if (!given) {
+        return tl::unexpected(
+            err(bus::kErrorFailed, fmt::format("cannot hand {} over: {}", home, given.error())));
+    }
+    return {};
 }
 
 }  // namespace
@@ -152,44 +167,33 @@ tl::expected<std::string, OpError> create_tmphome(const TmphomeSpec& spec) {
             err(bus::kErrorNotApplicable,
                 fmt::format("home {} is not below {}", spec.user.home, root->path)));
     }
-    const auto parts = split_components(*rel);
     const std::string home = root->path + "/" + *rel;
-    auto parent = open_parent(root->fd.get(), root->path, parts, true);
+    auto parent = open_parent(*root, *rel, true);
     if (!parent) return tl::unexpected(parent.error());
-    const std::string& name = parts.back();
+    const std::string name = entry_name(*rel);
 
-    std::string note;
     // A home already there was left by a crash or an unclean shutdown: a
     // temporary home always starts fresh.
     auto wiped = remove_existing(parent->get(), name, home, spec.user.uid, true);
     if (!wiped) return tl::unexpected(wiped.error());
 
-    auto made = homework::create_home_dir(parent->get(), name, spec.user.uid, spec.user.gid, 0700);
+    // Root's and 0700 while skel goes in: a process the user left running
+    // cannot reach inside to swap what root is about to chown.
+    auto made = homework::create_home_dir(parent->get(), name);
     if (!made) {
         return tl::unexpected(
             err(bus::kErrorFailed, fmt::format("cannot create {}: {}", home, made.error())));
     }
     UniqueFd home_fd = std::move(*made);
-
-    UniqueFd skel_fd(open(spec.skel.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!skel_fd) {
-        note = fmt::format("skeleton directory {} unusable ({}); {} starts empty", spec.skel,
-                           strerror(errno), home);
-    } else {
-        auto copied =
-            homework::copy_skel(skel_fd.get(), home_fd.get(), spec.user.uid, spec.user.gid);
-        if (!copied) {
-            home_fd.reset();
-            (void)remove_existing(parent->get(), name, home, spec.user.uid, false);
-            return tl::unexpected(
-                err(bus::kErrorFailed,
-                    fmt::format("cannot copy {} into {}: {}", spec.skel, home, copied.error())));
-        }
-    }
-    // The final mode last, so the user never sees a half-filled home open.
-    if (fchmod(home_fd.get(), 0777 & ~spec.umask) < 0) {
-        return tl::unexpected(
-            err(bus::kErrorFailed, fmt::format("cannot chmod {}: {}", home, strerror(errno))));
+    std::string note;
+    auto filled = fill_from_skel(home_fd.get(), spec, home, note);
+    if (filled) filled = give_to_user(home_fd.get(), spec, home);
+    if (!filled) {
+        home_fd.reset();
+        // (void): the copy's error is the one to report; whatever stays is
+        // wiped at the next login, or named then if it cannot be.
+        (void)remove_existing(parent->get(), name, home, spec.user.uid, false);
+        return tl::unexpected(filled.error());
     }
     return note;
 }
@@ -207,11 +211,10 @@ tl::expected<std::string, OpError> remove_tmphome(const std::string& root_path,
             err(bus::kErrorHomeUnsafe,
                 fmt::format("{} is not below {}; not removed", home, root->path)));
     }
-    const auto parts = split_components(*rel);
-    auto parent = open_parent(root->fd.get(), root->path, parts, false);
+    auto parent = open_parent(*root, *rel, false);
     if (!parent) return tl::unexpected(parent.error());
     if (!*parent) return std::string();  // already gone
-    return remove_existing(parent->get(), parts.back(), root->path + "/" + *rel, uid, false);
+    return remove_existing(parent->get(), entry_name(*rel), root->path + "/" + *rel, uid, false);
 }
 
 }  // namespace pershome

@@ -21,9 +21,9 @@ struct TmphomeSpec {
     mode_t umask = 077;
 };
 
-// Whether USER's passwd home lies strictly below ROOT. Validates ROOT first (a
-// dangerous root is an error even for users it would not apply to, so an admin
-// sees the mistake at the first login). NotApplicable when the home is elsewhere.
+// Whether USER's passwd home lies strictly below ROOT, and ROOT is safe to
+// work in (the Manager has already answered NotApplicable to users whose
+// home lies elsewhere: a root is judged only for the users it applies to).
 tl::expected<std::string, OpError> check_tmphome_applies(const UserInfo& user,
                                                          const std::string& root);
 

@@ -159,35 +159,81 @@ tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw) {
     return TmphomeRoot{path, std::move(dir)};
 }
 
-tl::expected<UniqueFd, std::string> open_dir_below(int dirfd, std::string_view relative) {
+namespace {
+
+WalkError walk_error(WalkFailure kind, std::string message) {
+    return WalkError{kind, std::move(message)};
+}
+
+// Opens, creating it first if asked, the directory `name` in `dir`; `shown` names it.
+tl::expected<UniqueFd, WalkError> open_component(int dir, const std::string& name,
+                                                 const std::string& shown,
+                                                 const WalkOptions& options) {
+    bool created = false;
+    if (options.create) {
+        created = ::mkdirat(dir, name.c_str(), 0755) == 0;
+        if (!created && errno != EEXIST) {
+            return tl::unexpected(
+                walk_error(WalkFailure::kFailed,
+                           fmt::format("cannot create {}: {}", shown, errno_text(errno))));
+        }
+    }
+    UniqueFd next(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next) {
+        const int err = errno;
+        struct stat st {};
+        if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+            return tl::unexpected(walk_error(
+                WalkFailure::kUnsafe, fmt::format("{} is a symbolic link; refusing", shown)));
+        }
+        const WalkFailure kind = err == ENOENT    ? WalkFailure::kMissing
+                                 : err == ENOTDIR ? WalkFailure::kUnsafe
+                                                  : WalkFailure::kFailed;
+        return tl::unexpected(
+            walk_error(kind, fmt::format("cannot open {}: {}", shown, errno_text(err))));
+    }
+    // Users pass through on the way to their homes, whatever umask the daemon runs with.
+    if (created && ::fchmod(next.get(), 0755) != 0) {
+        return tl::unexpected(walk_error(
+            WalkFailure::kFailed, fmt::format("cannot chmod {}: {}", shown, errno_text(errno))));
+    }
+    struct stat st {};
+    if (options.root_owned &&
+        (::fstat(next.get(), &st) != 0 || st.st_uid != 0 || (st.st_mode & 022) != 0)) {
+        return tl::unexpected(walk_error(
+            WalkFailure::kUnsafe,
+            fmt::format("{} must be a directory owned by root and not writable by group or others",
+                        shown)));
+    }
+    return next;
+}
+
+}  // namespace
+
+tl::expected<UniqueFd, WalkError> open_dir_below(int dirfd, std::string_view relative,
+                                                 const WalkOptions& options) {
     if (!relative.empty() && relative.front() == '/') {
-        return tl::unexpected(fmt::format("path {} is not relative", std::string(relative)));
+        return tl::unexpected(walk_error(
+            WalkFailure::kUnsafe, fmt::format("path {} is not relative", std::string(relative))));
     }
     UniqueFd dir(::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir) {
-        return tl::unexpected(fmt::format("cannot reopen directory: {}", errno_text(errno)));
+        return tl::unexpected(walk_error(
+            WalkFailure::kFailed, fmt::format("cannot reopen directory: {}", errno_text(errno))));
     }
-    std::string walked;
+    std::string shown = options.shown_base;
     for (std::string_view part : split_components(relative)) {
         if (part == ".") continue;
         if (part == "..") {
-            return tl::unexpected(
-                fmt::format("path {} contains \"..\"; refusing", std::string(relative)));
+            return tl::unexpected(walk_error(
+                WalkFailure::kUnsafe,
+                fmt::format("path {} contains \"..\"; refusing", std::string(relative))));
         }
         const std::string name(part);
-        walked += walked.empty() ? name : "/" + name;
-        UniqueFd next(
-            ::openat(dir.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!next) {
-            const int err = errno;
-            struct stat st {};
-            if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                S_ISLNK(st.st_mode)) {
-                return tl::unexpected(fmt::format("{} is a symbolic link; refusing", walked));
-            }
-            return tl::unexpected(fmt::format("cannot open {}: {}", walked, errno_text(err)));
-        }
-        dir = std::move(next);
+        shown += shown.empty() ? name : "/" + name;
+        auto next = open_component(dir.get(), name, shown, options);
+        if (!next) return tl::unexpected(next.error());
+        dir = std::move(*next);
     }
     return dir;
 }

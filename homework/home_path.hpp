@@ -35,11 +35,34 @@ struct TmphomeRoot {
 /// a directory (walked one component at a time from "/" with O_NOFOLLOW); an ancestor that is
 /// writable by non-root without the sticky bit, or owned by someone else than root; and a
 /// final directory not owned by root or writable by group or others.
-tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw);
+[[nodiscard]] tl::expected<TmphomeRoot, std::string> open_tmphome_root(std::string_view raw);
+
+/// How open_dir_below treats the directories it walks through.
+struct WalkOptions {
+    /// Create a missing directory (root's, mode 0755) instead of failing with kMissing.
+    bool create = false;
+    /// Every directory opened must be root's and not writable by group or others: one a user
+    /// may write is one whose entries they can swap under root's feet.
+    bool root_owned = false;
+    /// Prefix for the paths named in errors ("/tmphome" makes them "/tmphome/a/b").
+    std::string shown_base;
+};
+
+enum class WalkFailure {
+    kMissing,  // a component does not exist (never with `create`)
+    kUnsafe,   // a symlink, not a directory, "..", or not root's when root_owned was asked
+    kFailed,   // anything else: the errno is in the message
+};
+
+struct WalkError {
+    WalkFailure kind;
+    std::string message;  // names the component and the reason
+};
 
 /// Opens the directory at `relative` (one or more components, no "..", no leading "/") below
 /// `dirfd`, one component at a time with O_NOFOLLOW: a symlink anywhere is refused. An empty
-/// path or "." reopens `dirfd` itself. The error names the component and errno.
-tl::expected<UniqueFd, std::string> open_dir_below(int dirfd, std::string_view relative);
+/// path or "." reopens `dirfd` itself.
+[[nodiscard]] tl::expected<UniqueFd, WalkError> open_dir_below(int dirfd, std::string_view relative,
+                                                               const WalkOptions& options = {});
 
 }  // namespace pershome::homework

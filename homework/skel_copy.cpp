@@ -1,5 +1,7 @@
 #include "homework/skel_copy.hpp"
+#include "homework/entry_fd.hpp"
 #include "homework/errno_text.hpp"
+#include "homework/step_hook.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@ constexpr mode_t kKeptModeBits = 01777;
 struct Frame {
     UniqueFd src;
     UniqueFd dst;
+    dev_t dst_dev = 0;
     std::string path;  // relative to the skel root, "" for the root
     struct timespec times[2]{};
     std::vector<std::string> subdirs;
@@ -124,6 +127,7 @@ tl::expected<void, std::string> Copier::copy_file(Frame& f, const char* name) {
     UniqueFd out(
         ::openat(f.dst.get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!out) return tl::unexpected(errmsg(path, "cannot create", errno));
+    run_step_hook(Step::kFileCreated, f.dst.get(), name);
     if (st.st_size > 0 && !copy_data(in.get(), out.get(), st.st_size, stats_.bytes)) {
         return tl::unexpected(errmsg(path, "cannot copy data", errno));
     }
@@ -158,13 +162,27 @@ tl::expected<void, std::string> Copier::copy_symlink(Frame& f, const char* name)
     if (::symlinkat(target.data(), f.dst.get(), name) != 0) {
         return tl::unexpected(errmsg(path, "cannot create symlink", errno));
     }
-    if (::fchownat(f.dst.get(), name, uid_, gid_, AT_SYMLINK_NOFOLLOW) != 0) {
+    run_step_hook(Step::kSymlinkCreated, f.dst.get(), name);
+    // Owner and times through an fd of the link we made, checked to be it: by name, a swap
+    // for a hard link to someone else's file would give that file to the user.
+    auto made = open_fresh_entry(f.dst.get(), name, S_IFLNK);
+    if (!made) return tl::unexpected(fmt::format("skel {}: new symlink {}", path, made.error()));
+    const UniqueFd link = std::move(*made);
+    std::array<char, PATH_MAX + 1> again;
+    const ssize_t m = ::readlinkat(link.get(), "", again.data(), again.size());
+    if (m != n || std::memcmp(again.data(), target.data(), static_cast<size_t>(n)) != 0) {
+        return tl::unexpected(
+            fmt::format("skel {}: new symlink was replaced right after creation; refusing", path));
+    }
+    if (::fchownat(link.get(), "", uid_, gid_, AT_EMPTY_PATH) != 0) {
         return tl::unexpected(errmsg(path, "cannot chown symlink", errno));
     }
     struct stat st {};
     if (::fstatat(f.src.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         const struct timespec times[2] = {st.st_atim, st.st_mtim};
-        ::utimensat(f.dst.get(), name, times, AT_SYMLINK_NOFOLLOW);
+        // Times are a courtesy: a kernel before 5.8 refuses AT_EMPTY_PATH here (EINVAL), and
+        // then the link keeps the time of the copy rather than be touched by name.
+        (void)::utimensat(link.get(), "", times, AT_EMPTY_PATH);
     }
     ++stats_.symlinks;
     return {};
@@ -195,16 +213,18 @@ tl::expected<void, std::string> Copier::enter_dir(const std::string& name) {
     if (::mkdirat(parent.dst.get(), name.c_str(), 0700) != 0) {
         return tl::unexpected(errmsg(path, "cannot create directory", errno));
     }
+    run_step_hook(Step::kDirCreated, parent.dst.get(), name.c_str());
     child.dst.reset(
         ::openat(parent.dst.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!child.dst) return tl::unexpected(errmsg(path, "cannot open new directory", errno));
     // The directory we just made could have been swapped by a racing user; make sure the fd
-    // is a directory still owned by us (root) before handing it over.
+    // is the one we made before handing it over.
     struct stat dst_st {};
-    if (::fstat(child.dst.get(), &dst_st) != 0 || !S_ISDIR(dst_st.st_mode) ||
-        dst_st.st_uid != ::geteuid()) {
+    if (::fstat(child.dst.get(), &dst_st) != 0 ||
+        !is_fresh_entry(dst_st, parent.dst_dev, S_IFDIR)) {
         return tl::unexpected(fmt::format("skel {}: new directory was replaced; refusing", path));
     }
+    child.dst_dev = dst_st.st_dev;
     if (::fchown(child.dst.get(), uid_, gid_) != 0) {
         return tl::unexpected(errmsg(path, "cannot chown directory", errno));
     }
@@ -274,7 +294,7 @@ tl::expected<void, std::string> Copier::list(Frame& f) {
 
 tl::expected<void, std::string> Copier::leave_dir(Frame& f) {
     // Set last: creating entries inside moved the mtime.
-    if (!f.path.empty()) ::futimens(f.dst.get(), f.times);
+    if (!f.path.empty()) (void)::futimens(f.dst.get(), f.times);  // a courtesy, as for files
     return {};
 }
 
@@ -284,6 +304,11 @@ tl::expected<CopyStats, std::string> Copier::run(int skel_dirfd, int dest_dirfd)
     if (!root.src) return tl::unexpected(errmsg("", "cannot open skel directory", errno));
     root.dst.reset(::openat(dest_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root.dst) return tl::unexpected(errmsg("", "cannot open destination", errno));
+    struct stat dst_st {};
+    if (::fstat(root.dst.get(), &dst_st) != 0) {
+        return tl::unexpected(errmsg("", "cannot stat destination", errno));
+    }
+    root.dst_dev = dst_st.st_dev;
     stack_.push_back(std::move(root));
     while (!stack_.empty()) {
         Frame& f = stack_.back();

@@ -31,12 +31,15 @@ inline constexpr unsigned kMaxSkelDepth = 128;
 /// (never followed); device nodes, fifos and sockets are skipped and noted. Every new entry is
 /// owned by uid:gid; setuid and setgid bits are dropped. New entries are made with O_EXCL /
 /// mkdirat / symlinkat relative to fds we hold, so a user racing inside `dest` cannot redirect
-/// a write. Hard links become separate copies. Iterative; fails (error naming the relative path)
-/// on the first entry that cannot be copied, leaving what was done for the caller to remove.
-/// Thread-safe: no global state, no chdir, no umask change (modes are set with fchmod).
-/// Holds two fds per directory level being copied (at most 2 * kMaxSkelDepth + 2).
-/// Both fds may be O_PATH. Extended attributes and ACLs are not copied.
-tl::expected<CopyStats, std::string> copy_skel(int skel_dirfd, int dest_dirfd, uid_t uid,
-                                               gid_t gid);
+/// a write; owners and times are then changed only through fds checked to be what was made
+/// (an entry swapped meanwhile is an error naming it, and nothing outside is touched). Call it
+/// on a destination only root can enter (see create_home_dir). Hard links become separate copies.
+/// Iterative; fails (error naming the relative path) on the first entry that cannot be copied,
+/// leaving what was done for the caller to remove. Thread-safe: no chdir, no umask
+/// change (modes are set with fchmod), no global state but the test-only step hook. Holds two fds
+/// per directory level being copied (at most 2 * kMaxSkelDepth + 3, with the new symlink being
+/// checked). Both fds may be O_PATH. Extended attributes and ACLs are not copied.
+[[nodiscard]] tl::expected<CopyStats, std::string> copy_skel(int skel_dirfd, int dest_dirfd,
+                                                             uid_t uid, gid_t gid);
 
 }  // namespace pershome::homework

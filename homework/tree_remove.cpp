@@ -10,8 +10,13 @@
 //   some other directory, and we stop with an error instead of deleting anywhere else.
 // - Before entering a directory we compare its mount (stx_mnt_id, st_dev, STATX_ATTR_MOUNT_ROOT)
 //   with the top's; a mount point is never entered, so a stick or bind mount keeps its content.
+// - Modes change only through fds: a directory root may not read is opened O_PATH, checked
+//   (a directory, of this tree, not a mount) and chmodded through that fd, then listed through
+//   it. By name, a user who swapped it for a hard link to root's file would get that chmodded.
 #include "homework/tree_remove.hpp"
+#include "homework/entry_fd.hpp"
 #include "homework/errno_text.hpp"
+#include "homework/step_hook.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -62,6 +67,33 @@ int stat_where(int dirfd, const char* name, int flags, Where& out) {
     return 0;
 }
 
+constexpr int kOpenDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+
+// Opens the directory `name` in `dirfd` for listing. When root may not read it (EACCES: a
+// daemon confined without CAP_DAC_OVERRIDE) the result is an O_PATH fd, which needs no
+// permission on the directory itself, and `*path_only` is set: the caller checks what that fd
+// is and then calls unlock. Never chmod by name: the user could have swapped the name for a
+// hard link to someone else's file since the open failed.
+UniqueFd open_dir(int dirfd, const char* name, bool* path_only) {
+    *path_only = false;
+    UniqueFd fd(::openat(dirfd, name, kOpenDirFlags));
+    if (fd || errno != EACCES) return fd;
+    run_step_hook(Step::kOpenDenied, dirfd, name);
+    fd.reset(::openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    *path_only = static_cast<bool>(fd);
+    return fd;
+}
+
+// Makes the directory held by the O_PATH fd `path` readable (mode 0700) and opens it for
+// listing through that fd, so the result is the very directory that was checked. Sets errno.
+UniqueFd unlock(const UniqueFd& path) {
+    if (const int err = chmod_fd(path.get(), 0700); err != 0) {
+        errno = err;
+        return UniqueFd();
+    }
+    return UniqueFd(::openat(path.get(), ".", kOpenDirFlags));
+}
+
 struct Frame {
     UniqueFd fd;
     Identity id;
@@ -84,6 +116,8 @@ class Remover {
                                                const RemoveOptions& options);
 
   private:
+    tl::expected<UniqueFd, std::string> open_top(const std::string& name,
+                                                 const RemoveOptions& options);
     std::string path_of(size_t depth, std::string_view child = {}) const;
     void fail(size_t depth, std::string_view child, std::string_view what, int err);
     void list(size_t depth);
@@ -176,48 +210,40 @@ void Remover::list(size_t depth) {
 }
 
 void Remover::descend(size_t depth, const std::string& name) {
-    bool retried = false;
-    for (;;) {
-        UniqueFd fd(::openat(stack_[depth].fd.get(), name.c_str(),
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-        if (!fd) {
-            const int err = errno;
-            if (err == ENOENT) return;
-            if (err == ENOTDIR || err == ELOOP) {  // replaced by a file or symlink meanwhile
-                unlink_entry(depth, name);
-                return;
-            }
-            if (err == EACCES && !retried) {
-                retried = true;
-                // AT_SYMLINK_NOFOLLOW: glibc refuses a symlink swapped in, so this can only
-                // ever change the mode of the directory entry itself.
-                if (::fchmodat(stack_[depth].fd.get(), name.c_str(), 0700, AT_SYMLINK_NOFOLLOW) ==
-                    0) {
-                    continue;
-                }
-            }
-            fail(depth, name, "cannot open directory", err);
+    bool path_only = false;
+    UniqueFd fd = open_dir(stack_[depth].fd.get(), name.c_str(), &path_only);
+    if (!fd) {
+        const int err = errno;
+        if (err == ENOENT) return;
+        if (err == ENOTDIR || err == ELOOP) {  // replaced by a file or symlink meanwhile
+            unlink_entry(depth, name);
             return;
         }
-        Where w;
-        if (stat_where(fd.get(), "", AT_EMPTY_PATH, w) != 0) {
-            fail(depth, name, "cannot stat directory", errno);
-            return;
-        }
-        if (w.id.dev != top_.id.dev ||
-            (w.has_mnt_id && top_.has_mnt_id && w.mnt_id != top_.mnt_id) || w.mount_root) {
-            stack_[depth].blocked = true;
-            stats_.skipped_mounts.push_back(path_of(depth, name));
-            return;
-        }
-        Frame child;
-        child.fd = std::move(fd);
-        child.id = w.id;
-        child.name = name;
-        stack_.push_back(std::move(child));
-        bound_open_fds();
+        fail(depth, name, "cannot open directory", err);
         return;
     }
+    Where w;
+    if (stat_where(fd.get(), "", AT_EMPTY_PATH, w) != 0) {
+        fail(depth, name, "cannot stat directory", errno);
+        return;
+    }
+    if (w.id.dev != top_.id.dev || (w.has_mnt_id && top_.has_mnt_id && w.mnt_id != top_.mnt_id) ||
+        w.mount_root) {
+        stack_[depth].blocked = true;
+        stats_.skipped_mounts.push_back(path_of(depth, name));
+        return;
+    }
+    // Checked above to be a directory of this tree: only now may its mode change.
+    if (path_only && !(fd = unlock(fd))) {
+        fail(depth, name, "cannot open directory", errno);
+        return;
+    }
+    Frame child;
+    child.fd = std::move(fd);
+    child.id = w.id;
+    child.name = name;
+    stack_.push_back(std::move(child));
+    bound_open_fds();
 }
 
 void Remover::bound_open_fds() {
@@ -305,9 +331,9 @@ tl::expected<bool, std::string> Remover::finish(size_t depth) {
     return true;
 }
 
-tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
-                                                    const RemoveOptions& options) {
-    const std::string name(top_name);
+// Opens the top for listing after checking it from every side; sets top_.
+tl::expected<UniqueFd, std::string> Remover::open_top(const std::string& name,
+                                                      const RemoveOptions& options) {
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
         return tl::unexpected(fmt::format("\"{}\" is not a plain directory entry name", name));
     }
@@ -332,14 +358,8 @@ tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
             fmt::format("cannot stat the parent of {}: {}", name, errno_text(errno)));
     }
 
-    UniqueFd fd;
-    for (bool retried = false;;) {
-        fd.reset(::openat(parent_dirfd_, name.c_str(),
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-        if (fd || errno != EACCES || retried) break;
-        retried = true;
-        if (::fchmodat(parent_dirfd_, name.c_str(), 0700, AT_SYMLINK_NOFOLLOW) != 0) break;
-    }
+    bool path_only = false;
+    UniqueFd fd = open_dir(parent_dirfd_, name.c_str(), &path_only);
     if (!fd) {
         return tl::unexpected(fmt::format("cannot open {}: {}", name, errno_text(errno)));
     }
@@ -358,9 +378,19 @@ tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
         return tl::unexpected(
             fmt::format("{} is a mount point; refusing to remove anything in it", name));
     }
+    if (path_only && !(fd = unlock(fd))) {
+        return tl::unexpected(fmt::format("cannot open {}: {}", name, errno_text(errno)));
+    }
+    return fd;
+}
 
+tl::expected<RemoveStats, std::string> Remover::run(std::string_view top_name,
+                                                    const RemoveOptions& options) {
+    const std::string name(top_name);
+    auto fd = open_top(name, options);
+    if (!fd) return tl::unexpected(fd.error());
     Frame root;
-    root.fd = std::move(fd);
+    root.fd = std::move(*fd);
     root.id = top_.id;
     root.name = name;
     stack_.push_back(std::move(root));

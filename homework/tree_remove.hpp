@@ -41,15 +41,17 @@ struct RemoveStats {
 /// `options.expected_uid`. Below the top it never follows a symlink (the link itself is
 /// unlinked), never enters another filesystem or another mount of the same one (a bind mount
 /// has the same st_dev; stx_mnt_id tells them apart), chmods 0700 and retries a directory that
-/// root cannot read or write, and works iteratively with a bounded number of open fds, so any
-/// depth or width is fine. Returns an error, leaving the rest in place, when the tree is moved
-/// under it in a way that would make it leave the tree (a directory's ".." is not the parent it
-/// came from). Thread-safe: no global state, no chdir, no umask. Holds at most
-/// `max_open_dirs` + 1 fds at once, plus one 256 KiB getdents buffer and the names of
+/// root cannot read or write (through an fd checked to be that directory of this tree, never by
+/// name), and works iteratively with a bounded number of open fds, so any depth or width is
+/// fine. Returns an error, leaving the rest in place, when the tree is moved under it in a way
+/// that would make it leave the tree (a directory's ".." is not the parent it came from).
+/// Thread-safe: no chdir, no umask, no global state but the test-only step hook. Holds at most
+/// `max_open_dirs` + 2 fds at once, plus one 256 KiB getdents buffer and the names of
 /// directories still to visit. `parent_dirfd` may be an O_PATH fd; open it in the mount
 /// namespace whose mounts must be respected (an fd opened before unshare(CLONE_NEWNS) does not
 /// see mounts made after it; the EBUSY of rmdir on a mount point still stops removal there).
-tl::expected<RemoveStats, std::string> remove_tree(int parent_dirfd, std::string_view name,
-                                                   const RemoveOptions& options = {});
+[[nodiscard]] tl::expected<RemoveStats, std::string> remove_tree(int parent_dirfd,
+                                                                 std::string_view name,
+                                                                 const RemoveOptions& options = {});
 
 }  // namespace pershome::homework

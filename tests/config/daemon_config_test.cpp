@@ -7,12 +7,12 @@
 
 #include <string>
 
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pershome::config {
 namespace {
 
-using testing::TempDir;
+using test::TempDir;
 
 ConfigError error_of(std::string_view text, const std::string& file = "pershomed.json") {
     try {

@@ -6,12 +6,12 @@
 
 #include <fstream>
 
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pershome::config {
 namespace {
 
-using testing::TempDir;
+using test::TempDir;
 using Groups = std::vector<std::string>;
 
 PersistentHomes parse(std::string_view text, Diagnostics& d) {

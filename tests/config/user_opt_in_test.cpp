@@ -7,12 +7,12 @@
 #include <gtest/gtest.h>
 
 #include "common/unique_fd.hpp"
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pershome::config {
 namespace {
 
-using testing::TempDir;
+using test::TempDir;
 
 TEST(UserOptIn, EmptyFileMeansDefaults) {
     Diagnostics d;

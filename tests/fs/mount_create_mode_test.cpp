@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/fs/mount_harness.hpp"
+#include "tests/support/process.hpp"
 
 namespace pershome::fs::test {
 namespace {
@@ -31,15 +32,9 @@ std::optional<std::string> index_bytes(const std::string& dir) {
     return read_file(p);
 }
 
+// A shell command line under set -e, with a deadline; its exit status.
 int sh(const std::string& cmd) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/bash", "bash", "-c", ("set -e; " + cmd).c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return ::pershome::test::run_shell(cmd);
 }
 
 TEST(CreateMode, TightModesSurviveSigkillRightAfterCreate) {

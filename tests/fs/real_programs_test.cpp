@@ -15,21 +15,14 @@
 #include <gtest/gtest.h>
 
 #include "tests/fs/mount_harness.hpp"
+#include "tests/support/process.hpp"
 
 namespace pershome::fs::test {
 namespace {
 
-// Runs a shell command line; returns its exit status.
+// A shell command line under set -e, with a deadline; its exit status.
 int sh(const std::string& cmd) {
-    const std::string line = "set -e; " + cmd;
-    const pid_t pid = fork();
-    if (pid == 0) {
-        execl("/bin/bash", "bash", "-c", line.c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return ::pershome::test::run_shell(cmd);
 }
 
 bool have(const std::string& prog) {

@@ -85,7 +85,7 @@ TEST(OpenTmphomeRoot, RefusesRelativeRootAndHome) {
 TEST(OpenTmphomeRoot, AcceptsRootOwnedPrivateDirectory) {
     TempDir tmp;
     make_dir(tmp / "root", 0755);
-    auto r = open_tmphome_root(tmp.path() + "//root/./");
+    auto r = open_tmphome_root(tmp.path().string() + "//root/./");
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(r->path, tmp / "root");
     struct stat via_fd {
@@ -103,7 +103,7 @@ TEST(OpenTmphomeRoot, AcceptsStickyWorldWritableAncestor) {
     TempDir tmp;
     make_dir(tmp / "sticky", 01777);
     make_dir(tmp / "sticky/root", 0755);
-    auto r = open_tmphome_root(tmp / "sticky/root");
+    auto r = open_tmphome_root((tmp / "sticky/root").string());
     EXPECT_TRUE(r) << r.error();
 }
 
@@ -158,17 +158,47 @@ TEST(OpenDirBelow, WalksWithoutFollowingSymlinks) {
     make_dir(tmp / "a/b");
     ASSERT_EQ(::symlink("a", (tmp / "l").c_str()), 0);
     auto ok = open_dir_below(tmp.fd(), "a/b");
-    ASSERT_TRUE(ok) << ok.error();
+    ASSERT_TRUE(ok) << ok.error().message;
     EXPECT_EQ(::mkdirat(ok->get(), "c", 0700), 0);
     EXPECT_TRUE(test::exists(tmp / "a/b/c"));
     auto self = open_dir_below(tmp.fd(), "");
     EXPECT_TRUE(self);
     auto link = open_dir_below(tmp.fd(), "l/b");
     ASSERT_FALSE(link);
-    EXPECT_NE(link.error().find("symbolic link"), std::string::npos) << link.error();
+    EXPECT_EQ(link.error().kind, WalkFailure::kUnsafe);
+    EXPECT_NE(link.error().message.find("symbolic link"), std::string::npos)
+        << link.error().message;
     EXPECT_FALSE(open_dir_below(tmp.fd(), "a/../a"));
     EXPECT_FALSE(open_dir_below(tmp.fd(), "/etc"));
-    EXPECT_FALSE(open_dir_below(tmp.fd(), "missing"));
+    auto missing = open_dir_below(tmp.fd(), "missing");
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().kind, WalkFailure::kMissing);
+}
+
+TEST(OpenDirBelow, CreatesMissingDirectoriesAsRoots) {
+    TempDir tmp;
+    auto made =
+        open_dir_below(tmp.fd(), "x/y", {.create = true, .root_owned = true, .shown_base = {}});
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_EQ(test::mode_of(tmp / "x/y"), S_IFDIR | 0755);
+    auto again =
+        open_dir_below(tmp.fd(), "x/y", {.create = true, .root_owned = true, .shown_base = {}});
+    EXPECT_TRUE(again);
+}
+
+TEST(OpenDirBelow, RootOwnedRefusesWhatOthersCanWrite) {
+    TempDir tmp;
+    make_dir(tmp / "open", 0777);
+    make_dir(tmp / "theirs", 0755);
+    ASSERT_EQ(::chown((tmp / "theirs").c_str(), 4242, 4242), 0);
+    for (const char* rel : {"open", "theirs"}) {
+        auto r = open_dir_below(tmp.fd(), rel, {.root_owned = true, .shown_base = "/base"});
+        ASSERT_FALSE(r) << rel;
+        EXPECT_EQ(r.error().kind, WalkFailure::kUnsafe) << rel;
+        EXPECT_NE(r.error().message.find(std::string("/base/") + rel), std::string::npos)
+            << r.error().message;
+    }
+    EXPECT_TRUE(open_dir_below(tmp.fd(), "theirs"));  // only checked when asked
 }
 
 }  // namespace

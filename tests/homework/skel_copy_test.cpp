@@ -250,7 +250,7 @@ namespace {
 
 TEST(SkelCopyAcrossFilesystems, DataSurvivesTheFallbackPath) {
     // tmpfs to the disk: copy_file_range says EXDEV there, so sendfile does the work.
-    test::TempDir mem(test::TempDir::memory_base());
+    test::TempDir mem("pershome-homework", test::TempDir::memory_base());
     test::TempDir disk;
     std::string data(200 * 1024 + 3, '\0');
     for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i % 251);

@@ -1,4 +1,4 @@
-// A private scratch directory per test, removed afterwards; tests never write elsewhere.
+// Helpers of homework's tests, which run as root, each in its own scratch directory.
 #pragma once
 
 #include <fcntl.h>
@@ -6,53 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "common/unique_fd.hpp"
-#include "homework/tree_remove.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pershome::homework::test {
 
-class TempDir {
-  public:
-    TempDir() : TempDir(default_base()) {}
-    // `base` is where the scratch dir goes: /dev/shm for the big trees, whose creation on a
-    // busy disk would take far longer than the code under test.
-    explicit TempDir(const std::string& base) {
-        std::string tmpl = base + "/pershome-homework-XXXXXX";
-        if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-        path_ = tmpl;
-        fd_.reset(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        // Tests that mount do so in a child's private namespace, so nothing is mounted here.
-        fd_.reset();
-        const auto slash = path_.rfind('/');
-        UniqueFd parent(::open(path_.substr(0, slash).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        (void)remove_tree(parent.get(), path_.substr(slash + 1));
-    }
-    const std::string& path() const { return path_; }
-    int fd() const { return fd_.get(); }
-    std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
-    static std::string default_base() {
-        const char* env = ::getenv("TMPDIR");
-        return env && *env == '/' ? env : "/tmp";
-    }
-    static std::string memory_base() {
-        struct stat st {};
-        return ::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : default_base();
-    }
-
-  private:
-    std::string path_;
-    UniqueFd fd_;
-};
+// The scratch directory all tests share (tests/support).
+using pershome::test::TempDir;
 
 inline void write_file(const std::string& path, const std::string& content, mode_t mode = 0644) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));

@@ -2,9 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -13,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "capabilities.hpp"
 #include "temp_dir.hpp"
 
 namespace pershome::homework {
@@ -102,16 +101,6 @@ TEST(RemoveTree, ModeZeroDirectories) {
     EXPECT_FALSE(exists(tmp / "home"));
 }
 
-// Sets the effective capability set to exactly `keep`, so root loses what is not in it.
-bool restrict_capabilities(uint64_t keep) {
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2]{};
-    if (::syscall(SYS_capget, &header, data) != 0) return false;
-    data[0].effective &= static_cast<uint32_t>(keep);
-    data[1].effective &= static_cast<uint32_t>(keep >> 32);
-    return ::syscall(SYS_capset, &header, data) == 0;
-}
-
 TEST(RemoveTree, ModeZeroDirectoriesWithoutDacOverride) {
     // Root normally reads anything; a daemon confined without CAP_DAC_OVERRIDE must chmod.
     TempDir tmp;
@@ -129,9 +118,7 @@ TEST(RemoveTree, ModeZeroDirectoriesWithoutDacOverride) {
     write_file(tmp / "home2/should-not-matter", "", 0600);
     ASSERT_EQ(::chmod((tmp / "home2").c_str(), 0000), 0);
     test::in_child([&](std::string& failures) {
-        const uint64_t all = ~0ULL;
-        const uint64_t dac = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH);
-        CHILD_CHECK(failures, restrict_capabilities(all & ~dac));
+        CHILD_CHECK(failures, test::drop_dac_override());
         // Proof the restriction bites: root cannot list a mode-000 directory now.
         CHILD_CHECK(failures, ::open((tmp / "home/locked").c_str(), O_RDONLY) < 0);
         auto r = remove_tree(tmp.fd(), "home");
@@ -209,7 +196,7 @@ void make_deep(const TempDir& tmp, const char* name, int depth) {
 }
 
 TEST(RemoveTree, TenThousandLevelsDeep) {
-    TempDir tmp(TempDir::memory_base());
+    TempDir tmp("pershome-homework", TempDir::memory_base());
     make_deep(tmp, "home", 10000);
     const int fds_before = open_fd_count();
     auto r = remove_tree(tmp.fd(), "home");
@@ -222,7 +209,7 @@ TEST(RemoveTree, TenThousandLevelsDeep) {
 }
 
 TEST(RemoveTree, DeepTreeWithFewFdsReopensParents) {
-    TempDir tmp(TempDir::memory_base());
+    TempDir tmp("pershome-homework", TempDir::memory_base());
     make_deep(tmp, "home", 3000);
     auto r = remove_tree(tmp.fd(), "home", {.expected_uid = std::nullopt, .max_open_dirs = 4});
     ASSERT_TRUE(r) << r.error();
@@ -232,7 +219,7 @@ TEST(RemoveTree, DeepTreeWithFewFdsReopensParents) {
 }
 
 TEST(RemoveTree, HundredThousandFilesWide) {
-    TempDir tmp(TempDir::memory_base());
+    TempDir tmp("pershome-homework", TempDir::memory_base());
     make_dir(tmp / "home");
     UniqueFd home(::open((tmp / "home").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     for (int i = 0; i < 100000; ++i) {

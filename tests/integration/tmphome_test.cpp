@@ -290,6 +290,18 @@ TEST_F(TmphomeTest, LeftoverHomeFromCrashIsWipedAtNextLogin) {
     login->close();
 }
 
+TEST_F(TmphomeTest, HalfMadeHomeOfACrashedDaemonIsWipedAtNextLogin) {
+    // A home is root's and 0700 until skel is in: that is what a crash leaves.
+    fs::create_directory(sys.home("patron8"));
+    fs::permissions(sys.home("patron8"), fs::perms(0700));
+    write_file(sys.home("patron8") / ".bashrc", "half\n");
+    auto login = sys.login("patron8");
+    ASSERT_EQ(login->open_rc, kPamSuccess) << login->open_text;
+    EXPECT_EQ(read_file(sys.home("patron8") / ".bashrc"), "# demo bashrc\n");
+    EXPECT_EQ(lstat_of(sys.home("patron8")).st_uid, sys.uid_of("patron8"));
+    login->close();
+}
+
 TEST_F(TmphomeTest, HomeOwnedBySomeoneElseIsNeitherUsedNorRemoved) {
     fs::create_directory(sys.home("patron9"));
     write_file(sys.home("patron9") / "theirs.txt", "other user's\n");

@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <iostream>
 #include <stdexcept>
 #include <system_error>
 
@@ -150,6 +152,36 @@ void Child::kill_and_reap() {
         waitpid(pid_, nullptr, 0);
         pid_ = -1;
     }
+}
+
+int run_shell(const std::string& line, std::chrono::milliseconds timeout) {
+    const std::string script = "set -e; " + line;
+    const auto deadline = Clock::now() + timeout;
+    const pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        setpgid(0, 0);  // so that the deadline can end its pipelines too
+        execl("/bin/bash", "bash", "-c", script.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    setpgid(pid, 0);  // both sides: no race with a kill before the child ran
+    UniqueFd exited(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    for (;;) {
+        int status = 0;
+        const pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (r < 0 && errno != EINTR) return -1;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) break;
+        // A pidfd turns readable at the exit; without one (old kernel) poll in small steps.
+        pollfd p{exited.get(), POLLIN, 0};
+        poll(exited ? &p : nullptr, exited ? 1 : 0,
+             exited ? static_cast<int>(left.count()) : std::min<int>(10, left.count()));
+    }
+    kill(-pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    std::cerr << "run_shell: killed after " << timeout.count() << " ms: " << line << "\n";
+    return -1;
 }
 
 std::vector<std::string> clean_environment() {

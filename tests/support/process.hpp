@@ -63,6 +63,13 @@ class Child {
     UniqueFd in_, out_, err_;
 };
 
+// Runs LINE as `bash -c "set -e; LINE"` with this process's environment and
+// stdio, in a process group of its own, and waits up to TIMEOUT; then kills
+// the group and says so on stderr. Returns the exit status, or -1 when the
+// shell died of a signal, was killed at the deadline, or could not start.
+int run_shell(const std::string& line,
+              std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
 // This process's environment minus variables that would leak into a child
 // by accident (preloads, bus addresses, wrapper settings).
 std::vector<std::string> clean_environment();

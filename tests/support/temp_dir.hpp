@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
+
+#include "common/unique_fd.hpp"
 
 namespace pershome::test {
 
@@ -16,10 +19,21 @@ class TempDir {
 
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+    // An O_RDONLY fd of the directory, for the *at() calls of code under test.
+    int fd() const { return fd_.get(); }
+    // Writes TEXT to REL below the directory; returns the file's path.
+    std::string write(const std::string& rel, std::string_view text) const;
     void keep() { keep_ = true; }
+
+    // $TMPDIR when it is an absolute path, else /tmp.
+    static std::string default_base();
+    // /dev/shm when there is one: big trees are made there far faster than on
+    // a busy disk, and than the code under test takes to work on them.
+    static std::string memory_base();
 
   private:
     std::filesystem::path path_;
+    UniqueFd fd_;
     bool keep_ = false;
 };
 
