@@ -25,8 +25,6 @@ void destroy(void* userdata) {
     fs.write_behind().drain_all();
     for (auto [ino, err] : fs.write_behind().unseen_errors()) fs.log_lost_write(ino, err);
     fs.stop_flusher();
-    std::lock_guard lk(fs.mutex());
-    fs.notice_all_passthrough_writes();
     fs.flush_all();
     const auto s = fs.stats();
     fs.log(fmt::format("{} index writes, {} bytes", s.writes, s.bytes));

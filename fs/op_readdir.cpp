@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "fs/ops.hpp"
@@ -25,8 +26,7 @@ void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
     std::vector<char> buf(size);
     size_t used = 0;
     std::lock_guard lk(fs.mutex());
-    int err = 0;
-    DirState* d = fs.dir_of(ino, &err);
+    DirState* d = fs.loaded_dir(ino);  // (opendir loaded it; null once removed)
     for (size_t i = static_cast<size_t>(off); i < h->items.size(); ++i) {
         const auto& it = h->items[i];
         const off_t next = static_cast<off_t>(i + 1);
@@ -66,10 +66,17 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto h = std::make_unique<DirHandle>();
     DirHandle* kept = nullptr;
     {
-        std::lock_guard lk(fs.mutex());
-        int err = 0;
-        DirState* d = fs.dir_of(ino, &err);
-        if (!d) return (void)fuse_reply_err(req, err);
+        // The directory lock only for a first use, which loads it.
+        std::optional<OpLocks> l;
+        std::unique_lock<std::mutex> lk(fs.mutex());
+        DirState* d = fs.loaded_dir(ino);
+        if (!d) {
+            lk.unlock();
+            l.emplace(fs, std::vector<fuse_ino_t>{ino}, false, false);
+            int err = 0;
+            d = fs.dir_of(*l, ino, &err);
+            if (!d) return (void)fuse_reply_err(req, err);
+        }
         const Node* n = fs.node(ino);
         h->items.push_back({".", n->st_ino, S_IFDIR});
         const Node* up = ino == FUSE_ROOT_ID ? n : fs.node(n->parent);
@@ -110,15 +117,15 @@ void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
     (void)datasync;
     (void)fi;
     auto& fs = fs_of(req);
-    std::unique_lock lk(fs.mutex());
+    OpLocks l(fs, {ino}, false, false);
     int err = 0;
-    DirState* d = fs.dir_of(ino, &err);
+    DirState* d = fs.dir_of(l, ino, &err);
     if (!d) return (void)fuse_reply_err(req, err);
     // Files renamed into it (vfat needs their own write-back), then the
     // backing directory's own entries (names created, removed), then the
     // index: all without holding the mutex (a stick's fsync is slow).
-    err = fs.flush_released(lk, d, true);
-    lk.unlock();
+    err = fs.flush_released(l.mu(), d, true);
+    l.mu().unlock();
     fuse_reply_err(req, err);
 }
 
