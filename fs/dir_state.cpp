@@ -429,7 +429,7 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
 
 }  // namespace
 
-IndexJob prepare_index_job(DirState& d, bool payload) {
+IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()>& pause) {
     IndexJob job;
     job.writer = d.writer;
     job.dirfd.reset(fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0));
@@ -440,15 +440,19 @@ IndexJob prepare_index_job(DirState& d, bool payload) {
         d.renamed_in.clear();
     }
     if (payload) {
+        job.seq = ++d.seq;
+        // Changes from now on (also during a pause) make it dirty again; a
+        // failed write does too.
+        d.dirty = false;
+        d.atime_dirty = false;
         // Record by record: the write compares them with what the stick
         // holds and sends only those that changed.
         job.records.self = serialize_self(d.self);
-        for (const auto& [name, e] : d.entries)
+        std::size_t n = 0;
+        for (const auto& [name, e] : d.entries) {
+            if (pause && ++n % kSnapshotChunk == 0) pause();
             job.records.entries.emplace_hint(job.records.entries.end(), name, serialize_entry(e));
-        job.seq = ++d.seq;
-        // Changes from now on make it dirty again; a failed write does too.
-        d.dirty = false;
-        d.atime_dirty = false;
+        }
     }
     return job;
 }

@@ -74,7 +74,10 @@ struct IndexJob {
 
 struct DirState {
     UniqueFd fd;  // O_PATH fd of the backing directory; follows it through renames
-    Entry self;   // the directory's own attributes (authoritative for the root only)
+    // Its node in a mount (whose lock guards it: fs/fs.hpp); 0 for the link
+    // pool and outside a mount.
+    std::uint64_t ino = 0;
+    Entry self;  // the directory's own attributes (authoritative for the root only)
     std::map<std::string, Entry> entries;
     std::unordered_set<std::string> claimed;  // backing names owned by an entry
     // Entries of type Dir: st_nlink is 2 + this. Kept by add() and remove(),
@@ -138,8 +141,13 @@ int write_index(DirState& d, IndexStats* stats);
 
 // Takes the snapshot of `d` (with `payload`: the index content, numbered,
 // and `d` counts as clean; without: only the renamed names to fsync). Call
-// with whatever guards `d` held.
-IndexJob prepare_index_job(DirState& d, bool payload);
+// with whatever guards `d` held. `pause`, if given, is called after every
+// kSnapshotChunk entries: the caller may let others in (fs.cpp lets go of
+// its mutex), as long as no entry is added or removed meanwhile; an entry
+// changed in place meanwhile marks `d` dirty again, so the next snapshot
+// carries it.
+inline constexpr std::size_t kSnapshotChunk = 256;
+IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()>& pause = {});
 // Does the job's fsyncs and index write under the writer's lock; needs no
 // other lock. The index write's errno, or 0 (also when skipped as older
 // than what landed).

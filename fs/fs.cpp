@@ -78,6 +78,7 @@ Fs::Fs(Options opt, UniqueFd root)
     r.st_ino = FUSE_ROOT_ID;
     by_st_ino_[FUSE_ROOT_ID] = FUSE_ROOT_ID;
     r.dir = std::make_unique<DirState>(load_dir(std::move(rfd), reconcile_options(), &problems));
+    r.dir->ino = FUSE_ROOT_ID;
     log_findings("/", problems);
     if (r.dir->dirty) dirty_.insert(r.dir.get());
 }
@@ -272,12 +273,14 @@ DirState* Fs::dir_of(OpLocks& l, fuse_ino_t ino, int* err) {
     const std::string where = path_of(ino);
     auto loaded = l.unlocked([&] {
         std::vector<std::string> problems;
-        auto d = std::make_unique<DirState>(load_dir(std::move(fd), reconcile_options(), &problems));
+        auto d =
+            std::make_unique<DirState>(load_dir(std::move(fd), reconcile_options(), &problems));
         log_findings(where, problems);
         return d;
     });
     n = node(ino);  // held by its directory lock: neither detached nor gone
     n->dir = std::move(loaded);
+    n->dir->ino = ino;
     if (n->dir->dirty) dirty_.insert(n->dir.get());
     return n->dir.get();
 }
@@ -794,7 +797,7 @@ int Fs::flush(OpLocks& l, DirState* d) {
         write = d->writer->landed < d->seq;
     }
     if (write || !d->renamed_in.empty()) {
-        IndexJob job = prepare_index_job(*d, write);
+        IndexJob job = snapshot(l.mu(), *d, write);
         dirty_.erase(d);
         // Only this directory's lock is held meanwhile (and alloc_
         // exclusive): d stays, other directories go on.
@@ -813,7 +816,7 @@ int Fs::flush(OpLocks& l, DirState* d) {
 
 int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir) {
     if (!d || opt_.read_only) return 0;
-    IndexJob job = prepare_index_job(*d, d->dirty || d->atime_dirty);
+    IndexJob job = snapshot(lk, *d, d->dirty || d->atime_dirty);
     job.sync_dir = sync_dir;
     const std::uint64_t target = d->seq;  // ours, or the newest taken before
     dirty_.erase(d);
@@ -830,27 +833,52 @@ int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_
     return err ? err : (sync_dir ? job.sync_error : 0);
 }
 
+IndexJob Fs::snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payload) {
+    // A directory of many thousand entries takes a while to serialize:
+    // mu_ is let go now and then (the caller's directory lock keeps the
+    // entries themselves).
+    return prepare_index_job(d, payload, [&lk] {
+        lk.unlock();
+        std::this_thread::yield();
+        lk.lock();
+    });
+}
+
 void Fs::write_back(std::unique_lock<std::mutex>& lk, bool all) {
-    // Snapshots under mu_, the writes (fsyncs: slow on a stick) without it,
-    // each under alloc_ exclusive.
-    std::vector<IndexJob> jobs;
-    std::vector<DirState*> due;
+    // Each directory due: its snapshot under its directory lock (and mu_,
+    // let go now and then), its write (fsyncs: slow on a stick) under
+    // alloc_ exclusive alone.
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<std::mutex>>> due;
     for (DirState* d : dirty_)
-        if (all || d->dirty || !d->renamed_in.empty()) due.push_back(d);
-    for (DirState* d : due) {
-        jobs.push_back(prepare_index_job(*d, d->dirty || d->atime_dirty));
-        dirty_.erase(d);
-    }
-    if (jobs.empty()) return;
+        if (all || d->dirty || !d->renamed_in.empty())
+            due.emplace_back(d->ino, d->ino ? dir_mutex(d->ino) : pool_mu_);
     lk.unlock();
-    std::vector<bool> failed(jobs.size(), false);
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-        std::unique_lock excl(alloc_);
-        failed[i] = run_job(jobs[i]) != 0;
+    for (auto& [ino, m] : due) {
+        if (!m) continue;
+        std::unique_lock dl(*m);
+        lk.lock();
+        // Gone meanwhile (rmdir), or written by someone else.
+        DirState* d = ino ? loaded_dir(ino) : pool_.get();
+        if (!d || !dirty_.count(d) || !(all || d->dirty || !d->renamed_in.empty())) {
+            lk.unlock();
+            continue;
+        }
+        IndexJob job = snapshot(lk, *d, d->dirty || d->atime_dirty);
+        if (!d->dirty && !d->atime_dirty && d->renamed_in.empty()) dirty_.erase(d);
+        lk.unlock();
+        dl.unlock();
+        bool failed = false;
+        {
+            std::unique_lock excl(alloc_);
+            failed = run_job(job) != 0;
+        }
+        if (failed) {
+            lk.lock();
+            redirty(job);
+            lk.unlock();
+        }
     }
     lk.lock();
-    for (std::size_t i = 0; i < jobs.size(); ++i)
-        if (failed[i]) redirty(jobs[i]);
 }
 
 void Fs::flush_all() {

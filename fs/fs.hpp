@@ -126,8 +126,8 @@ struct Node {
     // The directory lock (lock order 1), made on first use; shared so that
     // a holder keeps it while the node goes.
     std::shared_ptr<std::mutex> dir_mu;
-    std::vector<int> open_fds;      // backing fds of open handles (owned by the handles)
-    PassthroughUse pt;              // those of them opened for passthrough
+    std::vector<int> open_fds;  // backing fds of open handles (owned by the handles)
+    PassthroughUse pt;          // those of them opened for passthrough
 };
 
 // Where a node's data lives on the backing: name relative to an O_PATH
@@ -309,10 +309,9 @@ class Fs {
     // but a snapshot of it is still in flight, writes a fresh one.
     [[nodiscard]] int flush(OpLocks& l, DirState* d);
     // The same for fsync/fsyncdir, with `lk` (holding mutex()) released
-    // during the I/O; `sync_dir`: fsync the backing directory too. `d` may
-    // be gone when it returns (lk is held again). Call without alloc_lock().
-    [[nodiscard]] int flush_released(std::unique_lock<std::mutex>& lk, DirState* d,
-                                     bool sync_dir);
+    // during the I/O; `sync_dir`: fsync the backing directory too. The
+    // caller holds `d`'s directory lock, not alloc_lock().
+    [[nodiscard]] int flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir);
     void note_renamed(DirState* d, const std::string& real);
     // Writes every dirty directory (at unmount); takes mutex() itself.
     void flush_all();
@@ -351,8 +350,12 @@ class Fs {
     // Loads the link pool at start, if there is one.
     void load_pool();
     // Snapshots of the dirty directories (all, or those due at a flush=
-    // tick), written with mu_ (held by `lk`) let go.
+    // tick), each taken under its directory lock, written with mu_ (held
+    // by `lk`, held again at the end) let go. Call holding no directory lock.
     void write_back(std::unique_lock<std::mutex>& lk, bool all);
+    // prepare_index_job of `d`, letting go of mu_ (held by `lk`) between
+    // chunks; the caller holds `d`'s directory lock.
+    IndexJob snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payload);
     // place_new under backing name `real`; `make_failed`: the error is
     // make's (the backing's answer), not the index write's.
     [[nodiscard]] int place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& real,

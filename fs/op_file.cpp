@@ -192,17 +192,29 @@ void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
         std::shared_lock alloc(fs.alloc_lock());
         if (backing_fsync(fd, datasync != 0) != 0) return (void)fuse_reply_err(req, errno);
     }
-    // The file's metadata reaches the stick too (written without holding
-    // the mutex: a stick's fsync is slow and would stall every operation).
-    std::unique_lock lk(fs.mutex());
-    AttrRef a = fs.attrs(ino);
-    // A name made or moved here since the directory's last sync goes to the
-    // stick with this fsync (see DirState::unsynced_names).
-    const bool sync_dir = a.owner && a.owner->unsynced_names != 0;
-    if (sync_dir) a.owner->unsynced_names = 0;
-    const int err = a.owner ? fs.flush_released(lk, a.owner, sync_dir) : 0;
-    lk.unlock();
-    fuse_reply_err(req, err);
+    // The file's metadata reaches the stick too, under the lock of the
+    // directory holding it (written without holding the mutex: a stick's
+    // fsync is slow and would stall every operation).
+    for (;;) {
+        std::uint64_t owner = 0;
+        {
+            std::lock_guard lk(fs.mutex());
+            AttrRef a = fs.attrs(ino);
+            if (!a.owner) return (void)fuse_reply_err(req, 0);  // unlinked: nothing to keep
+            owner = a.owner->ino;
+        }
+        OpLocks l(fs, {owner}, owner == 0, false);
+        AttrRef a = fs.attrs(ino);
+        if (!a.owner) return (void)fuse_reply_err(req, 0);
+        if (a.owner->ino != owner) continue;  // renamed meanwhile
+        // A name made or moved here since the directory's last sync goes to
+        // the stick with this fsync (see DirState::unsynced_names).
+        const bool sync_dir = a.owner->unsynced_names != 0;
+        a.owner->unsynced_names = 0;
+        const int err = fs.flush_released(l.mu(), a.owner, sync_dir);
+        l.mu().unlock();
+        return (void)fuse_reply_err(req, err);
+    }
 }
 
 void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include <memory>
-#include <optional>
+#include <thread>
 #include <vector>
 
 #include "fs/ops.hpp"
@@ -66,24 +66,22 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto h = std::make_unique<DirHandle>();
     DirHandle* kept = nullptr;
     {
-        // The directory lock only for a first use, which loads it.
-        std::optional<OpLocks> l;
-        std::unique_lock<std::mutex> lk(fs.mutex());
-        DirState* d = fs.loaded_dir(ino);
-        if (!d) {
-            lk.unlock();
-            l.emplace(fs, std::vector<fuse_ino_t>{ino}, false, false);
-            int err = 0;
-            d = fs.dir_of(*l, ino, &err);
-            if (!d) return (void)fuse_reply_err(req, err);
-        }
+        // Its lock keeps the entries while mu_ is let go between chunks (a
+        // directory of many thousand names takes a while).
+        OpLocks l(fs, {ino}, false, false);
+        int err = 0;
+        DirState* d = fs.dir_of(l, ino, &err);
+        if (!d) return (void)fuse_reply_err(req, err);
         const Node* n = fs.node(ino);
         h->items.push_back({".", n->st_ino, S_IFDIR});
         const Node* up = ino == FUSE_ROOT_ID ? n : fs.node(n->parent);
         h->items.push_back({"..", up ? up->st_ino : n->st_ino, S_IFDIR});
         h->items.reserve(d->entries.size() + 2);
-        for (const auto& [name, e] : d->entries)
+        std::size_t count = 0;
+        for (const auto& [name, e] : d->entries) {
+            if (++count % kSnapshotChunk == 0) l.unlocked([] { std::this_thread::yield(); });
             h->items.push_back({name, fs.node(fs.node_for(ino, e))->st_ino, fs.type_bits(e.type)});
+        }
         kept = fs.keep_dir_handle(std::move(h));
     }
     fi->fh = reinterpret_cast<uint64_t>(kept);

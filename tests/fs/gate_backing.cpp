@@ -4,7 +4,8 @@
 // is created, so the test knows one is blocked); removing GATE lets it go.
 // Likewise GATE.data holds every write to any other file (GATE.data.held
 // says one is held), and while GATE.eio exists such writes fail with EIO (a
-// stick gone bad).
+// stick gone bad). GATE.read holds every read of a PERSHOME.IDX (a large
+// index loading from a slow stick; GATE.read.held says one is held).
 //
 //   fs_gate_backing SOURCE MOUNTPOINT GATE
 //
@@ -144,7 +145,8 @@ int op_open(const char* path, fuse_file_info* fi) {
     return 0;
 }
 
-int op_read(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
+int op_read(const char* path, char* buf, size_t size, off_t off, fuse_file_info* fi) {
+    if (path && is_index(path)) hold_at(g_gate + ".read");
     const ssize_t n = pread(static_cast<int>(fi->fh), buf, size, off);
     return n < 0 ? -errno : static_cast<int>(n);
 }

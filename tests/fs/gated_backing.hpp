@@ -55,6 +55,7 @@ class GatedBacking {
         using namespace std::chrono_literals;
         open_gate();
         open_data_gate();
+        open_read_gate();
         umount2(mnt_.c_str(), MNT_DETACH);
         int status = 0;
         if (!wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10s)) {
@@ -88,6 +89,17 @@ class GatedBacking {
         std::filesystem::remove(gate_ + ".data", ec);
     }
     bool holding_data() const { return exists(gate_ + ".data.held") && exists(gate_ + ".data"); }
+
+    // The same for reads of indexes (a directory's load).
+    void close_read_gate() {
+        write_file(gate_ + ".read", "");
+        std::filesystem::remove(gate_ + ".read.held");
+    }
+    void open_read_gate() {
+        std::error_code ec;
+        std::filesystem::remove(gate_ + ".read", ec);
+    }
+    bool holding_read() const { return exists(gate_ + ".read.held") && exists(gate_ + ".read"); }
     // While on, writes to files other than indexes fail with EIO.
     void fail_data_writes(bool on) {
         if (on) {

@@ -2,7 +2,9 @@
 // must not stall the rest of the mount: pershome-fs runs on a passthrough
 // backing (gate_backing.cpp) whose fsync of PERSHOME.IDX blocks while a gate
 // file exists; meanwhile operations in another directory, and getattr in
-// the same one, must answer. Every wait is on a condition with a deadline.
+// the same one, must answer. The same for a directory's load held in the
+// read of its index, and for the index write an operation makes at once.
+// Every wait is on a condition with a deadline.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -41,8 +43,9 @@ double timed_answer(GatedBacking& g, const char* what, const std::function<void(
     const auto start = Clock::now();
     auto f = std::async(std::launch::async, op);
     if (f.wait_for(kAnswerDeadline) != std::future_status::ready) {
-        ADD_FAILURE() << what << " did not answer within 3 s while an index fsync was held";
+        ADD_FAILURE() << what << " did not answer within 3 s while an index fsync or read was held";
         g.open_gate();
+        g.open_read_gate();
         f.wait();
         return -1;
     }
@@ -219,6 +222,104 @@ TEST(IndexLock, RmdirWhileItsIndexWriteIsHeldSucceeds) {
     EXPECT_FALSE(exists(g.source() + "/C"));
     const std::string log = m.unmount();
     EXPECT_EQ(log.find("index write failed"), std::string::npos) << log;
+}
+
+// Getattr, lookup, readdir and a create in B answer while something of A
+// is held at a gate.
+void directory_b_answers(GatedBacking& g, Mount& m) {
+    timed_answer(g, "getattr in another directory", [&] {
+        mode_t mode = 0;
+        EXPECT_EQ(statx_mode(m.path("B/g"), &mode), 0);
+    });
+    timed_answer(g, "lookup of a new name in another directory", [&] {
+        struct stat st {};
+        EXPECT_NE(stat(m.path("B/nonexistent").c_str(), &st), 0);
+        EXPECT_EQ(errno, ENOENT);
+    });
+    timed_answer(g, "readdir of another directory", [&] {
+        DIR* d = opendir(m.path("B").c_str());
+        ASSERT_NE(d, nullptr);
+        int names = 0;
+        while (dirent* de = readdir(d)) names += de->d_name[0] != '.';
+        closedir(d);
+        EXPECT_GE(names, 1);
+    });
+    timed_answer(g, "getattr of the held directory itself", [&] {
+        mode_t mode = 0;
+        EXPECT_EQ(statx_mode(m.path("A"), &mode), 0);
+    });
+}
+
+TEST(DirLock, IndexLoadHeldStallsNoOtherDirectory) {
+    TempTree t;
+    GatedBacking g(t.root());
+    {
+        // A with an index (a 0600 file), B: on the stick, not yet loaded.
+        Mount m(g.mnt(), t.mnt());
+        ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
+        ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
+        write_file(m.path("A/f"), "a");
+        ASSERT_EQ(chmod(m.path("A/f").c_str(), 0600), 0);
+        write_file(m.path("B/g"), "b");
+        m.unmount();
+    }
+    ASSERT_TRUE(exists(g.source() + "/A/PERSHOME.IDX"));
+    Mount m(g.mnt(), t.mnt(), "flush=3600");
+    struct stat st {};
+    ASSERT_EQ(stat(m.path("B/g").c_str(), &st), 0);  // B loaded
+    g.close_read_gate();
+    std::printf("load of A held in the read of its index:\n");
+    auto load = std::async(std::launch::async, [&] {
+        mode_t mode = 0;
+        const int err = statx_mode(m.path("A/f"), &mode);
+        return err ? -err : static_cast<int>(mode);
+    });
+    ASSERT_TRUE(wait_until([&] { return g.holding_read(); }, kEventDeadline))
+        << "the lookup in A never read A's index";
+    directory_b_answers(g, m);
+    timed_answer(g, "create in another directory", [&] {
+        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        EXPECT_GE(fd, 0) << std::strerror(errno);
+        if (fd >= 0) close(fd);
+    });
+    EXPECT_EQ(load.wait_for(0s), std::future_status::timeout)
+        << "the lookup in A answered while A's index read was held";
+    g.open_read_gate();
+    ASSERT_EQ(load.wait_for(kEventDeadline), std::future_status::ready);
+    EXPECT_EQ(load.get(), 0600);
+}
+
+TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
+    TempTree t;
+    GatedBacking g(t.root());
+    Mount m(g.mnt(), t.mnt(), "flush=3600");
+    ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
+    write_file(m.path("B/g"), "b");
+    for (const char* dir : {"", "A", "B"}) {
+        const int fd = open(m.path(dir).c_str(), O_RDONLY | O_DIRECTORY);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(fsync(fd), 0);
+        close(fd);
+    }
+    g.close_gate();
+    // A 0600 file's entry reaches the index before the file exists
+    // (keeps_mode_only_in_index): the create waits for that write.
+    std::printf("index write of a 0600 create in A held:\n");
+    auto create = std::async(std::launch::async, [&] {
+        const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0) return errno;
+        close(fd);
+        return 0;
+    });
+    ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
+        << "the create never reached its index write";
+    directory_b_answers(g, m);
+    EXPECT_EQ(create.wait_for(0s), std::future_status::timeout)
+        << "the create returned while its index write was held";
+    g.open_gate();
+    ASSERT_EQ(create.wait_for(kEventDeadline), std::future_status::ready);
+    EXPECT_EQ(create.get(), 0);
 }
 
 }  // namespace
