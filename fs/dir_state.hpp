@@ -112,6 +112,11 @@ struct DirState {
     void remove(const std::string& name);
 };
 
+// How much of a finding or log line is shown (common/display_text.hpp, which
+// also escapes what a stick's names may hold): a line names at most two
+// names of up to 255 bytes.
+inline constexpr std::size_t kShownBytes = 1024;
+
 struct ReconcileOptions {
     mode_t umask = 022;
     // Is link group `id` present in the pool? (nullptr: no pool)

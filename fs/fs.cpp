@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "common/display_text.hpp"
 #include "fs/inode_numbers.hpp"
 #include "fs/name_codec.hpp"
 
@@ -102,8 +103,11 @@ DirHandle* Fs::keep_dir_handle(std::unique_ptr<DirHandle> h) {
 }
 
 void Fs::log(const std::string& msg) const {
-    std::fprintf(stderr, "pershome-fs: %s\n", msg.c_str());
-    if (!opt_.foreground) syslog(LOG_NOTICE, "%s", msg.c_str());
+    // Messages name files from the stick, which may hold any bytes: one
+    // made to look like a log line of its own, or invalid UTF-8, is escaped.
+    const std::string shown = display_text(msg, kShownBytes);
+    std::fprintf(stderr, "pershome-fs: %s\n", shown.c_str());
+    if (!opt_.foreground) syslog(LOG_NOTICE, "%s", shown.c_str());
 }
 
 void Fs::log_findings(const std::string& where, const std::vector<std::string>& findings) const {

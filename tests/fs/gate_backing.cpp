@@ -5,7 +5,8 @@
 // Likewise GATE.data holds every write to any other file (GATE.data.held
 // says one is held), and while GATE.eio exists such writes fail with EIO (a
 // stick gone bad). GATE.read holds every read of a PERSHOME.IDX (a large
-// index loading from a slow stick; GATE.read.held says one is held).
+// index loading from a slow stick; GATE.read.held says one is held), and
+// while GATE.idx-eio exists every fsync of a PERSHOME.IDX fails with EIO.
 //
 //   fs_gate_backing SOURCE MOUNTPOINT GATE
 //
@@ -167,6 +168,7 @@ int op_release(const char*, fuse_file_info* fi) {
 
 int op_fsync(const char* path, int datasync, fuse_file_info* fi) {
     if (is_index(path)) hold_at(g_gate);
+    if (is_index(path) && access((g_gate + ".idx-eio").c_str(), F_OK) == 0) return -EIO;
     const int fd = static_cast<int>(fi->fh);
     return err_or(datasync ? fdatasync(fd) : fsync(fd));
 }

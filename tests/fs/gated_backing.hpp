@@ -56,6 +56,7 @@ class GatedBacking {
         open_gate();
         open_data_gate();
         open_read_gate();
+        fail_index_fsyncs(false);
         umount2(mnt_.c_str(), MNT_DETACH);
         int status = 0;
         if (!wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10s)) {
@@ -89,6 +90,16 @@ class GatedBacking {
         std::filesystem::remove(gate_ + ".data", ec);
     }
     bool holding_data() const { return exists(gate_ + ".data.held") && exists(gate_ + ".data"); }
+
+    // While on, fsyncs of indexes fail with EIO.
+    void fail_index_fsyncs(bool on) {
+        if (on) {
+            write_file(gate_ + ".idx-eio", "");
+        } else {
+            std::error_code ec;
+            std::filesystem::remove(gate_ + ".idx-eio", ec);
+        }
+    }
 
     // The same for reads of indexes (a directory's load).
     void close_read_gate() {

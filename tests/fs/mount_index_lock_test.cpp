@@ -322,5 +322,27 @@ TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
     EXPECT_EQ(create.get(), 0);
 }
 
+// A rename or link acknowledged to the caller survives a crash because its
+// index writes landed: when one fails, the caller hears it (EIO), even when
+// the backing rename already happened (issue 14).
+TEST(IndexErrors, RenameAndLinkReportAFailedIndexWrite) {
+    TempTree t;
+    GatedBacking g(t.root());
+    Mount m(g.mnt(), t.mnt(), "flush=3600");
+    write_file(m.path("a"), "a");
+    write_file(m.path("l"), "l");
+    ASSERT_EQ(link(m.path("l").c_str(), m.path("l2").c_str()), 0);
+    g.fail_index_fsyncs(true);
+    // A FAT-legal name: the backing rename, then both indexes.
+    EXPECT_EQ(rename(m.path("a").c_str(), m.path("b").c_str()), -1);
+    EXPECT_EQ(errno, EIO);
+    // A third name: the pool's count, then the new name's directory.
+    EXPECT_EQ(link(m.path("l").c_str(), m.path("l3").c_str()), -1);
+    EXPECT_EQ(errno, EIO);
+    g.fail_index_fsyncs(false);
+    const std::string log = m.unmount();
+    EXPECT_NE(log.find("index write failed"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace pershome::fs::test
