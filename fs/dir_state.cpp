@@ -50,7 +50,7 @@ void mark_hidden(int fd) {
     __u32 attr = 0;
     if (ioctl(fd, FAT_IOCTL_GET_ATTRIBUTES, &attr) != 0) return;
     attr |= ATTR_HIDDEN;
-    (void)ioctl(fd, FAT_IOCTL_SET_ATTRIBUTES, &attr);
+    (void)ioctl(fd, FAT_IOCTL_SET_ATTRIBUTES, &attr);  // hidden is cosmetic
 }
 
 int fsync_backing(int dirfd, const std::string& name) {

@@ -142,7 +142,7 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
 // Writes the next slot and fsyncs; on failure leaves `d` dirty. errno-style.
 // (prepare_index_job + run_index_job, for a caller that holds `d` throughout.)
-int write_index(DirState& d, IndexStats* stats);
+[[nodiscard]] int write_index(DirState& d, IndexStats* stats);
 
 // Takes the snapshot of `d` (with `payload`: the index content, numbered,
 // and `d` counts as clean; without: only the renamed names to fsync). Call
@@ -156,22 +156,22 @@ IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()
 // Does the job's fsyncs and index write under the writer's lock; needs no
 // other lock. The index write's errno, or 0 (also when skipped as older
 // than what landed).
-int run_index_job(IndexJob& job, IndexStats* stats);
+[[nodiscard]] int run_index_job(IndexJob& job, IndexStats* stats);
 // A job that failed: `d` dirty again.
 void restore_after_failure(DirState& d);
 // Waits until snapshot `seq` of `w`'s directory has been written or has
 // failed (another thread took it); 0 when it (or a newer one) landed.
-int wait_landed(IndexWriter& w, std::uint64_t seq);
+[[nodiscard]] int wait_landed(IndexWriter& w, std::uint64_t seq);
 
 // Sets ATTR_HIDDEN on a FAT backing; a no-op elsewhere.
 void mark_hidden(int fd);
 
 // fsyncs `name` in the backing directory `dirfd` (an O_PATH fd is fine), or
 // the directory itself when `name` is empty. errno-style.
-int fsync_backing(int dirfd, const std::string& name);
+[[nodiscard]] int fsync_backing(int dirfd, const std::string& name);
 
 // pwrite of all of `data` at `off` (EINTR retried); 0 or an errno.
-int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off);
+[[nodiscard]] int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off);
 
 // fsync (or fdatasync) of a backing fd; every fsync pershome-fs makes goes
 // through here, one at a time. vfat keeps its dirty FAT sectors on one list
@@ -179,7 +179,7 @@ int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off);
 // them off the list finds it empty and returns before they are on the stick
 // (fs/buffer.c fsync_buffers_list): a file fsynced that way came back after
 // a pull with its clusters marked free. Returns 0 or -1 with errno set.
-int backing_fsync(int fd, bool datasync = false);
+[[nodiscard]] int backing_fsync(int fd, bool datasync = false);
 
 // A Timestamp of now (CLOCK_REALTIME).
 Timestamp now_ts();

@@ -239,7 +239,7 @@ class Fs {
     std::shared_ptr<std::mutex> pool_mutex() const { return pool_mu_; }
     AttrRef attrs(fuse_ino_t ino);
     std::optional<Location> locate(fuse_ino_t ino);
-    int stat_node(fuse_ino_t ino, struct stat* st);
+    [[nodiscard]] int stat_node(fuse_ino_t ino, struct stat* st);
     // A directory's st_nlink: 2 + its subdirectories (`backing_nlink`: its
     // backing directory's, used while it is not loaded).
     nlink_t dir_nlink(fuse_ino_t ino, nlink_t backing_nlink);
@@ -253,7 +253,8 @@ class Fs {
     std::string path_of(fuse_ino_t ino);
     // The node for entry `e` named in `parent`, created if new; does not count a lookup.
     fuse_ino_t node_for(fuse_ino_t parent, const Entry& e);
-    int fill_entry(fuse_ino_t parent, const Entry& e, fuse_entry_param* out);  // counts a lookup
+    [[nodiscard]] int fill_entry(fuse_ino_t parent, const Entry& e,
+                                 fuse_entry_param* out);  // counts a lookup
     void forget(fuse_ino_t ino, std::uint64_t n);
     void detach(fuse_ino_t parent, const std::string& name, const Entry& copy);
     // The node known as `name` in `parent` becomes the hard-linked inode `id`.

@@ -96,7 +96,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
         (void)fd.release();
         return;
     }
-    fs.write_behind().closed(fd.get());
+    (void)fs.write_behind().closed(fd.get());  // nothing was written through it yet
     if (Node* n = fs.node(ep.ino)) std::erase(n->open_fds, fd.get());
     fs.forget(ep.ino, 1);
 }

@@ -215,6 +215,8 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
         std::unique_lock<std::mutex> wl;
         if (dst_dir_state) {
             wl = std::unique_lock(dst_dir_state->writer->mu);
+            // (An empty directory may have none; failing, the rename below
+            // fails with ENOTEMPTY and says so.)
             (void)unlinkat(dst_dir_state->fd.get(), std::string(kIndexFileName).c_str(), 0);
         }
         if (renameat(sd->fd.get(), old_real.c_str(), dd->fd.get(), target.c_str()) != 0)

@@ -55,7 +55,7 @@ class Passthrough {
 
     // After fuse_session_mount: the session's /dev/fuse I/O goes through the
     // hooks from here on. `userdata` of the hooks is the session's (Fs*).
-    int attach(fuse_session* se);
+    [[nodiscard]] int attach(fuse_session* se);
 
     // The kernel was asked at INIT and has not refused a backing file.
     bool enabled() const { return asked_.load() && !refused_.load(); }
@@ -68,7 +68,7 @@ class Passthrough {
     void close_backing(int id);
 
     // Replies to an open with a handle whose I/O passes through to `backing_id`.
-    int reply_open(fuse_req_t req, const fuse_file_info* fi, int backing_id);
+    [[nodiscard]] int reply_open(fuse_req_t req, const fuse_file_info* fi, int backing_id);
     std::uint64_t opens() const { return opens_.load(); }
 
     // Called by the I/O hooks.
