@@ -85,6 +85,7 @@ namespace {
 struct BackingItem {
     bool is_dir;
     struct stat st;
+    bool have_st;  // false: a lazy load knows the type only (d_type)
 };
 
 // Whether a file's backing mtime, `backing`, `indexed` being the time the
@@ -155,6 +156,23 @@ std::optional<IndexBytes> read_all(int dirfd, std::uint64_t* too_large) {
 
 }  // namespace
 
+bool settle_entry(Entry& e, const struct stat& st) {
+    const auto was = e.unsettled;
+    e.unsettled = Entry::Unsettled::No;
+    if (was == Entry::Unsettled::Times) {
+        e.atime = ts_of(st.st_atim);
+        e.mtime = ts_of(st.st_mtim);
+        e.ctime = ts_of(st.st_ctim);
+        return false;
+    }
+    if (was == Entry::Unsettled::Edit && edited_elsewhere(st.st_mtim.tv_sec, e.mtime.sec)) {
+        e.mtime = ts_of(st.st_mtim);
+        e.ctime = e.mtime;
+        return true;
+    }
+    return false;
+}
+
 DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems,
                   std::vector<std::string>* catch_up) {
     std::vector<std::string> ignored;
@@ -223,11 +241,15 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                 const std::string name = de->d_name;
                 if (name == "." || name == ".." || is_reserved_backing_name(name)) continue;
                 struct stat st {};
+                if (opt.lazy_times && (de->d_type == DT_REG || de->d_type == DT_DIR)) {
+                    backing.emplace(name, BackingItem{de->d_type == DT_DIR, st, false});
+                    continue;
+                }
                 if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
                 // FAT holds only files and directories; anything else on a
                 // test backing is not ours to show.
                 if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
-                backing.emplace(name, BackingItem{S_ISDIR(st.st_mode), st});
+                backing.emplace(name, BackingItem{S_ISDIR(st.st_mode), st, true});
             }
             closedir(dir);
         } else {
@@ -330,10 +352,9 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             e.target.clear();
             d.dirty = true;
         }
-        if (e.type == NodeType::File && edited_elsewhere(b.st.st_mtim.tv_sec, e.mtime.sec)) {
-            e.mtime = ts_of(b.st.st_mtim);
-            e.ctime = e.mtime;
-            d.dirty = true;
+        if (e.type == NodeType::File) {
+            e.unsettled = Entry::Unsettled::Edit;
+            if (b.have_st && settle_entry(e, b.st)) d.dirty = true;
         }
         d.add(std::move(e));
     }
@@ -352,9 +373,8 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         e.real = real;
         e.type = b.is_dir ? NodeType::Dir : NodeType::File;
         e.mode = reconcile_default_mode(b.is_dir, opt.umask);
-        e.atime = ts_of(b.st.st_atim);
-        e.mtime = ts_of(b.st.st_mtim);
-        e.ctime = ts_of(b.st.st_ctim);
+        e.unsettled = Entry::Unsettled::Times;
+        if (b.have_st) settle_entry(e, b.st);
         // (Not when the index was refused or damaged: its one line says
         // that the directory is rebuilt from these.)
         if (d.writer->index_exists && !d.writer->rebuild) {

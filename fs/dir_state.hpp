@@ -3,6 +3,7 @@
 // needed to write the index back without ever overwriting the newest copy.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <condition_variable>
@@ -119,6 +120,11 @@ inline constexpr std::size_t kShownBytes = 1024;
 
 struct ReconcileOptions {
     mode_t umask = 022;
+    // Only the listing (names and types, from d_type) is read at load; each
+    // entry's backing times are looked at on its first use (settle_entry).
+    // A walk that needs no attributes (find) then reads no inode. --check
+    // loads eagerly: it reports edits made elsewhere.
+    bool lazy_times = false;
     // Is link group `id` present in the pool? (nullptr: no pool)
     std::function<bool(std::uint64_t)> link_alive;
 };
@@ -139,6 +145,10 @@ inline mode_t reconcile_default_mode(bool is_dir, mode_t umask) {
 // given (--check tells the two apart), else to `problems` too.
 DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems,
                   std::vector<std::string>* catch_up = nullptr);
+
+// What a lazy load left of `e` settled from its backing object's `st`;
+// true when that changed what the index holds (an edit made elsewhere).
+bool settle_entry(Entry& e, const struct stat& st);
 
 // Writes the next slot and fsyncs; on failure leaves `d` dirty. errno-style.
 // (prepare_index_job + run_index_job, for a caller that holds `d` throughout.)

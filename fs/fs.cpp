@@ -40,6 +40,14 @@ OpLocks::OpLocks(Fs& fs, std::vector<fuse_ino_t> dirs, bool pool, bool alloc) : 
     }
     if (alloc) alloc_ = std::shared_lock(fs.alloc_);
     mu_ = std::unique_lock(fs.mu_);
+    for (Held& h : dirs_)
+        if (Node* n = fs.node(h.ino)) ++n->dir_pins;
+}
+
+OpLocks::~OpLocks() {
+    if (!mu_.owns_lock()) mu_.lock();
+    for (Held& h : dirs_)
+        if (Node* n = fs_.node(h.ino)) --n->dir_pins;
 }
 
 bool OpLocks::holds(fuse_ino_t dir) const {
@@ -52,6 +60,7 @@ bool OpLocks::try_add(fuse_ino_t dir, std::shared_ptr<std::mutex> m) {
     std::unique_lock lock(*m, std::try_to_lock);
     if (!lock) return false;
     dirs_.push_back({dir, std::move(m), std::move(lock)});
+    if (Node* n = fs_.node(dir)) ++n->dir_pins;  // (mu_ is held)
     return true;
 }
 
@@ -142,6 +151,7 @@ bool Fs::keeps_mode_only_in_index(NodeType t, mode_t mode) const {
 ReconcileOptions Fs::reconcile_options() {
     ReconcileOptions ro;
     ro.umask = opt_.umask;
+    ro.lazy_times = true;
     // Loads run without mu_ (dir_of), the pool's content changes under it.
     ro.link_alive = [this](std::uint64_t id) {
         std::lock_guard lk(mu_);
@@ -285,6 +295,7 @@ DirState* Fs::dir_of(OpLocks& l, fuse_ino_t ino, int* err) {
     n = node(ino);  // held by its directory lock: neither detached nor gone
     n->dir = std::move(loaded);
     n->dir->ino = ino;
+    fd_used(n->dir.get());
     if (n->dir->dirty) dirty_.insert(n->dir.get());
     return n->dir.get();
 }
@@ -301,23 +312,35 @@ AttrRef Fs::attrs(fuse_ino_t ino) {
     }
     Node* parent = node(n->parent);
     if (!parent || !parent->dir) return {};
-    return {parent->dir->find(n->name), parent->dir.get()};
+    Entry* e = parent->dir->find(n->name);
+    if (e) settle(*parent->dir, *e);
+    return {e, parent->dir.get()};
+}
+
+void Fs::settle(DirState& d, Entry& e) {
+    if (e.unsettled == Entry::Unsettled::No) return;
+    struct stat st {};
+    if (e.real.empty() || fstatat(dir_fd(d), e.real.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        e.unsettled = Entry::Unsettled::No;  // (gone: the next load drops it)
+        return;
+    }
+    if (settle_entry(e, st)) mark_dirty(&d);
 }
 
 std::optional<Location> Fs::locate(fuse_ino_t ino) {
     Node* n = node(ino);
     if (!n || n->detached) return std::nullopt;
-    if (ino == FUSE_ROOT_ID) return Location{n->dir->fd.get(), ""};
+    if (ino == FUSE_ROOT_ID) return Location{dir_fd(*n->dir), ""};
     if (n->link_id) {
         DirState* p = pool();
         if (p)
-            if (Entry* pe = p->find(link_name(n->link_id))) return Location{p->fd.get(), pe->real};
+            if (Entry* pe = p->find(link_name(n->link_id))) return Location{dir_fd(*p), pe->real};
     }
     Node* parent = node(n->parent);
     if (!parent || !parent->dir) return std::nullopt;
     Entry* e = parent->dir->find(n->name);
     if (!e || e->real.empty()) return std::nullopt;
-    return Location{parent->dir->fd.get(), e->real};
+    return Location{dir_fd(*parent->dir), e->real};
 }
 
 std::string Fs::path_of(fuse_ino_t ino) {
@@ -513,9 +536,56 @@ void Fs::detach(fuse_ino_t parent, const std::string& name, const Entry& copy) {
     n->detached_entry = copy;
     if (n->dir) {
         dirty_.erase(n->dir.get());
+        fd_forget(n->dir.get());
         n->dir.reset();
     }
     if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
+}
+
+int Fs::dir_fd(DirState& d) {
+    if (d.ino == 0 || d.ino == FUSE_ROOT_ID) return d.fd.get();  // the pool, the root: always open
+    if (!d.fd) {
+        const Node* n = node(d.ino);
+        const Node* parent = n ? node(n->parent) : nullptr;
+        const Entry* e = parent && parent->dir ? parent->dir->find(n->name) : nullptr;
+        if (!e || e->real.empty()) {
+            errno = ENOENT;
+            return -1;
+        }
+        const int pfd = dir_fd(*parent->dir);
+        d.fd.reset(openat(pfd, e->real.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!d.fd) return -1;
+    }
+    fd_used(&d);
+    return d.fd.get();
+}
+
+void Fs::fd_used(DirState* d) {
+    if (auto it = fd_lru_pos_.find(d); it != fd_lru_pos_.end()) {
+        fd_lru_.splice(fd_lru_.begin(), fd_lru_, it->second);
+        return;
+    }
+    fd_lru_.push_front(d);
+    fd_lru_pos_[d] = fd_lru_.begin();
+    // Over the bound: the least recently used that no lock holder pins.
+    for (auto it = std::prev(fd_lru_.end()); fd_lru_.size() > kDirFds && it != fd_lru_.begin();) {
+        DirState* old = *it;
+        const Node* n = node(old->ino);
+        auto prev = std::prev(it);
+        if (!n || n->dir_pins == 0) {
+            old->fd.reset();
+            fd_lru_pos_.erase(old);
+            fd_lru_.erase(it);
+        }
+        it = prev;
+    }
+}
+
+void Fs::fd_forget(DirState* d) {
+    if (auto it = fd_lru_pos_.find(d); it != fd_lru_pos_.end()) {
+        fd_lru_.erase(it->second);
+        fd_lru_pos_.erase(it);
+    }
 }
 
 void Fs::rekey(fuse_ino_t parent, const std::string& name, fuse_ino_t newparent,
@@ -569,7 +639,7 @@ int Fs::place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& rea
     Entry copy = e;
     copy.real = real;
     if (!sync) {
-        if (const int err = make(d.fd.get(), real)) {
+        if (const int err = make(dir_fd(d), real)) {
             *make_failed = true;
             return err;
         }
@@ -589,7 +659,7 @@ int Fs::place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& rea
         d.remove(e.name);
         return err;
     }
-    const int err = make(d.fd.get(), real);
+    const int err = make(dir_fd(d), real);
     if (err == 0) return 0;
     *make_failed = true;
     d.remove(e.name);
@@ -613,7 +683,7 @@ int Fs::place_new(OpLocks& l, DirState& d, const Entry& e, const MakeBacking& ma
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
         const std::string g = generated(e.name, attempt);
         struct stat st {};
-        if (d.claimed.count(g) || fstatat(d.fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (d.claimed.count(g) || fstatat(dir_fd(d), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
         make_failed = false;
         const int err = place_as(l, d, e, g, make, sync, &make_failed);
@@ -626,12 +696,13 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
     Entry* e = d.find(name);
     if (!e) return ENOENT;
     if (e->type == NodeType::Dir) return EISDIR;
+    settle(d, *e);  // its times stay shown while it is open
     if (e->linked()) {
         if (!l.holds_pool()) return EDEADLK;  // the caller's mistake, never the user's
         const std::uint64_t id = e->link_id;
         // A leftover of a move into the pool (the pool has the file): its
         // unlink failing leaves it for --check, the name goes anyway.
-        if (!e->real.empty()) (void)unlinkat(d.fd.get(), e->real.c_str(), 0);
+        if (!e->real.empty()) (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
         d.remove(name);
         mark_dirty(&d);
         DirState* p = pool();
@@ -642,7 +713,7 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
         mark_dirty(p);
         if (pe->nlink == 0) {
             // Failing, the pool file stays without a name: --check lists it.
-            (void)unlinkat(p->fd.get(), pe->real.c_str(), 0);
+            (void)unlinkat(dir_fd(*p), pe->real.c_str(), 0);
             const Entry copy = *pe;
             p->remove(copy.name);
             auto it = by_link_.find(id);
@@ -660,7 +731,7 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
         }
         return 0;
     }
-    if (unlinkat(d.fd.get(), e->real.c_str(), 0) != 0) return errno;
+    if (unlinkat(dir_fd(d), e->real.c_str(), 0) != 0) return errno;
     const Entry copy = *e;
     d.remove(name);
     mark_dirty(&d);
@@ -704,8 +775,8 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
     d->remove(name);
     d->add(moved);
     mark_dirty(d);
-    if (flush(l, d) != 0 || renameat2(p->fd.get(), pe->real.c_str(), d->fd.get(), name.c_str(),
-                                      RENAME_NOREPLACE) != 0) {
+    if (flush(l, d) != 0 ||
+        renameat2(dir_fd(*p), pe->real.c_str(), dir_fd(*d), name.c_str(), RENAME_NOREPLACE) != 0) {
         moved.real.clear();
         d->remove(name);
         d->add(moved);
@@ -716,9 +787,10 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
     // which carries its clusters, and its directory, which holds its long
     // name) reaches the stick first, then the pool's removal; until the
     // latter, the pool entry would share the file's clusters (fsck damage).
+    const int dfd = dir_fd(*d);  // (pinned: its directory lock is held)
     if (const int e = l.exclusive_io([&] {
-            int r = fsync_backing(d->fd.get(), name);
-            if (!r) r = fsync_backing(d->fd.get(), "");
+            int r = fsync_backing(dfd, name);
+            if (!r) r = fsync_backing(dfd, "");
             if (!r) r = fsync_backing(p->fd.get(), "");
             return r;
         }))
@@ -838,6 +910,8 @@ int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_
 }
 
 IndexJob Fs::snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payload) {
+    if (payload) settle_all(lk, d);
+    (void)dir_fd(d);  // open for the job's dup (a failure is the job's error)
     // A directory of many thousand entries takes a while to serialize:
     // mu_ is let go now and then (the caller's directory lock keeps the
     // entries themselves).
@@ -846,6 +920,33 @@ IndexJob Fs::snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payloa
         std::this_thread::yield();
         lk.lock();
     });
+}
+
+void Fs::settle_all(std::unique_lock<std::mutex>& lk, DirState& d) {
+    // The backing's times of entries a lazy load left unsettled, looked up
+    // without mu_ (cold inodes: reads from the stick).
+    std::vector<std::pair<std::string, std::string>> todo;  // name, backing name
+    for (const auto& [name, e] : d.entries)
+        if (e.unsettled != Entry::Unsettled::No) todo.emplace_back(name, e.real);
+    if (todo.empty()) return;
+    std::vector<std::optional<struct stat>> found(todo.size());
+    const int dfd = dir_fd(d);  // (pinned: the caller holds its directory lock)
+    lk.unlock();
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        struct stat st {};
+        if (!todo[i].second.empty() &&
+            fstatat(dfd, todo[i].second.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            found[i] = st;
+    }
+    lk.lock();
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        Entry* e = d.find(todo[i].first);
+        if (!e || e->unsettled == Entry::Unsettled::No || e->real != todo[i].second) continue;
+        if (!found[i])
+            e->unsettled = Entry::Unsettled::No;
+        else if (settle_entry(*e, *found[i]))
+            d.dirty = true;
+    }
 }
 
 void Fs::write_back(std::unique_lock<std::mutex>& lk, bool all) {
@@ -867,7 +968,10 @@ void Fs::write_back(std::unique_lock<std::mutex>& lk, bool all) {
             lk.unlock();
             continue;
         }
+        Node* n = ino ? node(ino) : nullptr;
+        if (n) ++n->dir_pins;  // its fd is used without mu_ (settle_all)
         IndexJob job = snapshot(lk, *d, d->dirty || d->atime_dirty);
+        if ((n = ino ? node(ino) : nullptr)) --n->dir_pins;
         if (!d->dirty && !d->atime_dirty && d->renamed_in.empty()) dirty_.erase(d);
         lk.unlock();
         dl.unlock();

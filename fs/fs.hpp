@@ -43,6 +43,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,6 +127,9 @@ struct Node {
     // The directory lock (lock order 1), made on first use; shared so that
     // a holder keeps it while the node goes.
     std::shared_ptr<std::mutex> dir_mu;
+    // Holders of dir_mu that use the directory's fd (OpLocks): while
+    // non-zero, the fd of `dir` is not closed (dir_fd's bound). Under mu_.
+    int dir_pins = 0;
     std::vector<int> open_fds;  // backing fds of open handles (owned by the handles)
     PassthroughUse pt;          // those of them opened for passthrough
 };
@@ -163,6 +167,7 @@ class Fs;
 class OpLocks {
   public:
     OpLocks(Fs& fs, std::vector<fuse_ino_t> dirs, bool pool, bool alloc);
+    ~OpLocks();
     OpLocks(const OpLocks&) = delete;
     OpLocks& operator=(const OpLocks&) = delete;
 
@@ -237,8 +242,19 @@ class Fs {
     // The lock of directory `ino` (null if there is no such node).
     std::shared_ptr<std::mutex> dir_mutex(fuse_ino_t ino);
     std::shared_ptr<std::mutex> pool_mutex() const { return pool_mu_; }
+    // (Settles the entry's backing times a lazy load left: settle().)
     AttrRef attrs(fuse_ino_t ino);
+    // Looks up what a lazy load left of `e` (in `d`) in its backing object.
+    void settle(DirState& d, Entry& e);
     std::optional<Location> locate(fuse_ino_t ino);
+    // The O_PATH fd of `d`'s backing directory, opened again (from its
+    // parent's, by its current backing name) if closed: at most kDirFds of
+    // them stay open, the least recently used closed first unless a
+    // directory lock holder uses it (Node::dir_pins), so fds do not grow
+    // with the directories a walk visits. -1 with errno on failure. Use it
+    // at once: a later dir_fd() may close it (not within kDirFds calls).
+    int dir_fd(DirState& d);
+    static constexpr std::size_t kDirFds = 128;
     [[nodiscard]] int stat_node(fuse_ino_t ino, struct stat* st);
     // A directory's st_nlink: 2 + its subdirectories (`backing_nlink`: its
     // backing directory's, used while it is not loaded).
@@ -354,6 +370,9 @@ class Fs {
     // tick), each taken under its directory lock, written with mu_ (held
     // by `lk`, held again at the end) let go. Call holding no directory lock.
     void write_back(std::unique_lock<std::mutex>& lk, bool all);
+    // Settles every entry of `d` (the caller holds its directory lock) with
+    // mu_ let go during the lookups.
+    void settle_all(std::unique_lock<std::mutex>& lk, DirState& d);
     // prepare_index_job of `d`, letting go of mu_ (held by `lk`) between
     // chunks; the caller holds `d`'s directory lock.
     IndexJob snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payload);
@@ -388,6 +407,12 @@ class Fs {
     std::uint64_t max_link_id_ = 0;
     std::unordered_set<DirState*> dirty_;
     std::unordered_map<DirHandle*, std::unique_ptr<DirHandle>> dir_handles_;
+    // Loaded directories other than the root and the pool whose fd is
+    // open, most recently used first (dir_fd).
+    std::list<DirState*> fd_lru_;
+    std::unordered_map<DirState*, std::list<DirState*>::iterator> fd_lru_pos_;
+    void fd_used(DirState* d);
+    void fd_forget(DirState* d);
     // Index writes happen outside mu_, in several threads at once.
     std::atomic<std::uint64_t> index_writes_{0};
     std::atomic<std::uint64_t> index_bytes_{0};

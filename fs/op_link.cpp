@@ -37,7 +37,7 @@ int move_into_pool(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
     e.link_id = id;
     fs.mark_dirty(sd);
     int err = fs.flush(l, sd);
-    if (!err && renameat(sd->fd.get(), e.real.c_str(), pool->fd.get(), p.real.c_str()) != 0)
+    if (!err && renameat(fs.dir_fd(*sd), e.real.c_str(), fs.dir_fd(*pool), p.real.c_str()) != 0)
         err = errno;
     if (err) {
         e.link_id = 0;
@@ -50,9 +50,10 @@ int move_into_pool(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
     // directory's) reach the stick before anything writes the sector of
     // `sd` that no longer holds it, as its next index write does: a pull
     // between the two would leave the file under no name.
+    const int pfd = fs.dir_fd(*pool);
     if (int e2 = l.exclusive_io([&] {
-            int r = fsync_backing(pool->fd.get(), p.real);
-            return r ? r : fsync_backing(pool->fd.get(), "");
+            int r = fsync_backing(pfd, p.real);
+            return r ? r : fsync_backing(pfd, "");
         }))
         fs.log(std::string("link: syncing the link pool failed: ") + std::strerror(e2));
     sd->claimed.erase(e.real);

@@ -138,7 +138,8 @@ tl::expected<std::string, int> to_generated(Fs& fs, OpLocks& l, DirState* sd, Di
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
         std::string g = fs.generated(newname, attempt);
         struct stat st {};
-        if (dd->claimed.count(g) || fstatat(dd->fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (dd->claimed.count(g) ||
+            fstatat(fs.dir_fd(*dd), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
         pending.real = g;
         dd->add(pending);
@@ -147,7 +148,7 @@ tl::expected<std::string, int> to_generated(Fs& fs, OpLocks& l, DirState* sd, Di
             dd->remove(newname);
             return tl::unexpected(err);
         }
-        const int err = backing_rename_noreplace(sd->fd.get(), old_real, dd->fd.get(), g);
+        const int err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), g);
         if (err == 0) return g;
         dd->remove(newname);
         fs.mark_dirty(dd);
@@ -166,6 +167,7 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     // (Loading dd may have let go of mu_; sd is ours all the same.)
     Entry* src = sd->find(name);
     if (!src) return ENOENT;
+    fs.settle(*sd, *src);  // its copies below carry its times
     Entry* dst = dd->find(newname);
     RenameLocks need;
     need.pool = src->linked() || (dst && dst->linked());
@@ -217,9 +219,9 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
             wl = std::unique_lock(dst_dir_state->writer->mu);
             // (An empty directory may have none; failing, the rename below
             // fails with ENOTEMPTY and says so.)
-            (void)unlinkat(dst_dir_state->fd.get(), std::string(kIndexFileName).c_str(), 0);
+            (void)unlinkat(fs.dir_fd(*dst_dir_state), std::string(kIndexFileName).c_str(), 0);
         }
-        if (renameat(sd->fd.get(), old_real.c_str(), dd->fd.get(), target.c_str()) != 0)
+        if (renameat(fs.dir_fd(*sd), old_real.c_str(), fs.dir_fd(*dd), target.c_str()) != 0)
             return errno;
         if (dst_dir_state) dst_dir_state->writer->gone = true;
         wl = {};
@@ -231,7 +233,7 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
         if ((err = fs.remove_name(l, newparent, *dd, newname))) return err;
     }
     if (!done && fs.stored_as_itself(newname) && !dd->claimed.count(newname)) {
-        err = backing_rename_noreplace(sd->fd.get(), old_real, dd->fd.get(), newname);
+        err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), newname);
         if (err == 0) {
             target = newname;
             done = true;

@@ -26,9 +26,9 @@ void remove_dir(fuse_req_t req, Fs& fs, OpLocks& l, fuse_ino_t parent, DirState*
         IndexWriter& w = *child->writer;
         std::lock_guard wl(w.mu);
         // The index of an empty directory holds only its own attributes.
-        if (unlinkat(child->fd.get(), std::string(kIndexFileName).c_str(), 0) == 0)
+        if (unlinkat(fs.dir_fd(*child), std::string(kIndexFileName).c_str(), 0) == 0)
             w.index_exists = false;
-        if (unlinkat(d->fd.get(), e->real.c_str(), AT_REMOVEDIR) != 0) {
+        if (unlinkat(fs.dir_fd(*d), e->real.c_str(), AT_REMOVEDIR) != 0) {
             const int rc = errno;
             fs.mark_dirty(child);
             return (void)fuse_reply_err(req, rc);
