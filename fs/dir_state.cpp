@@ -21,6 +21,7 @@ namespace pershome::fs {
 void DirState::add(Entry e) {
     if (!e.real.empty()) claimed.insert(e.real);
     if (e.type == NodeType::Dir) ++subdirs;
+    bytes += index_bytes(e);
     auto it = entries.find(e.name);
     if (it == entries.end()) {
         const std::string name = e.name;
@@ -28,6 +29,7 @@ void DirState::add(Entry e) {
         return;
     }
     if (it->second.type == NodeType::Dir) --subdirs;
+    bytes -= index_bytes(it->second);
     it->second = std::move(e);
 }
 
@@ -36,7 +38,12 @@ void DirState::remove(const std::string& name) {
     if (it == entries.end()) return;
     if (!it->second.real.empty()) claimed.erase(it->second.real);
     if (it->second.type == NodeType::Dir) --subdirs;
+    bytes -= index_bytes(it->second);
     entries.erase(it);
+}
+
+bool DirState::has_room_for(const Entry& e) const {
+    return entries.size() < kMaxIndexEntries && bytes + index_bytes(e) <= kIndexBudget;
 }
 
 Timestamp now_ts() {
@@ -155,6 +162,12 @@ std::optional<IndexBytes> read_all(int dirfd, std::uint64_t* too_large) {
 }
 
 }  // namespace
+
+std::uint64_t index_bytes(const Entry& e) {
+    std::uint64_t n = 96 + e.name.size() + e.real.size() + e.target.size();  // fixed fields: < 96
+    for (const auto& [k, v] : e.xattrs) n += 8 + k.size() + v.size();
+    return n;
+}
 
 bool settle_entry(Entry& e, const struct stat& st) {
     const auto was = e.unsettled;
@@ -402,6 +415,11 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
     const IndexWrite iw = plan_index_write(w.state, records);
     if (iw.kind == IndexWrite::Kind::Nothing) return 0;  // the stick already shows it
     const std::string& slot = iw.bytes;
+    // Never an index the reader refuses (it would show the directory with
+    // default modes): the one on the stick stays. Operations keep within
+    // the caps (kIndexBudget); this is the last guard.
+    if (records.entries.size() > kMaxIndexEntries || iw.offset + slot.size() > kMaxIndexFileSize)
+        return EFBIG;
 
     const std::string name(kIndexFileName);
     UniqueFd f(openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));

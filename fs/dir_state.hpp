@@ -73,6 +73,14 @@ struct IndexJob {
     int sync_error = 0;     // of the renamed files' or directory's fsyncs (the write goes on)
 };
 
+// What one directory's entries may take in its index (names, targets,
+// xattrs): a third of the reader's cap, so that two full slots and their
+// deltas fit within it (index_format.hpp). Past it, creates and setxattr
+// answer ENOSPC.
+inline constexpr std::uint64_t kIndexBudget = kMaxIndexFileSize / 3;
+// An estimate of `e`'s bytes in an index slot (from above).
+std::uint64_t index_bytes(const Entry& e);
+
 struct DirState {
     UniqueFd fd;  // O_PATH fd of the backing directory; follows it through renames
     // Its node in a mount (whose lock guards it: fs/fs.hpp); 0 for the link
@@ -84,6 +92,9 @@ struct DirState {
     // Entries of type Dir: st_nlink is 2 + this. Kept by add() and remove(),
     // the only ways entries change.
     std::uint32_t subdirs = 0;
+    // index_bytes() of the entries (kept by add() and remove(); setxattr
+    // adjusts it for the xattrs it changes in place).
+    std::uint64_t bytes = 0;
 
     // Index file bookkeeping (shared with writes in flight).
     std::shared_ptr<IndexWriter> writer = std::make_shared<IndexWriter>();
@@ -111,6 +122,9 @@ struct DirState {
     }
     void add(Entry e);
     void remove(const std::string& name);
+    // Whether a new entry `e` keeps the index within the reader's caps
+    // (kIndexBudget, kMaxIndexEntries).
+    bool has_room_for(const Entry& e) const;
 };
 
 // How much of a finding or log line is shown (common/display_text.hpp, which

@@ -668,6 +668,7 @@ int Fs::place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& rea
 }
 
 int Fs::place_new(OpLocks& l, DirState& d, const Entry& e, const MakeBacking& make, bool sync) {
+    if (!d.has_room_for(e)) return ENOSPC;  // an index the reader would refuse
     ++d.unsynced_names;  // (a failed create costs one needless directory sync, no more)
     bool make_failed = false;
     if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {

@@ -80,6 +80,9 @@ std::optional<int> locked_link(Fs& fs, OpLocks& l, fuse_ino_t* held_parent, fuse
     DirState* dd = fs.dir_of(l, newparent, &err);
     if (!dd) return err;
     if (dd->find(newname)) return EEXIST;
+    Entry probe;
+    probe.name = newname;
+    if (!dd->has_room_for(probe)) return ENOSPC;  // within the reader's caps
     DirState* pool = fs.make_pool(l, &err);
     if (!pool) return err;
     // (Loads and the pool's making let go of mu_: look again.)

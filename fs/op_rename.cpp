@@ -202,6 +202,8 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
             if (!dst_dir_state->entries.empty()) return ENOTEMPTY;
         }
     }
+    // Within the caps of the destination's index (the reader's).
+    if (!dst && sd != dd && !dd->has_room_for(*src)) return ENOSPC;
     if (src->linked()) return move_link_name(fs, l, parent, sd, name, newparent, dd, newname);
 
     const std::string old_real = src->real;

@@ -1,10 +1,13 @@
-// A walk of many directories: pershome-fs keeps a bounded number of backing
-// directory fds open (Fs::dir_fd), whatever the walk visited, and a
-// directory whose fd was closed works as before (opened again by its
-// current backing name, also after a rename).
+// A home at scale. A walk of many directories: pershome-fs keeps a bounded
+// number of backing directory fds open (Fs::dir_fd), whatever the walk
+// visited, and a directory whose fd was closed works as before (opened
+// again by its current backing name, also after a rename). A directory
+// whose metadata grows to the index's caps: the operation past them fails
+// (ENOSPC), and the index written is one the next mount reads.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -73,6 +76,41 @@ TEST(Walk, OpenFdsStayBoundedAndEvictedDirectoriesStillWork) {
     EXPECT_EQ(read_file(again.path("d0/new")), "new");
     EXPECT_EQ(read_file(again.path("renamed:2/f")), "2");
     EXPECT_EQ(read_file(again.path("d3/y*")), "x");
+}
+
+TEST(Caps, XattrsPastTheIndexBudgetFailAndTheIndexStaysReadable) {
+    TempTree t;
+    const std::string value(60 * 1024, 'v');
+    int files = 0;
+    {
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(mkdir(m.path("D").c_str(), 0755), 0);
+        int err = 0;
+        for (; files < 200 && err == 0; ++files) {
+            const std::string f = m.path("D/f" + std::to_string(files));
+            write_file(f, "x");
+            for (const char* k : {"user.a", "user.b", "user.c", "user.d"})
+                if (setxattr(f.c_str(), k, value.data(), value.size(), 0) != 0) {
+                    err = errno;
+                    break;
+                }
+        }
+        // About 10.6 MiB (a third of the reader's 32 MiB cap) of xattrs.
+        EXPECT_EQ(err, ENOSPC) << "after " << files << " files";
+        EXPECT_GT(files, 30);
+        const std::string log = m.unmount();
+        EXPECT_EQ(log.find("index write failed"), std::string::npos) << log;
+    }
+    struct stat st {};
+    ASSERT_EQ(stat((t.backing() + "/D/PERSHOME.IDX").c_str(), &st), 0);
+    EXPECT_LE(st.st_size, 32 << 20);
+    Mount again(t.backing(), t.mnt());
+    std::string got(value.size(), '\0');
+    EXPECT_EQ(getxattr(again.path("D/f0").c_str(), "user.d", got.data(), got.size()),
+              static_cast<ssize_t>(value.size()));
+    EXPECT_EQ(got, value);
+    const std::string log = again.unmount();
+    EXPECT_EQ(log.find("past the cap"), std::string::npos) << log;
 }
 
 }  // namespace
