@@ -128,15 +128,17 @@ void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newn
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
     if (std::strlen(newname) > 255) return (void)fuse_reply_err(req, ENAMETOOLONG);
     if (!is_valid_posix_name(newname)) return (void)fuse_reply_err(req, EINVAL);
-    for (fuse_ino_t held_parent = 0;;) {
+    fuse_entry_param ep;
+    std::optional<int> err;
+    for (fuse_ino_t held_parent = 0; !err;) {
         // May allocate clusters: see BackingAllocLock.
         OpLocks l(fs, {newparent, held_parent}, true, true);
-        fuse_entry_param ep;
-        if (auto err = locked_link(fs, l, &held_parent, ino, newparent, newname, &ep)) {
-            if (*err) return (void)fuse_reply_err(req, *err);
-            return (void)fuse_reply_entry(req, &ep);
-        }
+        err = locked_link(fs, l, &held_parent, ino, newparent, newname, &ep);
     }
+    // Answered with the locks let go: the caller's next step (git unlinks
+    // the old name) may want them (unlink_last_but_one only try_locks).
+    if (*err) return (void)fuse_reply_err(req, *err);
+    fuse_reply_entry(req, &ep);
 }
 
 }  // namespace pershome::fs::ops

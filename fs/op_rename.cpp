@@ -86,14 +86,16 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     const std::string name = name_c, newname = newname_c;
     if (newname.size() > 255) return (void)fuse_reply_err(req, ENAMETOOLONG);
     if (!is_valid_posix_name(newname)) return (void)fuse_reply_err(req, EINVAL);
-    for (RenameLocks held;;) {
+    std::optional<int> err;
+    for (RenameLocks held; !err;) {
         // May allocate clusters: see BackingAllocLock.
         OpLocks l(fs, {parent, newparent, held.dst_dir}, held.pool, true);
         RenameLocks want = held;
-        if (auto err = locked_rename(fs, l, &want, parent, name, newparent, newname, flags))
-            return (void)fuse_reply_err(req, *err);
+        err = locked_rename(fs, l, &want, parent, name, newparent, newname, flags);
         held = want;
     }
+    // Answered with the locks let go (see link()).
+    fuse_reply_err(req, *err);
 }
 
 namespace {
