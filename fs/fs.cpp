@@ -468,6 +468,20 @@ fuse_ino_t Fs::node_for(fuse_ino_t parent, const Entry& e) {
     return ino;
 }
 
+std::uint64_t Fs::listed_ino(fuse_ino_t parent, std::uint64_t key, const Entry& e) {
+    if (e.linked()) {
+        if (auto it = by_link_.find(e.link_id); it != by_link_.end())
+            return node(it->second)->st_ino;
+    } else if (auto it = by_name_.find({parent, e.name}); it != by_name_.end()) {
+        return node(it->second)->st_ino;
+    }
+    const std::uint64_t v =
+        e.linked() ? ino_of_link(e.link_id, 0) : ino_of_key(child_key(key, e.name), 0);
+    // Taken: the node decides (the next attempt), and stat will agree.
+    if (by_st_ino_.count(v)) return node(node_for(parent, e))->st_ino;
+    return v;
+}
+
 fuse_ino_t Fs::new_node(fuse_ino_t parent, const std::string& name, std::uint64_t link_id) {
     const fuse_ino_t ino = next_ino_++;
     Node& n = nodes_[ino];

@@ -147,8 +147,8 @@ struct AttrRef {
     DirState* owner = nullptr;  // null for a detached node
 };
 
-// An open directory: the names it had at opendir, so offsets stay
-// meaningful while the directory changes.
+// An open directory: the names it had at its first readdir (or rewind),
+// so offsets stay meaningful while the directory changes.
 struct DirHandle {
     struct Item {
         std::string name;
@@ -269,6 +269,14 @@ class Fs {
     std::string path_of(fuse_ino_t ino);
     // The node for entry `e` named in `parent`, created if new; does not count a lookup.
     fuse_ino_t node_for(fuse_ino_t parent, const Entry& e);
+    // The key of a directory's current path (inode_numbers.hpp).
+    std::uint64_t path_key(fuse_ino_t dir);
+    // The st_ino a listing shows for `e` in `parent` (`key`: its path_key)
+    // without making a node for it: its node's if it has one, else the
+    // number its node would get. Should another node take that number
+    // first (two paths colliding, about one pair in 80,000), the entry's
+    // own stat shows the next one.
+    std::uint64_t listed_ino(fuse_ino_t parent, std::uint64_t key, const Entry& e);
     [[nodiscard]] int fill_entry(fuse_ino_t parent, const Entry& e,
                                  fuse_entry_param* out);  // counts a lookup
     void forget(fuse_ino_t ino, std::uint64_t n);
@@ -387,8 +395,6 @@ class Fs {
     // with an st_ino no live node has; erase_node forgets both.
     fuse_ino_t new_node(fuse_ino_t parent, const std::string& name, std::uint64_t link_id);
     void erase_node(fuse_ino_t ino);
-    // The key of a directory's current path (inode_numbers.hpp).
-    std::uint64_t path_key(fuse_ino_t dir);
     // After a job that ran without mutex() failed (call with mutex() held):
     // its directory, if still loaded, is dirty again.
     void redirty(IndexJob& job);
