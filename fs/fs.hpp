@@ -6,11 +6,14 @@
 // Locks, always taken in this order, never the reverse:
 //   1. Directory locks (OpLocks, Node::dir_mu, the link pool's pool_mu_):
 //      held for a whole namespace operation (create, unlink, rename, link,
-//      mkdir, rmdir) on a directory, and by whoever loads it. Several are
-//      taken in ascending order of their directory's inode number, the
-//      link pool's last; never while holding any lock below. Only a holder
-//      of a directory's lock creates or destroys its DirState, or adds or
-//      removes its entries (unlink_last_but_one only try_locks).
+//      mkdir, rmdir) on a directory, by whoever loads it, takes a snapshot
+//      of it for an index write (fsync, fsyncdir, the write-back) or a
+//      listing of it (readdir). Several are taken in ascending order of
+//      their directory's inode number, the link pool's last; never while
+//      holding any lock below. Only a holder of a directory's lock creates
+//      or destroys its DirState, or adds or removes its entries
+//      (unlink_last_but_one only try_locks); a holder may use the
+//      directory's fd without mu_ (Node::dir_pins keeps it open).
 //   2. Fs::alloc_ (alloc_lock()), see BackingAllocLock: shared by whatever
 //      may allocate FAT clusters on the backing (namespace operations, file
 //      writes, truncates, fsyncs of files), exclusive for every index write
@@ -19,8 +22,9 @@
 //   3. Fs::mu_ (mutex()): the node table and every loaded DirState's
 //      content; held briefly, never across an index load or write: those
 //      let it go (OpLocks::unlocked, OpLocks::exclusive_io) while the
-//      directory lock keeps the directory theirs. Reads (getattr, readlink,
-//      xattrs, lookup and readdir of a loaded directory) and in-place
+//      directory lock keeps the directory theirs, and so does the
+//      serializing of a large directory, every kSnapshotChunk entries.
+//      Reads (getattr, readlink, xattrs, lookup in a loaded directory) and in-place
 //      attribute changes (setattr, stamps) take mu_ alone, so a slow
 //      directory never stalls them elsewhere; what they may see of a
 //      directory in the middle of an operation is a state that operation
