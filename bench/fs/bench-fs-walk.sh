@@ -19,24 +19,11 @@ FILES=${BENCH_WALK_FILES:-100000}
 DIRS=${BENCH_WALK_DIRS:-1000}
 REPS=${BENCH_WALK_REPS:-3}
 
-if [ -z "${BENCH_FS_IN_NS:-}" ]; then
-    BENCH_FS_IN_NS=1 exec unshare -m --propagation private "$0" "$@"
-fi
-
-T=$(mktemp -d "$SCRATCH/pershome-walk.XXXXXX")
-PH_PID=
-cleanup() {
-    for m in "$T/bindfs" "$T/pershome"; do
-        mountpoint -q "$m" && umount "$m"
-    done
-    [ -n "$PH_PID" ] && wait "$PH_PID" 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$T/tree" "$T/bindfs" "$T/pershome"
-
 # shellcheck source=bench/fs/common.sh
 . "$(dirname "$0")/common.sh"
+in_private_ns "$@"
+make_scratch "$SCRATCH" pershome-walk
+mkdir -p "$T/tree" "$T/bindfs" "$T/pershome"
 
 # The tree: made directly (no index anywhere, like a home copied onto a stick).
 per_dir=$((FILES / DIRS))

@@ -64,12 +64,19 @@ int statx_mode(const std::string& path, mode_t* mode) {
     return 0;
 }
 
-// While an index write of directory A is held at the gate: getattr and
-// lookup in A, and getattr, lookup and readdir in B answer. A create in B
-// is started too; it may wait for the write (creates may allocate FAT
-// clusters, which must not overlap an index fsync: see BackingAllocLock in
-// fs/fs.hpp), and must complete once the gate opens (create_landed).
-std::future<int> other_operations_answer(GatedBacking& g, Mount& m) {
+// fsyncdir of each of `dirs` (relative to the mount): their indexes on the stick.
+void fsync_dirs(Mount& m, std::initializer_list<const char*> dirs) {
+    for (const char* dir : dirs) {
+        const int fd = open(m.path(dir).c_str(), O_RDONLY | O_DIRECTORY);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(fsync(fd), 0);
+        close(fd);
+    }
+}
+
+// Getattr, lookup and readdir in B, and getattr of A itself, answer while
+// something of A is held at a gate.
+void directory_b_answers(GatedBacking& g, Mount& m) {
     timed_answer(g, "getattr in another directory", [&] {
         mode_t mode = 0;
         EXPECT_EQ(statx_mode(m.path("B/g"), &mode), 0);
@@ -86,8 +93,21 @@ std::future<int> other_operations_answer(GatedBacking& g, Mount& m) {
         int names = 0;
         while (dirent* de = readdir(d)) names += de->d_name[0] != '.';
         closedir(d);
-        EXPECT_EQ(names, 1);
+        EXPECT_GE(names, 1);
     });
+    timed_answer(g, "getattr of the held directory itself", [&] {
+        mode_t mode = 0;
+        EXPECT_EQ(statx_mode(m.path("A"), &mode), 0);
+    });
+}
+
+// While an index write of directory A is held at the gate: getattr and
+// lookup in A, and getattr, lookup and readdir in B answer. A create in B
+// is started too; it may wait for the write (creates may allocate FAT
+// clusters, which must not overlap an index fsync: see BackingAllocLock in
+// fs/fs.hpp), and must complete once the gate opens (create_landed).
+std::future<int> other_operations_answer(GatedBacking& g, Mount& m) {
+    directory_b_answers(g, m);
     timed_answer(g, "getattr in the same directory", [&] {
         mode_t mode = 0;
         EXPECT_EQ(statx_mode(m.path("A/f"), &mode), 0);
@@ -119,12 +139,7 @@ void populate_and_chmod(GatedBacking& g, Mount& m) {
     write_file(m.path("A/f"), "a");
     write_file(m.path("B/g"), "b");
     // Everything so far on the stick, so the only write the gate holds is A's.
-    for (const char* dir : {"", "A", "B"}) {
-        const int fd = open(m.path(dir).c_str(), O_RDONLY | O_DIRECTORY);
-        ASSERT_GE(fd, 0);
-        ASSERT_EQ(fsync(fd), 0);
-        close(fd);
-    }
+    fsync_dirs(m, {"", "A", "B"});
     g.close_gate();
     ASSERT_EQ(chmod(m.path("A/f").c_str(), 0600), 0);
 }
@@ -203,12 +218,7 @@ TEST(IndexLock, RmdirWhileItsIndexWriteIsHeldSucceeds) {
     Mount m(g.mnt(), t.mnt(), "flush=1");
     ASSERT_EQ(mkdir(m.path("C").c_str(), 0755), 0);
     write_file(m.path("C/x"), "x");
-    for (const char* dir : {"", "C"}) {
-        const int fd = open(m.path(dir).c_str(), O_RDONLY | O_DIRECTORY);
-        ASSERT_GE(fd, 0);
-        ASSERT_EQ(fsync(fd), 0);
-        close(fd);
-    }
+    fsync_dirs(m, {"", "C"});
     g.close_gate();
     ASSERT_EQ(unlink(m.path("C/x").c_str()), 0);  // C (and / for C's times) dirty
     ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline));
@@ -224,30 +234,33 @@ TEST(IndexLock, RmdirWhileItsIndexWriteIsHeldSucceeds) {
     EXPECT_EQ(log.find("index write failed"), std::string::npos) << log;
 }
 
-// Getattr, lookup, readdir and a create in B answer while something of A
-// is held at a gate.
-void directory_b_answers(GatedBacking& g, Mount& m) {
-    timed_answer(g, "getattr in another directory", [&] {
-        mode_t mode = 0;
-        EXPECT_EQ(statx_mode(m.path("B/g"), &mode), 0);
-    });
-    timed_answer(g, "lookup of a new name in another directory", [&] {
-        struct stat st {};
-        EXPECT_NE(stat(m.path("B/nonexistent").c_str(), &st), 0);
-        EXPECT_EQ(errno, ENOENT);
-    });
-    timed_answer(g, "readdir of another directory", [&] {
-        DIR* d = opendir(m.path("B").c_str());
-        ASSERT_NE(d, nullptr);
-        int names = 0;
-        while (dirent* de = readdir(d)) names += de->d_name[0] != '.';
-        closedir(d);
-        EXPECT_GE(names, 1);
-    });
-    timed_answer(g, "getattr of the held directory itself", [&] {
-        mode_t mode = 0;
-        EXPECT_EQ(statx_mode(m.path("A"), &mode), 0);
-    });
+// Runs `op` (something of directory A) until it is held at a gate
+// (`held`); meanwhile B answers (and, with `create`, a create there: not
+// while an index fsync is held, see BackingAllocLock), `op` does not; then
+// `open` lets it go. Its result, or -1 if it never reached the gate.
+int held_while_b_answers(GatedBacking& g, Mount& m, const std::function<int()>& op,
+                         const std::function<bool()>& held, const std::function<void()>& open,
+                         bool create) {
+    auto done = std::async(std::launch::async, op);
+    if (!wait_until(held, kEventDeadline)) {
+        ADD_FAILURE() << "the operation in A never reached the gate";
+        return -1;
+    }
+    directory_b_answers(g, m);
+    if (create)
+        timed_answer(g, "create in another directory", [&] {
+            const int fd = ::open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+            EXPECT_GE(fd, 0) << std::strerror(errno);
+            if (fd >= 0) close(fd);
+        });
+    EXPECT_EQ(done.wait_for(0s), std::future_status::timeout)
+        << "the operation in A answered while held at the gate";
+    open();
+    if (done.wait_for(kEventDeadline) != std::future_status::ready) {
+        ADD_FAILURE() << "the operation in A did not end after the gate opened";
+        return -1;
+    }
+    return done.get();
 }
 
 TEST(DirLock, IndexLoadHeldStallsNoOtherDirectory) {
@@ -269,24 +282,15 @@ TEST(DirLock, IndexLoadHeldStallsNoOtherDirectory) {
     ASSERT_EQ(stat(m.path("B/g").c_str(), &st), 0);  // B loaded
     g.close_read_gate();
     std::printf("load of A held in the read of its index:\n");
-    auto load = std::async(std::launch::async, [&] {
-        mode_t mode = 0;
-        const int err = statx_mode(m.path("A/f"), &mode);
-        return err ? -err : static_cast<int>(mode);
-    });
-    ASSERT_TRUE(wait_until([&] { return g.holding_read(); }, kEventDeadline))
-        << "the lookup in A never read A's index";
-    directory_b_answers(g, m);
-    timed_answer(g, "create in another directory", [&] {
-        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-        EXPECT_GE(fd, 0) << std::strerror(errno);
-        if (fd >= 0) close(fd);
-    });
-    EXPECT_EQ(load.wait_for(0s), std::future_status::timeout)
-        << "the lookup in A answered while A's index read was held";
-    g.open_read_gate();
-    ASSERT_EQ(load.wait_for(kEventDeadline), std::future_status::ready);
-    EXPECT_EQ(load.get(), 0600);
+    const int mode = held_while_b_answers(
+        g, m,
+        [&] {
+            mode_t mode = 0;
+            const int err = statx_mode(m.path("A/f"), &mode);
+            return err ? -err : static_cast<int>(mode);
+        },
+        [&] { return g.holding_read(); }, [&] { g.open_read_gate(); }, true);
+    EXPECT_EQ(mode, 0600);
 }
 
 TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
@@ -296,30 +300,21 @@ TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
     ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
     ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
     write_file(m.path("B/g"), "b");
-    for (const char* dir : {"", "A", "B"}) {
-        const int fd = open(m.path(dir).c_str(), O_RDONLY | O_DIRECTORY);
-        ASSERT_GE(fd, 0);
-        ASSERT_EQ(fsync(fd), 0);
-        close(fd);
-    }
+    fsync_dirs(m, {"", "A", "B"});
     g.close_gate();
     // A 0600 file's entry reaches the index before the file exists
     // (keeps_mode_only_in_index): the create waits for that write.
     std::printf("index write of a 0600 create in A held:\n");
-    auto create = std::async(std::launch::async, [&] {
-        const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-        if (fd < 0) return errno;
-        close(fd);
-        return 0;
-    });
-    ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
-        << "the create never reached its index write";
-    directory_b_answers(g, m);
-    EXPECT_EQ(create.wait_for(0s), std::future_status::timeout)
-        << "the create returned while its index write was held";
-    g.open_gate();
-    ASSERT_EQ(create.wait_for(kEventDeadline), std::future_status::ready);
-    EXPECT_EQ(create.get(), 0);
+    const int err = held_while_b_answers(
+        g, m,
+        [&] {
+            const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+            if (fd < 0) return errno;
+            close(fd);
+            return 0;
+        },
+        [&] { return g.holding(); }, [&] { g.open_gate(); }, false);
+    EXPECT_EQ(err, 0);
 }
 
 // A rename or link acknowledged to the caller survives a crash because its
