@@ -304,7 +304,7 @@ AttrRef Fs::attrs(fuse_ino_t ino) {
     Node* n = node(ino);
     if (!n) return {};
     if (ino == FUSE_ROOT_ID) return {&n->dir->self, n->dir.get()};
-    if (n->detached) return {&n->detached_entry, nullptr};
+    if (n->detached) return {n->detached_entry.get(), nullptr};
     if (n->link_id) {
         DirState* p = pool();
         if (!p) return {};
@@ -373,11 +373,8 @@ void Fs::notice_passthrough_writes(fuse_ino_t ino, bool ours) {
     if (fstat(n->pt.handles.front().fd, &b) != 0) return;
     // Size and mtime: ctime also moves when this daemon renames the backing
     // (link(), rename()), which is no write.
-    const struct stat& s = n->pt.seen;
-    if (b.st_size == s.st_size && b.st_mtim.tv_sec == s.st_mtim.tv_sec &&
-        b.st_mtim.tv_nsec == s.st_mtim.tv_nsec)
-        return;
-    n->pt.seen = b;
+    if (PassthroughUse::seen_of(b) == n->pt.seen) return;
+    n->pt.seen = PassthroughUse::seen_of(b);
     if (ours) return;
     AttrRef a = attrs(ino);
     if (!a.entry) return;
@@ -547,7 +544,7 @@ void Fs::detach(fuse_ino_t parent, const std::string& name, const Entry& copy) {
     by_name_.erase(it);
     Node* n = node(ino);
     n->detached = true;
-    n->detached_entry = copy;
+    n->detached_entry = std::make_unique<Entry>(copy);
     if (n->dir) {
         dirty_.erase(n->dir.get());
         fd_forget(n->dir.get());
@@ -737,8 +734,8 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
                 by_link_.erase(it);
                 Node* n = node(ino);
                 n->detached = true;
-                n->detached_entry = copy;
-                n->detached_entry.nlink = 0;
+                n->detached_entry = std::make_unique<Entry>(copy);
+                n->detached_entry->nlink = 0;
                 if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
             }
         } else if (pe->nlink == 1) {

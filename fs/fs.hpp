@@ -126,8 +126,8 @@ struct Node {
     std::uint64_t nlookup = 0;
     std::uint64_t st_ino = 0;  // what stat shows (inode_numbers.hpp)
     bool detached = false;     // unlinked (or replaced) while the kernel still knows it
-    Entry detached_entry;
-    std::unique_ptr<DirState> dir;  // directories, once loaded
+    std::unique_ptr<Entry> detached_entry;  // its attributes once detached (rare: boxed)
+    std::unique_ptr<DirState> dir;          // directories, once loaded
     // The directory lock (lock order 1), made on first use; shared so that
     // a holder keeps it while the node goes.
     std::shared_ptr<std::mutex> dir_mu;

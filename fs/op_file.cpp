@@ -27,7 +27,8 @@ int passthrough_for(Fs& fs, Node& n, int fd, bool writes, bool writer) {
     }
     // Once one handle passes through, the kernel fails any open of the
     // inode that does not, writers included.
-    if (writer && !n.pt.writing()) fstat(fd, &n.pt.seen);
+    struct stat st {};
+    if (writer && !n.pt.writing() && fstat(fd, &st) == 0) n.pt.seen = PassthroughUse::seen_of(st);
     n.pt.handles.push_back({fd, writer});
     return n.pt.backing_id;
 }

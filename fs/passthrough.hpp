@@ -35,9 +35,20 @@ struct PassthroughUse {
         int fd;  // the handle's backing fd (its fh)
         bool writer;
     };
+    // What a writer passing through changes: size and mtime (not a whole
+    // struct stat: every node of a mount has one).
+    struct Seen {
+        off_t size = 0;
+        timespec mtime{};
+        bool operator==(const Seen& o) const {
+            return size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+                   mtime.tv_nsec == o.mtime.tv_nsec;
+        }
+    };
+    static Seen seen_of(const struct stat& st) { return {st.st_size, st.st_mtim}; }
     std::vector<Handle> handles;  // those opened for passthrough
     int backing_id = 0;           // registered while handles is not empty
-    struct stat seen {};          // the backing as last looked at, while writing()
+    Seen seen;                    // the backing as last looked at, while writing()
 
     bool writing() const {
         for (const Handle& h : handles)
