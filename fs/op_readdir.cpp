@@ -69,8 +69,9 @@ void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
         OpLocks l(fs, {ino}, false, false);
         int err = 0;
         const DirState* d = fs.dir_of(l, ino, &err);
-        if (!d) return (void)fuse_reply_err(req, err);
-        snapshot_names(fs, l, ino, *d, *h);
+        if (!d && err != ENOENT) return (void)fuse_reply_err(req, err);
+        h->items.clear();  // removed since opendir: no names, as POSIX has it
+        if (d) snapshot_names(fs, l, ino, *d, *h);
     }
     std::vector<char> buf(size);
     size_t used = 0;
