@@ -21,22 +21,23 @@ DirHandle* handle(fuse_file_info* fi) {
     return reinterpret_cast<DirHandle*>(fi->fh);
 }
 
-// The names of directory `ino` (`d`) into `h`, with mu_ let go between
-// chunks (a directory of many thousand names takes a while): the
-// directory lock in `l` keeps its entries.
-void snapshot_names(Fs& fs, OpLocks& l, fuse_ino_t ino, const DirState& d, DirHandle& h) {
-    h.items.clear();
+// The names of directory `ino` (`d`), with mu_ let go between chunks (a
+// directory of many thousand names takes a while): the directory lock in
+// `l` keeps its entries.
+std::vector<DirHandle::Item> snapshot_names(Fs& fs, OpLocks& l, fuse_ino_t ino, const DirState& d) {
+    std::vector<DirHandle::Item> items;
+    items.reserve(d.entries.size() + 2);
     const Node* n = fs.node(ino);
-    h.items.push_back({".", n->st_ino, S_IFDIR});
+    items.push_back({".", n->st_ino, S_IFDIR});
     const Node* up = ino == FUSE_ROOT_ID ? n : fs.node(n->parent);
-    h.items.push_back({"..", up ? up->st_ino : n->st_ino, S_IFDIR});
-    h.items.reserve(d.entries.size() + 2);
+    items.push_back({"..", up ? up->st_ino : n->st_ino, S_IFDIR});
     const std::uint64_t key = fs.path_key(ino);
     std::size_t count = 0;
     for (const auto& [name, e] : d.entries) {
         if (++count % kSnapshotChunk == 0) l.unlocked([] { std::this_thread::yield(); });
-        h.items.push_back({name, fs.listed_ino(ino, key, e), fs.type_bits(e.type)});
+        items.push_back({name, fs.listed_ino(ino, key, e), fs.type_bits(e.type)});
     }
+    return items;
 }
 
 }  // namespace
@@ -70,11 +71,15 @@ void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
         int err = 0;
         const DirState* d = fs.dir_of(l, ino, &err);
         if (!d && err != ENOENT) return (void)fuse_reply_err(req, err);
-        h->items.clear();  // removed since opendir: no names, as POSIX has it
-        if (d) snapshot_names(fs, l, ino, *d, *h);
+        // (Removed since opendir: no names, as POSIX has it.)
+        auto items = d ? snapshot_names(fs, l, ino, *d) : std::vector<DirHandle::Item>{};
+        h->items.swap(items);  // (mu_ held: a concurrent read of the handle sees either)
     }
     std::vector<char> buf(size);
     size_t used = 0;
+    // The kernel may read one handle from two threads at once (filling its
+    // cache): the items change under mu_ only.
+    std::lock_guard lk(fs.mutex());
     for (size_t i = static_cast<size_t>(off); i < h->items.size(); ++i) {
         const auto& it = h->items[i];
         struct stat st {};
