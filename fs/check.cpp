@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 
+#include "common/display_text.hpp"
 #include "fs/dir_state.hpp"
 #include "fs/name_codec.hpp"
 
@@ -17,8 +18,11 @@ namespace pershome::fs {
 
 namespace {
 
+// Names come from the stick, which may hold any bytes: a control byte or
+// invalid UTF-8 is escaped (\xNN) on its way to the terminal.
 void say(const std::string& where, const std::string& what) {
-    std::printf("%s: %s\n", where.c_str(), what.c_str());
+    std::printf("%s: %s\n", display_text(where, kShownBytes).c_str(),
+                display_text(what, kShownBytes).c_str());
 }
 
 }  // namespace
@@ -26,7 +30,8 @@ void say(const std::string& where, const std::string& what) {
 int run_check(const std::string& backing, bool repair, mode_t umask) {
     UniqueFd root(open(backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) {
-        std::fprintf(stderr, "pershome-fs: %s: %s\n", backing.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "pershome-fs: %s: %s\n", display_text(backing, kShownBytes).c_str(),
+                     std::strerror(errno));
         return kCheckFailed;
     }
     int caught_up = 0;  // findings any mount settles by itself

@@ -17,6 +17,6 @@ inline constexpr int kCheckCatchUp = 1;  // only catch-up: backing files added, 
 inline constexpr int kCheckDamage = 2;   // a damaged or sanitised index, a hidden file
 inline constexpr int kCheckFailed = 3;   // could not check, or a repair failed
 
-int run_check(const std::string& backing, bool repair, mode_t umask);
+[[nodiscard]] int run_check(const std::string& backing, bool repair, mode_t umask);
 
 }  // namespace pershome::fs

@@ -21,6 +21,7 @@ namespace pershome::fs {
 void DirState::add(Entry e) {
     if (!e.real.empty()) claimed.insert(e.real);
     if (e.type == NodeType::Dir) ++subdirs;
+    bytes += index_bytes(e);
     auto it = entries.find(e.name);
     if (it == entries.end()) {
         const std::string name = e.name;
@@ -28,6 +29,7 @@ void DirState::add(Entry e) {
         return;
     }
     if (it->second.type == NodeType::Dir) --subdirs;
+    bytes -= index_bytes(it->second);
     it->second = std::move(e);
 }
 
@@ -36,7 +38,12 @@ void DirState::remove(const std::string& name) {
     if (it == entries.end()) return;
     if (!it->second.real.empty()) claimed.erase(it->second.real);
     if (it->second.type == NodeType::Dir) --subdirs;
+    bytes -= index_bytes(it->second);
     entries.erase(it);
+}
+
+bool DirState::has_room_for(const Entry& e) const {
+    return entries.size() < kMaxIndexEntries && bytes + index_bytes(e) <= kIndexBudget;
 }
 
 Timestamp now_ts() {
@@ -50,7 +57,7 @@ void mark_hidden(int fd) {
     __u32 attr = 0;
     if (ioctl(fd, FAT_IOCTL_GET_ATTRIBUTES, &attr) != 0) return;
     attr |= ATTR_HIDDEN;
-    (void)ioctl(fd, FAT_IOCTL_SET_ATTRIBUTES, &attr);
+    (void)ioctl(fd, FAT_IOCTL_SET_ATTRIBUTES, &attr);  // hidden is cosmetic
 }
 
 int fsync_backing(int dirfd, const std::string& name) {
@@ -85,6 +92,7 @@ namespace {
 struct BackingItem {
     bool is_dir;
     struct stat st;
+    bool have_st;  // false: a lazy load knows the type only (d_type)
 };
 
 // Whether a file's backing mtime, `backing`, `indexed` being the time the
@@ -155,6 +163,29 @@ std::optional<IndexBytes> read_all(int dirfd, std::uint64_t* too_large) {
 
 }  // namespace
 
+std::uint64_t index_bytes(const Entry& e) {
+    std::uint64_t n = 96 + e.name.size() + e.real.size() + e.target.size();  // fixed fields: < 96
+    for (const auto& [k, v] : e.xattrs) n += 8 + k.size() + v.size();
+    return n;
+}
+
+bool settle_entry(Entry& e, const struct stat& st) {
+    const auto was = e.unsettled;
+    e.unsettled = Entry::Unsettled::No;
+    if (was == Entry::Unsettled::Times) {
+        e.atime = ts_of(st.st_atim);
+        e.mtime = ts_of(st.st_mtim);
+        e.ctime = ts_of(st.st_ctim);
+        return false;
+    }
+    if (was == Entry::Unsettled::Edit && edited_elsewhere(st.st_mtim.tv_sec, e.mtime.sec)) {
+        e.mtime = ts_of(st.st_mtim);
+        e.ctime = e.mtime;
+        return true;
+    }
+    return false;
+}
+
 DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems,
                   std::vector<std::string>* catch_up) {
     std::vector<std::string> ignored;
@@ -223,11 +254,15 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                 const std::string name = de->d_name;
                 if (name == "." || name == ".." || is_reserved_backing_name(name)) continue;
                 struct stat st {};
+                if (opt.lazy_times && (de->d_type == DT_REG || de->d_type == DT_DIR)) {
+                    backing.emplace(name, BackingItem{de->d_type == DT_DIR, st, false});
+                    continue;
+                }
                 if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
                 // FAT holds only files and directories; anything else on a
                 // test backing is not ours to show.
                 if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
-                backing.emplace(name, BackingItem{S_ISDIR(st.st_mode), st});
+                backing.emplace(name, BackingItem{S_ISDIR(st.st_mode), st, true});
             }
             closedir(dir);
         } else {
@@ -330,10 +365,9 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
             e.target.clear();
             d.dirty = true;
         }
-        if (e.type == NodeType::File && edited_elsewhere(b.st.st_mtim.tv_sec, e.mtime.sec)) {
-            e.mtime = ts_of(b.st.st_mtim);
-            e.ctime = e.mtime;
-            d.dirty = true;
+        if (e.type == NodeType::File) {
+            e.unsettled = Entry::Unsettled::Edit;
+            if (b.have_st && settle_entry(e, b.st)) d.dirty = true;
         }
         d.add(std::move(e));
     }
@@ -352,9 +386,8 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
         e.real = real;
         e.type = b.is_dir ? NodeType::Dir : NodeType::File;
         e.mode = reconcile_default_mode(b.is_dir, opt.umask);
-        e.atime = ts_of(b.st.st_atim);
-        e.mtime = ts_of(b.st.st_mtim);
-        e.ctime = ts_of(b.st.st_ctim);
+        e.unsettled = Entry::Unsettled::Times;
+        if (b.have_st) settle_entry(e, b.st);
         // (Not when the index was refused or damaged: its one line says
         // that the directory is rebuilt from these.)
         if (d.writer->index_exists && !d.writer->rebuild) {
@@ -382,6 +415,11 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
     const IndexWrite iw = plan_index_write(w.state, records);
     if (iw.kind == IndexWrite::Kind::Nothing) return 0;  // the stick already shows it
     const std::string& slot = iw.bytes;
+    // Never an index the reader refuses (it would show the directory with
+    // default modes): the one on the stick stays. Operations keep within
+    // the caps (kIndexBudget); this is the last guard.
+    if (records.entries.size() > kMaxIndexEntries || iw.offset + slot.size() > kMaxIndexFileSize)
+        return EFBIG;
 
     const std::string name(kIndexFileName);
     UniqueFd f(openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
@@ -429,7 +467,7 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
 
 }  // namespace
 
-IndexJob prepare_index_job(DirState& d, bool payload) {
+IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()>& pause) {
     IndexJob job;
     job.writer = d.writer;
     job.dirfd.reset(fcntl(d.fd.get(), F_DUPFD_CLOEXEC, 0));
@@ -440,15 +478,19 @@ IndexJob prepare_index_job(DirState& d, bool payload) {
         d.renamed_in.clear();
     }
     if (payload) {
+        job.seq = ++d.seq;
+        // Changes from now on (also during a pause) make it dirty again; a
+        // failed write does too.
+        d.dirty = false;
+        d.atime_dirty = false;
         // Record by record: the write compares them with what the stick
         // holds and sends only those that changed.
         job.records.self = serialize_self(d.self);
-        for (const auto& [name, e] : d.entries)
+        std::size_t n = 0;
+        for (const auto& [name, e] : d.entries) {
+            if (pause && ++n % kSnapshotChunk == 0) pause();
             job.records.entries.emplace_hint(job.records.entries.end(), name, serialize_entry(e));
-        job.seq = ++d.seq;
-        // Changes from now on make it dirty again; a failed write does too.
-        d.dirty = false;
-        d.atime_dirty = false;
+        }
     }
     return job;
 }

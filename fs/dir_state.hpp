@@ -3,6 +3,7 @@
 // needed to write the index back without ever overwriting the newest copy.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <condition_variable>
@@ -72,14 +73,28 @@ struct IndexJob {
     int sync_error = 0;     // of the renamed files' or directory's fsyncs (the write goes on)
 };
 
+// What one directory's entries may take in its index (names, targets,
+// xattrs): a third of the reader's cap, so that two full slots and their
+// deltas fit within it (index_format.hpp). Past it, creates and setxattr
+// answer ENOSPC.
+inline constexpr std::uint64_t kIndexBudget = kMaxIndexFileSize / 3;
+// An estimate of `e`'s bytes in an index slot (from above).
+std::uint64_t index_bytes(const Entry& e);
+
 struct DirState {
     UniqueFd fd;  // O_PATH fd of the backing directory; follows it through renames
-    Entry self;   // the directory's own attributes (authoritative for the root only)
+    // Its node in a mount (whose lock guards it: fs/fs.hpp); 0 for the link
+    // pool and outside a mount.
+    std::uint64_t ino = 0;
+    Entry self;  // the directory's own attributes (authoritative for the root only)
     std::map<std::string, Entry> entries;
     std::unordered_set<std::string> claimed;  // backing names owned by an entry
     // Entries of type Dir: st_nlink is 2 + this. Kept by add() and remove(),
     // the only ways entries change.
     std::uint32_t subdirs = 0;
+    // index_bytes() of the entries (kept by add() and remove(); setxattr
+    // adjusts it for the xattrs it changes in place).
+    std::uint64_t bytes = 0;
 
     // Index file bookkeeping (shared with writes in flight).
     std::shared_ptr<IndexWriter> writer = std::make_shared<IndexWriter>();
@@ -107,10 +122,23 @@ struct DirState {
     }
     void add(Entry e);
     void remove(const std::string& name);
+    // Whether a new entry `e` keeps the index within the reader's caps
+    // (kIndexBudget, kMaxIndexEntries).
+    bool has_room_for(const Entry& e) const;
 };
+
+// How much of a finding or log line is shown (common/display_text.hpp, which
+// also escapes what a stick's names may hold): a line names at most two
+// names of up to 255 bytes.
+inline constexpr std::size_t kShownBytes = 1024;
 
 struct ReconcileOptions {
     mode_t umask = 022;
+    // Only the listing (names and types, from d_type) is read at load; each
+    // entry's backing times are looked at on its first use (settle_entry).
+    // A walk that needs no attributes (find) then reads no inode. --check
+    // loads eagerly: it reports edits made elsewhere.
+    bool lazy_times = false;
     // Is link group `id` present in the pool? (nullptr: no pool)
     std::function<bool(std::uint64_t)> link_alive;
 };
@@ -132,33 +160,42 @@ inline mode_t reconcile_default_mode(bool is_dir, mode_t umask) {
 DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems,
                   std::vector<std::string>* catch_up = nullptr);
 
+// What a lazy load left of `e` settled from its backing object's `st`;
+// true when that changed what the index holds (an edit made elsewhere).
+bool settle_entry(Entry& e, const struct stat& st);
+
 // Writes the next slot and fsyncs; on failure leaves `d` dirty. errno-style.
 // (prepare_index_job + run_index_job, for a caller that holds `d` throughout.)
-int write_index(DirState& d, IndexStats* stats);
+[[nodiscard]] int write_index(DirState& d, IndexStats* stats);
 
 // Takes the snapshot of `d` (with `payload`: the index content, numbered,
 // and `d` counts as clean; without: only the renamed names to fsync). Call
-// with whatever guards `d` held.
-IndexJob prepare_index_job(DirState& d, bool payload);
+// with whatever guards `d` held. `pause`, if given, is called after every
+// kSnapshotChunk entries: the caller may let others in (fs.cpp lets go of
+// its mutex), as long as no entry is added or removed meanwhile; an entry
+// changed in place meanwhile marks `d` dirty again, so the next snapshot
+// carries it.
+inline constexpr std::size_t kSnapshotChunk = 256;
+IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()>& pause = {});
 // Does the job's fsyncs and index write under the writer's lock; needs no
 // other lock. The index write's errno, or 0 (also when skipped as older
 // than what landed).
-int run_index_job(IndexJob& job, IndexStats* stats);
+[[nodiscard]] int run_index_job(IndexJob& job, IndexStats* stats);
 // A job that failed: `d` dirty again.
 void restore_after_failure(DirState& d);
 // Waits until snapshot `seq` of `w`'s directory has been written or has
 // failed (another thread took it); 0 when it (or a newer one) landed.
-int wait_landed(IndexWriter& w, std::uint64_t seq);
+[[nodiscard]] int wait_landed(IndexWriter& w, std::uint64_t seq);
 
 // Sets ATTR_HIDDEN on a FAT backing; a no-op elsewhere.
 void mark_hidden(int fd);
 
 // fsyncs `name` in the backing directory `dirfd` (an O_PATH fd is fine), or
 // the directory itself when `name` is empty. errno-style.
-int fsync_backing(int dirfd, const std::string& name);
+[[nodiscard]] int fsync_backing(int dirfd, const std::string& name);
 
 // pwrite of all of `data` at `off` (EINTR retried); 0 or an errno.
-int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off);
+[[nodiscard]] int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off);
 
 // fsync (or fdatasync) of a backing fd; every fsync pershome-fs makes goes
 // through here, one at a time. vfat keeps its dirty FAT sectors on one list
@@ -166,7 +203,7 @@ int pwrite_all(int fd, const char* data, std::size_t size, std::uint64_t off);
 // them off the list finds it empty and returns before they are on the stick
 // (fs/buffer.c fsync_buffers_list): a file fsynced that way came back after
 // a pull with its clusters marked free. Returns 0 or -1 with errno set.
-int backing_fsync(int fd, bool datasync = false);
+[[nodiscard]] int backing_fsync(int fd, bool datasync = false);
 
 // A Timestamp of now (CLOCK_REALTIME).
 Timestamp now_ts();

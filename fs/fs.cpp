@@ -1,9 +1,11 @@
 #include "fs/fs.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -12,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "common/display_text.hpp"
 #include "fs/inode_numbers.hpp"
 #include "fs/name_codec.hpp"
 
@@ -21,13 +24,63 @@ Fs& fs_of(fuse_req_t req) {
     return *static_cast<Fs*>(fuse_req_userdata(req));
 }
 
+OpLocks::OpLocks(Fs& fs, std::vector<fuse_ino_t> dirs, bool pool, bool alloc) : fs_(fs) {
+    std::sort(dirs.begin(), dirs.end());
+    dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+    std::erase(dirs, fuse_ino_t{0});
+    {
+        std::lock_guard lk(fs.mu_);
+        for (fuse_ino_t ino : dirs)
+            if (auto m = fs.dir_mutex(ino)) dirs_.push_back({ino, std::move(m), {}});
+    }
+    for (Held& h : dirs_) h.lock = std::unique_lock(*h.m);
+    if (pool) {
+        pool_mu_ = fs.pool_mu_;
+        pool_ = std::unique_lock(*pool_mu_);
+    }
+    if (alloc) alloc_ = std::shared_lock(fs.alloc_);
+    mu_ = std::unique_lock(fs.mu_);
+    for (Held& h : dirs_)
+        if (Node* n = fs.node(h.ino)) ++n->dir_pins;
+}
+
+OpLocks::~OpLocks() {
+    if (!mu_.owns_lock()) mu_.lock();
+    for (Held& h : dirs_)
+        if (Node* n = fs_.node(h.ino)) --n->dir_pins;
+}
+
+bool OpLocks::holds(fuse_ino_t dir) const {
+    return std::any_of(dirs_.begin(), dirs_.end(), [dir](const Held& h) { return h.ino == dir; });
+}
+
+bool OpLocks::try_add(fuse_ino_t dir, std::shared_ptr<std::mutex> m) {
+    if (holds(dir)) return true;
+    if (!m) return false;
+    std::unique_lock lock(*m, std::try_to_lock);
+    if (!lock) return false;
+    dirs_.push_back({dir, std::move(m), std::move(lock)});
+    if (Node* n = fs_.node(dir)) ++n->dir_pins;  // (mu_ is held)
+    return true;
+}
+
+OpLocks::Relock::Relock(OpLocks& l, bool alloc_too)
+    : l(l), alloc_too(alloc_too && l.alloc_.owns_lock()) {
+    l.mu_.unlock();
+    if (this->alloc_too) l.alloc_.unlock();
+}
+
+OpLocks::Relock::~Relock() {
+    if (alloc_too) l.alloc_.lock();
+    l.mu_.lock();
+}
+
 Fs::Fs(Options opt, UniqueFd root)
     : opt_(std::move(opt)),
       root_fd_(std::move(root)),
       passthrough_(opt_.passthrough, root_fd_.get()),
       write_behind_(alloc_, [this](fuse_ino_t ino) { stamp_write(ino); }) {
-    int err = 0;
-    pool(false, &err);
+    load_pool();
     std::vector<std::string> problems;
     UniqueFd rfd(openat(root_fd_.get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     Node& r = nodes_[FUSE_ROOT_ID];
@@ -35,6 +88,7 @@ Fs::Fs(Options opt, UniqueFd root)
     r.st_ino = FUSE_ROOT_ID;
     by_st_ino_[FUSE_ROOT_ID] = FUSE_ROOT_ID;
     r.dir = std::make_unique<DirState>(load_dir(std::move(rfd), reconcile_options(), &problems));
+    r.dir->ino = FUSE_ROOT_ID;
     log_findings("/", problems);
     if (r.dir->dirty) dirty_.insert(r.dir.get());
 }
@@ -58,8 +112,11 @@ DirHandle* Fs::keep_dir_handle(std::unique_ptr<DirHandle> h) {
 }
 
 void Fs::log(const std::string& msg) const {
-    std::fprintf(stderr, "pershome-fs: %s\n", msg.c_str());
-    if (!opt_.foreground) syslog(LOG_NOTICE, "%s", msg.c_str());
+    // Messages name files from the stick, which may hold any bytes: one
+    // made to look like a log line of its own, or invalid UTF-8, is escaped.
+    const std::string shown = display_text(msg, kShownBytes);
+    std::fprintf(stderr, "pershome-fs: %s\n", shown.c_str());
+    if (!opt_.foreground) syslog(LOG_NOTICE, "%s", shown.c_str());
 }
 
 void Fs::log_findings(const std::string& where, const std::vector<std::string>& findings) const {
@@ -94,10 +151,11 @@ bool Fs::keeps_mode_only_in_index(NodeType t, mode_t mode) const {
 ReconcileOptions Fs::reconcile_options() {
     ReconcileOptions ro;
     ro.umask = opt_.umask;
+    ro.lazy_times = true;
+    // Loads run without mu_ (dir_of), the pool's content changes under it.
     ro.link_alive = [this](std::uint64_t id) {
-        int err = 0;
-        DirState* p = pool(false, &err);
-        return p != nullptr && p->entries.count(link_name(id)) != 0;
+        std::lock_guard lk(mu_);
+        return pool_ != nullptr && pool_->entries.count(link_name(id)) != 0;
     };
     return ro;
 }
@@ -132,58 +190,73 @@ std::string Fs::pool_backing_name(std::uint64_t id) const {
     return buf;
 }
 
-DirState* Fs::pool(bool create, int* err) {
-    if (!pool_loaded_ || (!pool_ && create)) {
-        pool_loaded_ = true;
-        const std::string name(kLinkPoolName);
-        UniqueFd fd(
-            openat(root_fd_.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!fd && create) {
-            if (mkdirat(root_fd_.get(), name.c_str(), 0700) != 0 && errno != EEXIST) {
-                *err = errno;
-                return nullptr;
-            }
-            UniqueFd rd(openat(root_fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-            if (rd) mark_hidden(rd.get());
-            // Like any mkdir (ops::mkdir): vfat keeps the new directory's
-            // entry in the root's buffers; the root's next index fsync would
-            // not carry it, and a file moved in would be lost on a pull.
-            if (int e = fsync_backing(root_fd_.get(), "")) {
-                *err = e;
-                return nullptr;
-            }
-            fd.reset(openat(root_fd_.get(), name.c_str(),
-                            O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+void Fs::load_pool() {
+    const std::string name(kLinkPoolName);
+    UniqueFd fd(
+        openat(root_fd_.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return;
+    std::vector<std::string> problems;
+    ReconcileOptions ro;
+    ro.umask = opt_.umask;
+    pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, &problems));
+    log_findings("link pool", problems);
+    for (const auto& [n, e] : pool_->entries) {
+        std::uint64_t id = 0;
+        auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id, 16);
+        // A crafted id near 2^64 would make the next one wrap to 0,
+        // which means "not linked"; no real stick gets anywhere near.
+        if (ec == std::errc{} && id >= (std::uint64_t{1} << 62)) {
+            log("link pool: entry " + n + " has an absurd link id; not used for numbering");
+            continue;
         }
-        if (!fd) {
-            *err = errno;
-            return nullptr;
-        }
-        std::vector<std::string> problems;
-        ReconcileOptions ro;
-        ro.umask = opt_.umask;
-        pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, &problems));
-        log_findings("link pool", problems);
-        for (const auto& [n, e] : pool_->entries) {
-            std::uint64_t id = 0;
-            auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id, 16);
-            // A crafted id near 2^64 would make the next one wrap to 0,
-            // which means "not linked"; no real stick gets anywhere near.
-            if (ec == std::errc{} && id >= (std::uint64_t{1} << 62)) {
-                log("link pool: entry " + n + " has an absurd link id; not used for numbering");
-                continue;
-            }
-            if (ec == std::errc{} && id > max_link_id_) max_link_id_ = id;
-        }
-        if (pool_->dirty) dirty_.insert(pool_.get());
+        if (ec == std::errc{} && id > max_link_id_) max_link_id_ = id;
     }
-    if (!pool_) *err = ENOENT;
+    if (pool_->dirty) dirty_.insert(pool_.get());
+}
+
+DirState* Fs::make_pool(OpLocks& l, int* err) {
+    if (pool_) return pool_.get();
+    const std::string name(kLinkPoolName);
+    // Like any mkdir (ops::mkdir): vfat keeps the new directory's entry in
+    // the root's buffers; the root's next index fsync would not carry it,
+    // and a file moved in would be lost on a pull.
+    const int e = l.exclusive_io([&] {
+        if (mkdirat(root_fd_.get(), name.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+        UniqueFd rd(openat(root_fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (rd) mark_hidden(rd.get());
+        return fsync_backing(root_fd_.get(), "");
+    });
+    if (e) {
+        *err = e;
+        return nullptr;
+    }
+    UniqueFd fd(
+        openat(root_fd_.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+        *err = errno;
+        return nullptr;
+    }
+    ReconcileOptions ro;
+    ro.umask = opt_.umask;
+    pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, nullptr));
     return pool_.get();
 }
 
-DirState* Fs::dir_of(fuse_ino_t ino, int* err) {
+DirState* Fs::loaded_dir(fuse_ino_t ino) {
     Node* n = node(ino);
-    if (!n || n->detached) {
+    return n && !n->detached ? n->dir.get() : nullptr;
+}
+
+std::shared_ptr<std::mutex> Fs::dir_mutex(fuse_ino_t ino) {
+    Node* n = node(ino);
+    if (!n) return nullptr;
+    if (!n->dir_mu) n->dir_mu = std::make_shared<std::mutex>();
+    return n->dir_mu;
+}
+
+DirState* Fs::dir_of(OpLocks& l, fuse_ino_t ino, int* err) {
+    Node* n = node(ino);
+    if (!n || n->detached || !l.holds(ino)) {
         *err = ENOENT;
         return nullptr;
     }
@@ -208,9 +281,21 @@ DirState* Fs::dir_of(fuse_ino_t ino, int* err) {
         *err = errno;
         return nullptr;
     }
-    std::vector<std::string> problems;
-    n->dir = std::make_unique<DirState>(load_dir(std::move(fd), reconcile_options(), &problems));
-    log_findings(n->name, problems);
+    // The load (a listing, an index of up to the cap) runs without mu_:
+    // the directory lock keeps every other loader of it waiting, and
+    // nothing else needs it.
+    const std::string where = path_of(ino);
+    auto loaded = l.unlocked([&] {
+        std::vector<std::string> problems;
+        auto d =
+            std::make_unique<DirState>(load_dir(std::move(fd), reconcile_options(), &problems));
+        log_findings(where, problems);
+        return d;
+    });
+    n = node(ino);  // held by its directory lock: neither detached nor gone
+    n->dir = std::move(loaded);
+    n->dir->ino = ino;
+    fd_used(n->dir.get());
     if (n->dir->dirty) dirty_.insert(n->dir.get());
     return n->dir.get();
 }
@@ -219,33 +304,43 @@ AttrRef Fs::attrs(fuse_ino_t ino) {
     Node* n = node(ino);
     if (!n) return {};
     if (ino == FUSE_ROOT_ID) return {&n->dir->self, n->dir.get()};
-    if (n->detached) return {&n->detached_entry, nullptr};
+    if (n->detached) return {n->detached_entry.get(), nullptr};
     if (n->link_id) {
-        int err = 0;
-        DirState* p = pool(false, &err);
+        DirState* p = pool();
         if (!p) return {};
         return {p->find(link_name(n->link_id)), p};
     }
     Node* parent = node(n->parent);
     if (!parent || !parent->dir) return {};
-    return {parent->dir->find(n->name), parent->dir.get()};
+    Entry* e = parent->dir->find(n->name);
+    if (e) settle(*parent->dir, *e);
+    return {e, parent->dir.get()};
+}
+
+void Fs::settle(DirState& d, Entry& e) {
+    if (e.unsettled == Entry::Unsettled::No) return;
+    struct stat st {};
+    if (e.real.empty() || fstatat(dir_fd(d), e.real.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        e.unsettled = Entry::Unsettled::No;  // (gone: the next load drops it)
+        return;
+    }
+    if (settle_entry(e, st)) mark_dirty(&d);
 }
 
 std::optional<Location> Fs::locate(fuse_ino_t ino) {
     Node* n = node(ino);
     if (!n || n->detached) return std::nullopt;
-    if (ino == FUSE_ROOT_ID) return Location{n->dir->fd.get(), ""};
+    if (ino == FUSE_ROOT_ID) return Location{dir_fd(*n->dir), ""};
     if (n->link_id) {
-        int err = 0;
-        DirState* p = pool(false, &err);
+        DirState* p = pool();
         if (p)
-            if (Entry* pe = p->find(link_name(n->link_id))) return Location{p->fd.get(), pe->real};
+            if (Entry* pe = p->find(link_name(n->link_id))) return Location{dir_fd(*p), pe->real};
     }
     Node* parent = node(n->parent);
     if (!parent || !parent->dir) return std::nullopt;
     Entry* e = parent->dir->find(n->name);
     if (!e || e->real.empty()) return std::nullopt;
-    return Location{parent->dir->fd.get(), e->real};
+    return Location{dir_fd(*parent->dir), e->real};
 }
 
 std::string Fs::path_of(fuse_ino_t ino) {
@@ -278,11 +373,8 @@ void Fs::notice_passthrough_writes(fuse_ino_t ino, bool ours) {
     if (fstat(n->pt.handles.front().fd, &b) != 0) return;
     // Size and mtime: ctime also moves when this daemon renames the backing
     // (link(), rename()), which is no write.
-    const struct stat& s = n->pt.seen;
-    if (b.st_size == s.st_size && b.st_mtim.tv_sec == s.st_mtim.tv_sec &&
-        b.st_mtim.tv_nsec == s.st_mtim.tv_nsec)
-        return;
-    n->pt.seen = b;
+    if (PassthroughUse::seen_of(b) == n->pt.seen) return;
+    n->pt.seen = PassthroughUse::seen_of(b);
     if (ours) return;
     AttrRef a = attrs(ino);
     if (!a.entry) return;
@@ -331,12 +423,30 @@ int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
 nlink_t Fs::dir_nlink(fuse_ino_t ino, nlink_t backing_nlink) {
     // A directory not loaded yet has not changed during this mount, so its
     // backing's count is what loading it would give, without the listing;
-    // backings that do not count subdirectories (nlink 1) are listed.
+    // backings that do not count subdirectories (nlink 1) are listed, not
+    // loaded (a reader holds no directory lock).
     Node* n = node(ino);
-    if (!n->dir && backing_nlink >= 2) return backing_nlink;
-    int err = 0;
-    const DirState* d = dir_of(ino, &err);
-    return d ? 2 + d->subdirs : 1;
+    if (n->dir) return 2 + n->dir->subdirs;
+    if (backing_nlink >= 2) return backing_nlink;
+    auto loc = locate(ino);
+    if (!loc) return 1;
+    UniqueFd fd(openat(loc->dirfd, loc->name.empty() ? "." : loc->name.c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    DIR* dir = fd ? fdopendir(fd.get()) : nullptr;
+    if (!dir) return 1;
+    (void)fd.release();
+    nlink_t subdirs = 0;
+    while (const dirent* de = readdir(dir)) {
+        const std::string_view name = de->d_name;
+        if (name == "." || name == ".." || is_reserved_backing_name(name)) continue;
+        struct stat st {};
+        if (de->d_type == DT_DIR ||
+            (de->d_type == DT_UNKNOWN &&
+             fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)))
+            ++subdirs;
+    }
+    closedir(dir);
+    return 2 + subdirs;
 }
 
 fuse_ino_t Fs::node_for(fuse_ino_t parent, const Entry& e) {
@@ -353,6 +463,20 @@ fuse_ino_t Fs::node_for(fuse_ino_t parent, const Entry& e) {
     const fuse_ino_t ino = new_node(parent, e.name, 0);
     by_name_.emplace(std::move(key), ino);
     return ino;
+}
+
+std::uint64_t Fs::listed_ino(fuse_ino_t parent, std::uint64_t key, const Entry& e) {
+    if (e.linked()) {
+        if (auto it = by_link_.find(e.link_id); it != by_link_.end())
+            return node(it->second)->st_ino;
+    } else if (auto it = by_name_.find({parent, e.name}); it != by_name_.end()) {
+        return node(it->second)->st_ino;
+    }
+    const std::uint64_t v =
+        e.linked() ? ino_of_link(e.link_id, 0) : ino_of_key(child_key(key, e.name), 0);
+    // Taken: the node decides (the next attempt), and stat will agree.
+    if (by_st_ino_.count(v)) return node(node_for(parent, e))->st_ino;
+    return v;
 }
 
 fuse_ino_t Fs::new_node(fuse_ino_t parent, const std::string& name, std::uint64_t link_id) {
@@ -420,12 +544,59 @@ void Fs::detach(fuse_ino_t parent, const std::string& name, const Entry& copy) {
     by_name_.erase(it);
     Node* n = node(ino);
     n->detached = true;
-    n->detached_entry = copy;
+    n->detached_entry = std::make_unique<Entry>(copy);
     if (n->dir) {
         dirty_.erase(n->dir.get());
+        fd_forget(n->dir.get());
         n->dir.reset();
     }
     if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
+}
+
+int Fs::dir_fd(DirState& d) {
+    if (d.ino == 0 || d.ino == FUSE_ROOT_ID) return d.fd.get();  // the pool, the root: always open
+    if (!d.fd) {
+        const Node* n = node(d.ino);
+        const Node* parent = n ? node(n->parent) : nullptr;
+        const Entry* e = parent && parent->dir ? parent->dir->find(n->name) : nullptr;
+        if (!e || e->real.empty()) {
+            errno = ENOENT;
+            return -1;
+        }
+        const int pfd = dir_fd(*parent->dir);
+        d.fd.reset(openat(pfd, e->real.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!d.fd) return -1;
+    }
+    fd_used(&d);
+    return d.fd.get();
+}
+
+void Fs::fd_used(DirState* d) {
+    if (auto it = fd_lru_pos_.find(d); it != fd_lru_pos_.end()) {
+        fd_lru_.splice(fd_lru_.begin(), fd_lru_, it->second);
+        return;
+    }
+    fd_lru_.push_front(d);
+    fd_lru_pos_[d] = fd_lru_.begin();
+    // Over the bound: the least recently used that no lock holder pins.
+    for (auto it = std::prev(fd_lru_.end()); fd_lru_.size() > kDirFds && it != fd_lru_.begin();) {
+        DirState* old = *it;
+        const Node* n = node(old->ino);
+        auto prev = std::prev(it);
+        if (!n || n->dir_pins == 0) {
+            old->fd.reset();
+            fd_lru_pos_.erase(old);
+            fd_lru_.erase(it);
+        }
+        it = prev;
+    }
+}
+
+void Fs::fd_forget(DirState* d) {
+    if (auto it = fd_lru_pos_.find(d); it != fd_lru_pos_.end()) {
+        fd_lru_.erase(it->second);
+        fd_lru_pos_.erase(it);
+    }
 }
 
 void Fs::rekey(fuse_ino_t parent, const std::string& name, fuse_ino_t newparent,
@@ -474,12 +645,12 @@ void Fs::relink_hint(std::uint64_t id, fuse_ino_t parent, const std::string& nam
     n->name = name;
 }
 
-int Fs::place_as(DirState& d, const Entry& e, const std::string& real, const MakeBacking& make,
-                 bool sync, bool* make_failed) {
+int Fs::place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& real,
+                 const MakeBacking& make, bool sync, bool* make_failed) {
     Entry copy = e;
     copy.real = real;
     if (!sync) {
-        if (const int err = make(d.fd.get(), real)) {
+        if (const int err = make(dir_fd(d), real)) {
             *make_failed = true;
             return err;
         }
@@ -495,11 +666,11 @@ int Fs::place_as(DirState& d, const Entry& e, const std::string& real, const Mak
     // matches backing names bytewise against the listing.
     d.add(std::move(copy));
     mark_dirty(&d);
-    if (const int err = flush(&d)) {
+    if (const int err = flush(l, &d)) {
         d.remove(e.name);
         return err;
     }
-    const int err = make(d.fd.get(), real);
+    const int err = make(dir_fd(d), real);
     if (err == 0) return 0;
     *make_failed = true;
     d.remove(e.name);
@@ -507,14 +678,15 @@ int Fs::place_as(DirState& d, const Entry& e, const std::string& real, const Mak
     return err;
 }
 
-int Fs::place_new(DirState& d, const Entry& e, const MakeBacking& make, bool sync) {
+int Fs::place_new(OpLocks& l, DirState& d, const Entry& e, const MakeBacking& make, bool sync) {
+    if (!d.has_room_for(e)) return ENOSPC;  // an index the reader would refuse
     ++d.unsynced_names;  // (a failed create costs one needless directory sync, no more)
     bool make_failed = false;
     if (stored_as_itself(e.name) && !d.claimed.count(e.name)) {
-        const int err = place_as(d, e, e.name, make, sync, &make_failed);
+        const int err = place_as(l, d, e, e.name, make, sync, &make_failed);
         if (err == 0 || !make_failed || !backing_refused_name(err)) {
             if (err && make_failed && sync)
-                (void)flush(&d);  // best effort: the next write drops it
+                (void)flush(l, &d);  // best effort: failing, the next write drops it
             return err;
         }
         // The backing says it collides (FAT folds case) or cannot encode
@@ -523,33 +695,37 @@ int Fs::place_new(DirState& d, const Entry& e, const MakeBacking& make, bool syn
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
         const std::string g = generated(e.name, attempt);
         struct stat st {};
-        if (d.claimed.count(g) || fstatat(d.fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        if (d.claimed.count(g) || fstatat(dir_fd(d), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
         make_failed = false;
-        const int err = place_as(d, e, g, make, sync, &make_failed);
+        const int err = place_as(l, d, e, g, make, sync, &make_failed);
         if (err != EEXIST || !make_failed) return err;
     }
     return EEXIST;
 }
 
-int Fs::remove_name(fuse_ino_t parent, DirState& d, const std::string& name) {
+int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::string& name) {
     Entry* e = d.find(name);
     if (!e) return ENOENT;
     if (e->type == NodeType::Dir) return EISDIR;
+    settle(d, *e);  // its times stay shown while it is open
     if (e->linked()) {
+        if (!l.holds_pool()) return EDEADLK;  // the caller's mistake, never the user's
         const std::uint64_t id = e->link_id;
-        if (!e->real.empty()) (void)unlinkat(d.fd.get(), e->real.c_str(), 0);
+        // A leftover of a move into the pool (the pool has the file): its
+        // unlink failing leaves it for --check, the name goes anyway.
+        if (!e->real.empty()) (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
         d.remove(name);
         mark_dirty(&d);
-        int err = 0;
-        DirState* p = pool(false, &err);
+        DirState* p = pool();
         Entry* pe = p ? p->find(link_name(id)) : nullptr;
         if (!pe) return 0;
         pe->nlink = pe->nlink > 0 ? pe->nlink - 1 : 0;
         pe->ctime = now_ts();
         mark_dirty(p);
         if (pe->nlink == 0) {
-            (void)unlinkat(p->fd.get(), pe->real.c_str(), 0);
+            // Failing, the pool file stays without a name: --check lists it.
+            (void)unlinkat(dir_fd(*p), pe->real.c_str(), 0);
             const Entry copy = *pe;
             p->remove(copy.name);
             auto it = by_link_.find(id);
@@ -558,16 +734,16 @@ int Fs::remove_name(fuse_ino_t parent, DirState& d, const std::string& name) {
                 by_link_.erase(it);
                 Node* n = node(ino);
                 n->detached = true;
-                n->detached_entry = copy;
-                n->detached_entry.nlink = 0;
+                n->detached_entry = std::make_unique<Entry>(copy);
+                n->detached_entry->nlink = 0;
                 if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
             }
         } else if (pe->nlink == 1) {
-            unlink_last_but_one(id);
+            unlink_last_but_one(l, id);
         }
         return 0;
     }
-    if (unlinkat(d.fd.get(), e->real.c_str(), 0) != 0) return errno;
+    if (unlinkat(dir_fd(d), e->real.c_str(), 0) != 0) return errno;
     const Entry copy = *e;
     d.remove(name);
     mark_dirty(&d);
@@ -575,11 +751,10 @@ int Fs::remove_name(fuse_ino_t parent, DirState& d, const std::string& name) {
     return 0;
 }
 
-void Fs::unlink_last_but_one(std::uint64_t id) {
+void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
     // Find the one name left among the loaded directories (git's link +
     // unlink of every object lands here with both directories loaded).
-    int err = 0;
-    DirState* p = pool(false, &err);
+    DirState* p = pool();
     Entry* pe = p ? p->find(link_name(id)) : nullptr;
     if (!pe) return;
     fuse_ino_t dir_ino = 0;
@@ -596,6 +771,9 @@ void Fs::unlink_last_but_one(std::uint64_t id) {
         }
     }
     if (!d || !stored_as_itself(name) || d->claimed.count(name)) return;
+    // Its directory lock, out of order: if taken, the move waits for the
+    // next unlink that leaves one name (an optimization, not a promise).
+    if (!l.try_add(dir_ino, dir_mutex(dir_ino))) return;
     // 1. The name gets its backing name (and the inode's attributes) while
     //    still linked: written at once. 2. The file moves out of the pool.
     //    3. The entry becomes a plain one; the pool entry goes (lazily).
@@ -609,8 +787,8 @@ void Fs::unlink_last_but_one(std::uint64_t id) {
     d->remove(name);
     d->add(moved);
     mark_dirty(d);
-    if (flush(d) != 0 || renameat2(p->fd.get(), pe->real.c_str(), d->fd.get(), name.c_str(),
-                                   RENAME_NOREPLACE) != 0) {
+    if (flush(l, d) != 0 ||
+        renameat2(dir_fd(*p), pe->real.c_str(), dir_fd(*d), name.c_str(), RENAME_NOREPLACE) != 0) {
         moved.real.clear();
         d->remove(name);
         d->add(moved);
@@ -621,8 +799,13 @@ void Fs::unlink_last_but_one(std::uint64_t id) {
     // which carries its clusters, and its directory, which holds its long
     // name) reaches the stick first, then the pool's removal; until the
     // latter, the pool entry would share the file's clusters (fsck damage).
-    if (int e = fsync_backing(d->fd.get(), name);
-        e || (e = fsync_backing(d->fd.get(), "")) || (e = fsync_backing(p->fd.get(), "")))
+    const int dfd = dir_fd(*d);  // (pinned: its directory lock is held)
+    if (const int e = l.exclusive_io([&] {
+            int r = fsync_backing(dfd, name);
+            if (!r) r = fsync_backing(dfd, "");
+            if (!r) r = fsync_backing(p->fd.get(), "");
+            return r;
+        }))
         log(std::string("moving a file out of the link pool: sync failed: ") + std::strerror(e));
     d->find(name)->link_id = 0;
     note_renamed(d, name);
@@ -664,12 +847,9 @@ void Fs::note_renamed(DirState* d, const std::string& real) {
     dirty_.insert(d);
 }
 
-int Fs::run_job(IndexJob& job, bool outside_mu) {
+int Fs::run_job(IndexJob& job) {
     IndexStats s;
-    std::unique_lock<BackingAllocLock> excl;
-    if (outside_mu) excl = std::unique_lock(alloc_);
     const int err = run_index_job(job, &s);
-    excl = {};
     index_writes_ += s.writes;
     index_bytes_ += s.bytes;
     if (err) log(std::string("index write failed: ") + std::strerror(err));
@@ -690,7 +870,7 @@ void Fs::redirty(IndexJob& job) {
     dirty_.insert(d);
 }
 
-int Fs::flush(DirState* d) {
+int Fs::flush(OpLocks& l, DirState* d) {
     if (!d) return 0;
     if (opt_.read_only) {
         if (!(d->dirty || d->atime_dirty)) dirty_.erase(d);
@@ -698,18 +878,25 @@ int Fs::flush(DirState* d) {
     }
     bool write = d->dirty || d->atime_dirty;
     if (!write && d->seq != 0) {
-        // A snapshot taken before may still be on its way, perhaps waiting
-        // for alloc_, which our caller holds shared: write a fresh one.
+        // A snapshot taken before may still be on its way (waiting for
+        // alloc_ exclusive, which our shared hold keeps from it, so the
+        // writer's lock is free now): write a fresh one.
         std::lock_guard wl(d->writer->mu);
         write = d->writer->landed < d->seq;
     }
     if (write || !d->renamed_in.empty()) {
-        IndexJob job = prepare_index_job(*d, write);
-        if (int err = run_job(job, false)) {
+        IndexJob job = snapshot(l.mu(), *d, write);
+        dirty_.erase(d);
+        // Only this directory's lock is held meanwhile (and alloc_
+        // exclusive): d stays, other directories go on.
+        if (int err = l.exclusive_io([&] { return run_job(job); })) {
             restore_after_failure(*d);
             dirty_.insert(d);
             return err;
         }
+        // Changed again while the write ran: still due.
+        if (d->dirty || d->atime_dirty || !d->renamed_in.empty()) dirty_.insert(d);
+        return 0;
     }
     dirty_.erase(d);
     return 0;
@@ -717,12 +904,16 @@ int Fs::flush(DirState* d) {
 
 int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir) {
     if (!d || opt_.read_only) return 0;
-    IndexJob job = prepare_index_job(*d, d->dirty || d->atime_dirty);
+    IndexJob job = snapshot(lk, *d, d->dirty || d->atime_dirty);
     job.sync_dir = sync_dir;
     const std::uint64_t target = d->seq;  // ours, or the newest taken before
     dirty_.erase(d);
     lk.unlock();
-    int err = run_job(job, true);
+    int err = 0;
+    {
+        std::unique_lock excl(alloc_);
+        err = run_job(job);
+    }
     if (!err && target) err = wait_landed(*job.writer, target);
     lk.lock();
     if (err) redirty(job);
@@ -730,9 +921,90 @@ int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_
     return err ? err : (sync_dir ? job.sync_error : 0);
 }
 
+IndexJob Fs::snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payload) {
+    if (payload) settle_all(lk, d);
+    (void)dir_fd(d);  // open for the job's dup (a failure is the job's error)
+    // A directory of many thousand entries takes a while to serialize:
+    // mu_ is let go now and then (the caller's directory lock keeps the
+    // entries themselves).
+    return prepare_index_job(d, payload, [&lk] {
+        lk.unlock();
+        std::this_thread::yield();
+        lk.lock();
+    });
+}
+
+void Fs::settle_all(std::unique_lock<std::mutex>& lk, DirState& d) {
+    // The backing's times of entries a lazy load left unsettled, looked up
+    // without mu_ (cold inodes: reads from the stick).
+    std::vector<std::pair<std::string, std::string>> todo;  // name, backing name
+    for (const auto& [name, e] : d.entries)
+        if (e.unsettled != Entry::Unsettled::No) todo.emplace_back(name, e.real);
+    if (todo.empty()) return;
+    std::vector<std::optional<struct stat>> found(todo.size());
+    const int dfd = dir_fd(d);  // (pinned: the caller holds its directory lock)
+    lk.unlock();
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        struct stat st {};
+        if (!todo[i].second.empty() &&
+            fstatat(dfd, todo[i].second.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            found[i] = st;
+    }
+    lk.lock();
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        Entry* e = d.find(todo[i].first);
+        if (!e || e->unsettled == Entry::Unsettled::No || e->real != todo[i].second) continue;
+        if (!found[i])
+            e->unsettled = Entry::Unsettled::No;
+        else if (settle_entry(*e, *found[i]))
+            d.dirty = true;
+    }
+}
+
+void Fs::write_back(std::unique_lock<std::mutex>& lk, bool all) {
+    // Each directory due: its snapshot under its directory lock (and mu_,
+    // let go now and then), its write (fsyncs: slow on a stick) under
+    // alloc_ exclusive alone.
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<std::mutex>>> due;
+    for (DirState* d : dirty_)
+        if (all || d->dirty || !d->renamed_in.empty())
+            due.emplace_back(d->ino, d->ino ? dir_mutex(d->ino) : pool_mu_);
+    lk.unlock();
+    for (auto& [ino, m] : due) {
+        if (!m) continue;
+        std::unique_lock dl(*m);
+        lk.lock();
+        // Gone meanwhile (rmdir), or written by someone else.
+        DirState* d = ino ? loaded_dir(ino) : pool_.get();
+        if (!d || !dirty_.count(d) || !(all || d->dirty || !d->renamed_in.empty())) {
+            lk.unlock();
+            continue;
+        }
+        Node* n = ino ? node(ino) : nullptr;
+        if (n) ++n->dir_pins;  // its fd is used without mu_ (settle_all)
+        IndexJob job = snapshot(lk, *d, d->dirty || d->atime_dirty);
+        if ((n = ino ? node(ino) : nullptr)) --n->dir_pins;
+        if (!d->dirty && !d->atime_dirty && d->renamed_in.empty()) dirty_.erase(d);
+        lk.unlock();
+        dl.unlock();
+        bool failed = false;
+        {
+            std::unique_lock excl(alloc_);
+            failed = run_job(job) != 0;
+        }
+        if (failed) {
+            lk.lock();
+            redirty(job);
+            lk.unlock();
+        }
+    }
+    lk.lock();
+}
+
 void Fs::flush_all() {
-    std::vector<DirState*> all(dirty_.begin(), dirty_.end());
-    for (DirState* d : all) flush(d);
+    std::unique_lock lk(mu_);
+    notice_all_passthrough_writes();
+    if (!opt_.read_only) write_back(lk, true);
 }
 
 void Fs::notice_all_passthrough_writes() {
@@ -750,23 +1022,8 @@ void Fs::start_flusher() {
             if (opt_.read_only) continue;
             notice_all_passthrough_writes();
             // At most one write per directory per interval; atime-only
-            // changes never force one. Snapshots are taken under mu_, the
-            // writes (fsyncs: slow on a stick) run without it.
-            std::vector<IndexJob> jobs;
-            std::vector<DirState*> due;
-            for (DirState* d : dirty_)
-                if (d->dirty || !d->renamed_in.empty()) due.push_back(d);
-            for (DirState* d : due) {
-                jobs.push_back(prepare_index_job(*d, d->dirty || d->atime_dirty));
-                dirty_.erase(d);
-            }
-            if (jobs.empty()) continue;
-            lk.unlock();
-            std::vector<bool> failed(jobs.size(), false);
-            for (std::size_t i = 0; i < jobs.size(); ++i) failed[i] = run_job(jobs[i], true) != 0;
-            lk.lock();
-            for (std::size_t i = 0; i < jobs.size(); ++i)
-                if (failed[i]) redirty(jobs[i]);
+            // changes never force one.
+            write_back(lk, false);
         }
     });
 }

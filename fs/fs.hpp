@@ -1,26 +1,43 @@
 // The mounted filesystem's state: inode table, loaded directories, the link
-// pool, lazy write-back. One mutex guards all metadata; file data never
-// takes it except to stamp mtime after a write.
+// pool, lazy write-back. One directory's slow work (loading its index,
+// writing it back) holds that directory's lock only: operations elsewhere
+// go on meanwhile.
 //
 // Locks, always taken in this order, never the reverse:
-//   0. Fs::alloc_ (alloc_lock()), see BackingAllocLock: shared by whatever
+//   1. Directory locks (OpLocks, Node::dir_mu, the link pool's pool_mu_):
+//      held for a whole namespace operation (create, unlink, rename, link,
+//      mkdir, rmdir) on a directory, by whoever loads it, takes a snapshot
+//      of it for an index write (fsync, fsyncdir, the write-back) or a
+//      listing of it (readdir). Several are taken in ascending order of
+//      their directory's inode number, the link pool's last; never while
+//      holding any lock below. Only a holder of a directory's lock creates
+//      or destroys its DirState, or adds or removes its entries
+//      (unlink_last_but_one only try_locks); a holder may use the
+//      directory's fd without mu_ (Node::dir_pins keeps it open).
+//   2. Fs::alloc_ (alloc_lock()), see BackingAllocLock: shared by whatever
 //      may allocate FAT clusters on the backing (namespace operations, file
-//      writes, truncates, fsyncs of files), exclusive for an index write
-//      done without mu_. Never taken twice by one thread.
-//   1. Fs::mu_ (mutex()): all metadata, DirState included.
-//   2. IndexWriter::mu of one directory: its index file and slot
-//      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync.
-//   3. IndexWriter::pending_mu (a leaf).
+//      writes, truncates, fsyncs of files), exclusive for every index write
+//      and every backing fsync a namespace operation makes (exclusive_io).
+//      Never taken twice by one thread.
+//   3. Fs::mu_ (mutex()): the node table and every loaded DirState's
+//      content; held briefly, never across an index load or write: those
+//      let it go (OpLocks::unlocked, OpLocks::exclusive_io) while the
+//      directory lock keeps the directory theirs, and so does the
+//      serializing of a large directory, every kSnapshotChunk entries.
+//      Reads (getattr, readlink, xattrs, lookup in a loaded directory) and in-place
+//      attribute changes (setattr, stamps) take mu_ alone, so a slow
+//      directory never stalls them elsewhere; what they may see of a
+//      directory in the middle of an operation is a state that operation
+//      itself writes to the index (so a lazy snapshot of it is as safe).
+//   4. IndexWriter::mu of one directory: its index file and slot
+//      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync,
+//      which only run with alloc_ exclusive, so whoever holds alloc_ shared
+//      never waits for it long.
+//   5. IndexWriter::pending_mu (a leaf).
 //   (backing_fsync's own mutex is a leaf around the fsync call alone, and
-//   so is WriteBehind's; its worker takes 0 then, after letting go, 1, so
-//   WriteBehind::drain is called holding neither.)
-// The lazy write-back and fsync/fsyncdir take the snapshot under mu_,
-// release it, and write under the writer's lock alone: a slow stick stalls
-// nobody else. Namespace operations that must write at once (flush())
-// still hold mu_ while they take the writer's lock, which is why no code
-// may take mu_ while holding a writer's lock (a failed write re-marks its
-// directory dirty only after letting go of the writer). Writer locks of
-// two directories are never held together.
+//   so is WriteBehind's; its worker takes 2 then, after letting go, 3, so
+//   WriteBehind::drain is called holding none of 1-3.)
+// Writer locks of two directories are never held together.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -30,6 +47,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,8 +77,9 @@ inline constexpr std::uint64_t kFatMaxFileSize = 0xFFFFFFFFull;  // 4 GiB - 1
 // (tests/uml RandomPulls found it twice). backing_fsync (dir_state.hpp)
 // runs fsyncs one at a time, which closes the overlap itself; this lock
 // also keeps allocations out of a write-back's fsync. Shared: anything
-// that may allocate; exclusive: an index write outside mu_. Exclusive
-// waiters go first, so a stream of writes cannot starve the write-back.
+// that may allocate; exclusive: every index write, and the backing fsyncs
+// of namespace operations (OpLocks::exclusive_io). Exclusive waiters go
+// first, so a stream of writes cannot starve the write-back.
 // Lookups, getattr and readdir never take it.
 class BackingAllocLock {
   public:
@@ -107,10 +126,16 @@ struct Node {
     std::uint64_t nlookup = 0;
     std::uint64_t st_ino = 0;  // what stat shows (inode_numbers.hpp)
     bool detached = false;     // unlinked (or replaced) while the kernel still knows it
-    Entry detached_entry;
-    std::unique_ptr<DirState> dir;  // directories, once loaded
-    std::vector<int> open_fds;      // backing fds of open handles (owned by the handles)
-    PassthroughUse pt;              // those of them opened for passthrough
+    std::unique_ptr<Entry> detached_entry;  // its attributes once detached (rare: boxed)
+    std::unique_ptr<DirState> dir;          // directories, once loaded
+    // The directory lock (lock order 1), made on first use; shared so that
+    // a holder keeps it while the node goes.
+    std::shared_ptr<std::mutex> dir_mu;
+    // Holders of dir_mu that use the directory's fd (OpLocks): while
+    // non-zero, the fd of `dir` is not closed (dir_fd's bound). Under mu_.
+    int dir_pins = 0;
+    std::vector<int> open_fds;  // backing fds of open handles (owned by the handles)
+    PassthroughUse pt;          // those of them opened for passthrough
 };
 
 // Where a node's data lives on the backing: name relative to an O_PATH
@@ -126,8 +151,8 @@ struct AttrRef {
     DirState* owner = nullptr;  // null for a detached node
 };
 
-// An open directory: the names it had at opendir, so offsets stay
-// meaningful while the directory changes.
+// An open directory: the names it had at its first readdir (or rewind),
+// so offsets stay meaningful while the directory changes.
 struct DirHandle {
     struct Item {
         std::string name;
@@ -135,6 +160,60 @@ struct DirHandle {
         mode_t type;
     };
     std::vector<Item> items;
+};
+
+class Fs;
+
+// The locks of one operation, taken in the lock order at construction:
+// the directory locks of `dirs` (0s ignored) and of the link pool if
+// `pool`, alloc_ shared if `alloc`, then mu_. Held until it goes; mu_
+// may be let go around slow work by unlocked() and exclusive_io().
+class OpLocks {
+  public:
+    OpLocks(Fs& fs, std::vector<fuse_ino_t> dirs, bool pool, bool alloc);
+    ~OpLocks();
+    OpLocks(const OpLocks&) = delete;
+    OpLocks& operator=(const OpLocks&) = delete;
+
+    bool holds(fuse_ino_t dir) const;
+    bool holds_pool() const { return pool_.owns_lock(); }
+    std::unique_lock<std::mutex>& mu() { return mu_; }
+    // Locks `m` of a directory not in the set if it is free (out of
+    // order, so never waits); true if it is held now. Kept until the end.
+    bool try_add(fuse_ino_t dir, std::shared_ptr<std::mutex> m);
+
+    // Runs `f` with mu_ let go: a directory load.
+    template <class F>
+    auto unlocked(F&& f) {
+        Relock r(*this, false);
+        return f();
+    }
+    // Runs `f` with mu_ and alloc_ (shared) let go and alloc_ held
+    // exclusive: an index write or a backing fsync, which no cluster
+    // allocation may overlap (BackingAllocLock).
+    template <class F>
+    auto exclusive_io(F&& f);
+
+  private:
+    struct Held {
+        fuse_ino_t ino;
+        std::shared_ptr<std::mutex> m;
+        std::unique_lock<std::mutex> lock;
+    };
+    // Lets go of mu_ (and alloc_ shared for exclusive work) for its
+    // lifetime; takes them back in order.
+    struct Relock {
+        Relock(OpLocks& l, bool alloc_too);
+        ~Relock();
+        OpLocks& l;
+        bool alloc_too;
+    };
+    Fs& fs_;
+    std::vector<Held> dirs_;  // in ascending inode order
+    std::shared_ptr<std::mutex> pool_mu_;
+    std::unique_lock<std::mutex> pool_;
+    std::shared_lock<BackingAllocLock> alloc_;
+    std::unique_lock<std::mutex> mu_;
 };
 
 class Fs {
@@ -158,10 +237,29 @@ class Fs {
 
     // All below: call with mutex() held.
     Node* node(fuse_ino_t ino);
-    DirState* dir_of(fuse_ino_t ino, int* err);  // loads on first use
+    // The directory `ino`, loaded on first use (with mu_ let go meanwhile:
+    // pointers into other directories may not survive a call that loads).
+    // `l` holds its directory lock.
+    [[nodiscard]] DirState* dir_of(OpLocks& l, fuse_ino_t ino, int* err);
+    // The directory `ino` if loaded, else null (for readers holding mu_ alone).
+    DirState* loaded_dir(fuse_ino_t ino);
+    // The lock of directory `ino` (null if there is no such node).
+    std::shared_ptr<std::mutex> dir_mutex(fuse_ino_t ino);
+    std::shared_ptr<std::mutex> pool_mutex() const { return pool_mu_; }
+    // (Settles the entry's backing times a lazy load left: settle().)
     AttrRef attrs(fuse_ino_t ino);
+    // Looks up what a lazy load left of `e` (in `d`) in its backing object.
+    void settle(DirState& d, Entry& e);
     std::optional<Location> locate(fuse_ino_t ino);
-    int stat_node(fuse_ino_t ino, struct stat* st);
+    // The O_PATH fd of `d`'s backing directory, opened again (from its
+    // parent's, by its current backing name) if closed: at most kDirFds of
+    // them stay open, the least recently used closed first unless a
+    // directory lock holder uses it (Node::dir_pins), so fds do not grow
+    // with the directories a walk visits. -1 with errno on failure. Use it
+    // at once: a later dir_fd() may close it (not within kDirFds calls).
+    int dir_fd(DirState& d);
+    static constexpr std::size_t kDirFds = 128;
+    [[nodiscard]] int stat_node(fuse_ino_t ino, struct stat* st);
     // A directory's st_nlink: 2 + its subdirectories (`backing_nlink`: its
     // backing directory's, used while it is not loaded).
     nlink_t dir_nlink(fuse_ino_t ino, nlink_t backing_nlink);
@@ -175,7 +273,16 @@ class Fs {
     std::string path_of(fuse_ino_t ino);
     // The node for entry `e` named in `parent`, created if new; does not count a lookup.
     fuse_ino_t node_for(fuse_ino_t parent, const Entry& e);
-    int fill_entry(fuse_ino_t parent, const Entry& e, fuse_entry_param* out);  // counts a lookup
+    // The key of a directory's current path (inode_numbers.hpp).
+    std::uint64_t path_key(fuse_ino_t dir);
+    // The st_ino a listing shows for `e` in `parent` (`key`: its path_key)
+    // without making a node for it: its node's if it has one, else the
+    // number its node would get. Should another node take that number
+    // first (two paths colliding, about one pair in 80,000), the entry's
+    // own stat shows the next one.
+    std::uint64_t listed_ino(fuse_ino_t parent, std::uint64_t key, const Entry& e);
+    [[nodiscard]] int fill_entry(fuse_ino_t parent, const Entry& e,
+                                 fuse_entry_param* out);  // counts a lookup
     void forget(fuse_ino_t ino, std::uint64_t n);
     void detach(fuse_ino_t parent, const std::string& name, const Entry& copy);
     // The node known as `name` in `parent` becomes the hard-linked inode `id`.
@@ -195,15 +302,23 @@ class Fs {
     // defaults. `sync`: the index holding the entry is written (fsynced)
     // before the backing object is made, so a crash never shows either (see
     // keeps_mode_only_in_index).
+    // `l` holds `d`'s directory lock.
     using MakeBacking = std::function<int(int, const std::string&)>;
-    int place_new(DirState& d, const Entry& e, const MakeBacking& make, bool sync);
-    // Removes name `name` of directory `d` (file or hard link, not a directory).
-    int remove_name(fuse_ino_t parent, DirState& d, const std::string& name);
+    [[nodiscard]] int place_new(OpLocks& l, DirState& d, const Entry& e, const MakeBacking& make,
+                                bool sync);
+    // Removes name `name` of directory `d` (file or hard link, not a
+    // directory). A hard link needs the pool's lock in `l` too.
+    [[nodiscard]] int remove_name(OpLocks& l, fuse_ino_t parent, DirState& d,
+                                  const std::string& name);
 
     // A hard-linked inode down to one name moves back out of the link pool,
-    // under that name, when its directory is loaded and FAT can hold it.
-    void unlink_last_but_one(std::uint64_t id);
-    DirState* pool(bool create, int* err);
+    // under that name, when its directory is loaded, FAT can hold it and
+    // its directory lock is free or held by `l` (which holds the pool's).
+    void unlink_last_but_one(OpLocks& l, std::uint64_t id);
+    // The link pool, null if there is none yet.
+    DirState* pool() { return pool_.get(); }
+    // The link pool, made if there is none (`l` holds the pool's lock).
+    [[nodiscard]] DirState* make_pool(OpLocks& l, int* err);
     // The naming policy (names=auto or names=8.3): may `name` be its own
     // backing name, and the generated one otherwise.
     bool stored_as_itself(const std::string& name) const;
@@ -217,16 +332,17 @@ class Fs {
     // A directory's contents changed: its mtime and ctime move (lazily written).
     void touch_dir(fuse_ino_t dir);
     // Writes `d`'s index now if dirty (after fsyncing the files renamed into
-    // it), holding mutex() throughout: for namespace operations (which hold
-    // alloc_lock() shared) whose next step relies on the index being on the
-    // stick. If `d` is clean but a snapshot of it is still in flight, writes
-    // a fresh one rather than wait: that write may be waiting for alloc_.
-    int flush(DirState* d);
+    // it), for namespace operations whose next step relies on the index
+    // being on the stick; `l` holds `d`'s directory lock (or the pool's),
+    // and alloc_ shared; the write runs in l.exclusive_io(). If `d` is clean
+    // but a snapshot of it is still in flight, writes a fresh one.
+    [[nodiscard]] int flush(OpLocks& l, DirState* d);
     // The same for fsync/fsyncdir, with `lk` (holding mutex()) released
-    // during the I/O; `sync_dir`: fsync the backing directory too. `d` may
-    // be gone when it returns (lk is held again). Call without alloc_lock().
-    int flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir);
+    // during the I/O; `sync_dir`: fsync the backing directory too. The
+    // caller holds `d`'s directory lock, not alloc_lock().
+    [[nodiscard]] int flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_dir);
     void note_renamed(DirState* d, const std::string& real);
+    // Writes every dirty directory (at unmount); takes mutex() itself.
     void flush_all();
     void forget_dirty(DirState* d) { dirty_.erase(d); }
     void start_flusher();
@@ -258,21 +374,31 @@ class Fs {
     void drop_dir_handle(DirHandle* h) { dir_handles_.erase(h); }
 
   private:
+    friend class OpLocks;
     ReconcileOptions reconcile_options();
+    // Loads the link pool at start, if there is one.
+    void load_pool();
+    // Snapshots of the dirty directories (all, or those due at a flush=
+    // tick), each taken under its directory lock, written with mu_ (held
+    // by `lk`, held again at the end) let go. Call holding no directory lock.
+    void write_back(std::unique_lock<std::mutex>& lk, bool all);
+    // Settles every entry of `d` (the caller holds its directory lock) with
+    // mu_ let go during the lookups.
+    void settle_all(std::unique_lock<std::mutex>& lk, DirState& d);
+    // prepare_index_job of `d`, letting go of mu_ (held by `lk`) between
+    // chunks; the caller holds `d`'s directory lock.
+    IndexJob snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payload);
     // place_new under backing name `real`; `make_failed`: the error is
     // make's (the backing's answer), not the index write's.
-    int place_as(DirState& d, const Entry& e, const std::string& real, const MakeBacking& make,
-                 bool sync, bool* make_failed);
-    // Runs a prepared job and counts what it wrote. `outside_mu`: the
-    // caller holds no lock (takes alloc_ exclusive); otherwise it holds mu_
-    // inside an operation that holds alloc_ shared.
-    int run_job(IndexJob& job, bool outside_mu);
+    [[nodiscard]] int place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& real,
+                               const MakeBacking& make, bool sync, bool* make_failed);
+    // Runs a prepared job and counts what it wrote; the caller holds
+    // alloc_ exclusive and not mu_.
+    [[nodiscard]] int run_job(IndexJob& job);
     // A node for `name` in `parent` (a hard-linked inode if `link_id`),
     // with an st_ino no live node has; erase_node forgets both.
     fuse_ino_t new_node(fuse_ino_t parent, const std::string& name, std::uint64_t link_id);
     void erase_node(fuse_ino_t ino);
-    // The key of a directory's current path (inode_numbers.hpp).
-    std::uint64_t path_key(fuse_ino_t dir);
     // After a job that ran without mutex() failed (call with mutex() held):
     // its directory, if still loaded, is dirty again.
     void redirty(IndexJob& job);
@@ -287,10 +413,16 @@ class Fs {
     std::unordered_map<std::uint64_t, fuse_ino_t> by_link_;
     fuse_ino_t next_ino_ = FUSE_ROOT_ID + 1;
     std::unique_ptr<DirState> pool_;
-    bool pool_loaded_ = false;
+    std::shared_ptr<std::mutex> pool_mu_ = std::make_shared<std::mutex>();
     std::uint64_t max_link_id_ = 0;
     std::unordered_set<DirState*> dirty_;
     std::unordered_map<DirHandle*, std::unique_ptr<DirHandle>> dir_handles_;
+    // Loaded directories other than the root and the pool whose fd is
+    // open, most recently used first (dir_fd).
+    std::list<DirState*> fd_lru_;
+    std::unordered_map<DirState*, std::list<DirState*>::iterator> fd_lru_pos_;
+    void fd_used(DirState* d);
+    void fd_forget(DirState* d);
     // Index writes happen outside mu_, in several threads at once.
     std::atomic<std::uint64_t> index_writes_{0};
     std::atomic<std::uint64_t> index_bytes_{0};
@@ -302,6 +434,13 @@ class Fs {
     // Last: its worker finishes (and stamps times) before the rest goes.
     WriteBehind write_behind_;
 };
+
+template <class F>
+auto OpLocks::exclusive_io(F&& f) {
+    Relock r(*this, true);
+    std::unique_lock excl(fs_.alloc_);
+    return f();
+}
 
 Fs& fs_of(fuse_req_t req);
 const fuse_lowlevel_ops& pershome_ops();

@@ -51,6 +51,14 @@ struct Entry {
     std::uint32_t nlink = 1;                    // meaningful in link-pool entries only
     std::string target;                         // symlink target
     std::map<std::string, std::string> xattrs;  // "user.*" only
+    // Not on the stick: what a lazy load (ReconcileOptions::lazy_times) left
+    // to look up in the backing's attributes, at the entry's first use.
+    enum class Unsettled : std::uint8_t {
+        No,
+        Times,  // a backing object the index does not know: all its times
+        Edit,   // an indexed file: was it written elsewhere (its mtime)?
+    };
+    Unsettled unsettled = Unsettled::No;
 
     bool linked() const { return link_id != 0; }
 };

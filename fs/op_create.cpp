@@ -21,13 +21,15 @@ Entry new_entry(const char* name, NodeType type, mode_t mode) {
     return e;
 }
 
-// Common front: read-only, name checks, parent loaded, name free.
-DirState* prepare(fuse_req_t req, Fs& fs, fuse_ino_t parent, const char* name) {
+// Common front: read-only, name checks, parent loaded, name free. `l`
+// holds the parent's directory lock and alloc_ shared (new names may
+// allocate clusters: see BackingAllocLock).
+DirState* prepare(fuse_req_t req, Fs& fs, OpLocks& l, fuse_ino_t parent, const char* name) {
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS), nullptr;
     if (std::strlen(name) > 255) return (void)fuse_reply_err(req, ENAMETOOLONG), nullptr;
     if (!is_valid_posix_name(name)) return (void)fuse_reply_err(req, EINVAL), nullptr;
     int err = 0;
-    DirState* d = fs.dir_of(parent, &err);
+    DirState* d = fs.dir_of(l, parent, &err);
     if (!d) return (void)fuse_reply_err(req, err), nullptr;
     if (d->find(name)) return (void)fuse_reply_err(req, EEXIST), nullptr;
     return d;
@@ -51,11 +53,10 @@ void reply_new(fuse_req_t req, Fs& fs, fuse_ino_t parent, DirState* d, const cha
 // the placeholder, so a crash never shows one as an empty regular file).
 void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) {
     auto& fs = fs_of(req);
-    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
-    std::lock_guard lk(fs.mutex());
-    DirState* d = prepare(req, fs, parent, name);
+    OpLocks l(fs, {parent}, false, true);
+    DirState* d = prepare(req, fs, l, parent, name);
     if (!d) return;
-    if (int err = fs.place_new(*d, std::move(e), make_placeholder, true))
+    if (int err = fs.place_new(l, *d, std::move(e), make_placeholder, true))
         return (void)fuse_reply_err(req, err);
     reply_new(req, fs, parent, d, name);
 }
@@ -64,9 +65,8 @@ void make_special(fuse_req_t req, fuse_ino_t parent, const char* name, Entry e) 
 
 void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     auto& fs = fs_of(req);
-    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
-    std::lock_guard lk(fs.mutex());
-    DirState* d = prepare(req, fs, parent, name);
+    OpLocks l(fs, {parent}, false, true);
+    DirState* d = prepare(req, fs, l, parent, name);
     if (!d) return;
     const int flags = (fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_NOFOLLOW)) |
                       O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
@@ -81,7 +81,7 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     // -- unless its mode grants less than those defaults (ssh-keygen's 0600
     // key must never come back 0644): then the entry is written first.
     const bool sync = fs.keeps_mode_only_in_index(NodeType::File, mode);
-    if (int err = fs.place_new(*d, new_entry(name, NodeType::File, mode), make, sync))
+    if (int err = fs.place_new(l, *d, new_entry(name, NodeType::File, mode), make, sync))
         return (void)fuse_reply_err(req, err);
     fs.touch_dir(parent);
     fuse_entry_param ep;
@@ -96,30 +96,32 @@ void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
         (void)fd.release();
         return;
     }
-    fs.write_behind().closed(fd.get());
+    (void)fs.write_behind().closed(fd.get());  // nothing was written through it yet
     if (Node* n = fs.node(ep.ino)) std::erase(n->open_fds, fd.get());
     fs.forget(ep.ino, 1);
 }
 
 void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
     auto& fs = fs_of(req);
-    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
-    std::lock_guard lk(fs.mutex());
-    DirState* d = prepare(req, fs, parent, name);
+    OpLocks l(fs, {parent}, false, true);
+    DirState* d = prepare(req, fs, l, parent, name);
     if (!d) return;
-    auto make = [](int dirfd, const std::string& real) {
-        if (mkdirat(dirfd, real.c_str(), 0700) != 0) return errno;
+    auto make = [&l](int dirfd, const std::string& real) {
         // vfat keeps a new directory's own cluster ("." and "..") as dirty
         // buffers of the PARENT, while the parent's entry for it reaches the
         // stick with any write of that entry's block (our next index write
         // there). A pull in between left an entry pointing at garbage and the
         // cluster free for reuse: a damaged FAT (tests/uml RandomPulls).
-        // Syncing the parent now writes both together.
-        return fsync_backing(dirfd, "");
+        // Syncing the parent now writes both together, with no allocation
+        // or index write in between (exclusive_io), and without mu_.
+        return l.exclusive_io([&] {
+            if (mkdirat(dirfd, real.c_str(), 0700) != 0) return errno;
+            return fsync_backing(dirfd, "");
+        });
     };
     // As for create: a 0700 directory must not come back 0755.
     const bool sync = fs.keeps_mode_only_in_index(NodeType::Dir, mode);
-    if (int err = fs.place_new(*d, new_entry(name, NodeType::Dir, mode), make, sync))
+    if (int err = fs.place_new(l, *d, new_entry(name, NodeType::Dir, mode), make, sync))
         return (void)fuse_reply_err(req, err);
     reply_new(req, fs, parent, d, name);
 }
@@ -132,13 +134,12 @@ void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev
         return make_special(req, parent, name, new_entry(name, NodeType::Socket, mode));
     if (S_ISREG(mode)) {
         auto& fs = fs_of(req);
-        std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
-        std::lock_guard lk(fs.mutex());
-        DirState* d = prepare(req, fs, parent, name);
+        OpLocks l(fs, {parent}, false, true);
+        DirState* d = prepare(req, fs, l, parent, name);
         if (!d) return;
         const bool sync = fs.keeps_mode_only_in_index(NodeType::File, mode);
         if (int err =
-                fs.place_new(*d, new_entry(name, NodeType::File, mode), make_placeholder, sync))
+                fs.place_new(l, *d, new_entry(name, NodeType::File, mode), make_placeholder, sync))
             return (void)fuse_reply_err(req, err);
         return reply_new(req, fs, parent, d, name);
     }

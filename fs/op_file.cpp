@@ -27,7 +27,8 @@ int passthrough_for(Fs& fs, Node& n, int fd, bool writes, bool writer) {
     }
     // Once one handle passes through, the kernel fails any open of the
     // inode that does not, writers included.
-    if (writer && !n.pt.writing()) fstat(fd, &n.pt.seen);
+    struct stat st {};
+    if (writer && !n.pt.writing() && fstat(fd, &st) == 0) n.pt.seen = PassthroughUse::seen_of(st);
     n.pt.handles.push_back({fd, writer});
     return n.pt.backing_id;
 }
@@ -89,7 +90,7 @@ void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         (void)fd.release();
         return;
     }
-    fs.write_behind().closed(fd.get());
+    (void)fs.write_behind().closed(fd.get());  // nothing was written through it yet
     std::lock_guard lk(fs.mutex());
     if (Node* n = fs.node(ino)) {
         end_passthrough(fs, ino, *n, fd.get());
@@ -192,17 +193,29 @@ void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
         std::shared_lock alloc(fs.alloc_lock());
         if (backing_fsync(fd, datasync != 0) != 0) return (void)fuse_reply_err(req, errno);
     }
-    // The file's metadata reaches the stick too (written without holding
-    // the mutex: a stick's fsync is slow and would stall every operation).
-    std::unique_lock lk(fs.mutex());
-    AttrRef a = fs.attrs(ino);
-    // A name made or moved here since the directory's last sync goes to the
-    // stick with this fsync (see DirState::unsynced_names).
-    const bool sync_dir = a.owner && a.owner->unsynced_names != 0;
-    if (sync_dir) a.owner->unsynced_names = 0;
-    const int err = a.owner ? fs.flush_released(lk, a.owner, sync_dir) : 0;
-    lk.unlock();
-    fuse_reply_err(req, err);
+    // The file's metadata reaches the stick too, under the lock of the
+    // directory holding it (written without holding the mutex: a stick's
+    // fsync is slow and would stall every operation).
+    for (;;) {
+        std::uint64_t owner = 0;
+        {
+            std::lock_guard lk(fs.mutex());
+            AttrRef a = fs.attrs(ino);
+            if (!a.owner) return (void)fuse_reply_err(req, 0);  // unlinked: nothing to keep
+            owner = a.owner->ino;
+        }
+        OpLocks l(fs, {owner}, owner == 0, false);
+        AttrRef a = fs.attrs(ino);
+        if (!a.owner) return (void)fuse_reply_err(req, 0);
+        if (a.owner->ino != owner) continue;  // renamed meanwhile
+        // A name made or moved here since the directory's last sync goes to
+        // the stick with this fsync (see DirState::unsynced_names).
+        const bool sync_dir = a.owner->unsynced_names != 0;
+        a.owner->unsynced_names = 0;
+        const int err = fs.flush_released(l.mu(), a.owner, sync_dir);
+        l.mu().unlock();
+        return (void)fuse_reply_err(req, err);
+    }
 }
 
 void fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info* fi) {

@@ -8,15 +8,24 @@ namespace pershome::fs::ops {
 void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto& fs = fs_of(req);
     if (std::strlen(name) > 255) return (void)fuse_reply_err(req, ENAMETOOLONG);
-    std::lock_guard lk(fs.mutex());
+    auto answer = [&](DirState* d) {
+        const Entry* e = d->find(name);
+        if (!e) return (void)fuse_reply_err(req, ENOENT);
+        fuse_entry_param ep;
+        if (int err = fs.fill_entry(parent, *e, &ep)) return (void)fuse_reply_err(req, err);
+        fuse_reply_entry(req, &ep);
+    };
+    {
+        // A loaded directory answers under mu_ alone.
+        std::lock_guard lk(fs.mutex());
+        if (DirState* d = fs.loaded_dir(parent)) return answer(d);
+    }
+    // Its first use loads it, holding its own lock only.
+    OpLocks l(fs, {parent}, false, false);
     int err = 0;
-    DirState* d = fs.dir_of(parent, &err);
+    DirState* d = fs.dir_of(l, parent, &err);
     if (!d) return (void)fuse_reply_err(req, err);
-    const Entry* e = d->find(name);
-    if (!e) return (void)fuse_reply_err(req, ENOENT);
-    fuse_entry_param ep;
-    if ((err = fs.fill_entry(parent, *e, &ep))) return (void)fuse_reply_err(req, err);
-    fuse_reply_entry(req, &ep);
+    answer(d);
 }
 
 void forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {

@@ -1,11 +1,14 @@
-// opendir, readdir(plus), releasedir, fsyncdir. A directory handle holds a
-// snapshot of the names taken at opendir, so offsets stay meaningful while
-// the directory changes.
+// opendir, readdir, releasedir, fsyncdir. A directory handle holds a
+// snapshot of the names taken at its first readdir (again at a rewind), so
+// offsets stay meaningful while the directory changes. The kernel keeps
+// what readdir answered (cache_readdir) until the directory changes, so a
+// second walk costs an opendir per directory and no listing.
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "fs/ops.hpp"
@@ -18,69 +21,41 @@ DirHandle* handle(fuse_file_info* fi) {
     return reinterpret_cast<DirHandle*>(fi->fh);
 }
 
-void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
-                bool plus) {
-    auto& fs = fs_of(req);
-    DirHandle* h = handle(fi);
-    std::vector<char> buf(size);
-    size_t used = 0;
-    std::lock_guard lk(fs.mutex());
-    int err = 0;
-    DirState* d = fs.dir_of(ino, &err);
-    for (size_t i = static_cast<size_t>(off); i < h->items.size(); ++i) {
-        const auto& it = h->items[i];
-        const off_t next = static_cast<off_t>(i + 1);
-        size_t need;
-        if (!plus) {
-            struct stat st {};
-            st.st_ino = it.st_ino;
-            st.st_mode = it.type;
-            need =
-                fuse_add_direntry(req, buf.data() + used, size - used, it.name.c_str(), &st, next);
-        } else {
-            fuse_entry_param ep{};
-            const Entry* e = nullptr;
-            if (it.name != "." && it.name != ".." && d) e = d->find(it.name);
-            if (e) {
-                if (fs.fill_entry(ino, *e, &ep) != 0) continue;
-            } else if (it.name == "." || it.name == "..") {
-                ep.attr.st_ino = it.st_ino;
-                ep.attr.st_mode = it.type;  // no lookup is counted for these
-            } else {
-                continue;  // removed since opendir
-            }
-            need = fuse_add_direntry_plus(req, buf.data() + used, size - used, it.name.c_str(), &ep,
-                                          next);
-            if (need > size - used && e) fs.forget(ep.ino, 1);
-        }
-        if (need > size - used) break;
-        used += need;
+// The names of directory `ino` (`d`), with mu_ let go between chunks (a
+// directory of many thousand names takes a while): the directory lock in
+// `l` keeps its entries.
+std::vector<DirHandle::Item> snapshot_names(Fs& fs, OpLocks& l, fuse_ino_t ino, const DirState& d) {
+    std::vector<DirHandle::Item> items;
+    items.reserve(d.entries.size() + 2);
+    const Node* n = fs.node(ino);
+    items.push_back({".", n->st_ino, S_IFDIR});
+    const Node* up = ino == FUSE_ROOT_ID ? n : fs.node(n->parent);
+    items.push_back({"..", up ? up->st_ino : n->st_ino, S_IFDIR});
+    const std::uint64_t key = fs.path_key(ino);
+    std::size_t count = 0;
+    for (const auto& [name, e] : d.entries) {
+        if (++count % kSnapshotChunk == 0) l.unlocked([] { std::this_thread::yield(); });
+        items.push_back({name, fs.listed_ino(ino, key, e), fs.type_bits(e.type)});
     }
-    fuse_reply_buf(req, buf.data(), used);
+    return items;
 }
 
 }  // namespace
 
 void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto& fs = fs_of(req);
-    auto h = std::make_unique<DirHandle>();
     DirHandle* kept = nullptr;
     {
-        std::lock_guard lk(fs.mutex());
+        OpLocks l(fs, {ino}, false, false);
         int err = 0;
-        DirState* d = fs.dir_of(ino, &err);
-        if (!d) return (void)fuse_reply_err(req, err);
-        const Node* n = fs.node(ino);
-        h->items.push_back({".", n->st_ino, S_IFDIR});
-        const Node* up = ino == FUSE_ROOT_ID ? n : fs.node(n->parent);
-        h->items.push_back({"..", up ? up->st_ino : n->st_ino, S_IFDIR});
-        h->items.reserve(d->entries.size() + 2);
-        for (const auto& [name, e] : d->entries)
-            h->items.push_back({name, fs.node(fs.node_for(ino, e))->st_ino, fs.type_bits(e.type)});
-        kept = fs.keep_dir_handle(std::move(h));
+        if (!fs.dir_of(l, ino, &err)) return (void)fuse_reply_err(req, err);
+        kept = fs.keep_dir_handle(std::make_unique<DirHandle>());
     }
     fi->fh = reinterpret_cast<uint64_t>(kept);
-    fi->cache_readdir = 0;
+    // Every change to a directory comes through the kernel, which then
+    // drops what it kept of the listing.
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
     // A reply that fails (the opendir was interrupted) gets no RELEASEDIR.
     if (fuse_reply_open(req, fi) != 0) {
         std::lock_guard lk(fs.mutex());
@@ -89,11 +64,33 @@ void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    do_readdir(req, ino, size, off, fi, false);
-}
-
-void readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    do_readdir(req, ino, size, off, fi, true);
+    auto& fs = fs_of(req);
+    DirHandle* h = handle(fi);
+    if (off == 0) {
+        OpLocks l(fs, {ino}, false, false);
+        int err = 0;
+        const DirState* d = fs.dir_of(l, ino, &err);
+        if (!d && err != ENOENT) return (void)fuse_reply_err(req, err);
+        // (Removed since opendir: no names, as POSIX has it.)
+        auto items = d ? snapshot_names(fs, l, ino, *d) : std::vector<DirHandle::Item>{};
+        h->items.swap(items);  // (mu_ held: a concurrent read of the handle sees either)
+    }
+    std::vector<char> buf(size);
+    size_t used = 0;
+    // The kernel may read one handle from two threads at once (filling its
+    // cache): the items change under mu_ only.
+    std::lock_guard lk(fs.mutex());
+    for (size_t i = static_cast<size_t>(off); i < h->items.size(); ++i) {
+        const auto& it = h->items[i];
+        struct stat st {};
+        st.st_ino = it.st_ino;
+        st.st_mode = it.type;
+        const size_t need = fuse_add_direntry(req, buf.data() + used, size - used, it.name.c_str(),
+                                              &st, static_cast<off_t>(i + 1));
+        if (need > size - used) break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
 }
 
 void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -110,15 +107,15 @@ void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
     (void)datasync;
     (void)fi;
     auto& fs = fs_of(req);
-    std::unique_lock lk(fs.mutex());
+    OpLocks l(fs, {ino}, false, false);
     int err = 0;
-    DirState* d = fs.dir_of(ino, &err);
+    DirState* d = fs.dir_of(l, ino, &err);
     if (!d) return (void)fuse_reply_err(req, err);
     // Files renamed into it (vfat needs their own write-back), then the
     // backing directory's own entries (names created, removed), then the
     // index: all without holding the mutex (a stick's fsync is slow).
-    err = fs.flush_released(lk, d, true);
-    lk.unlock();
+    err = fs.flush_released(l.mu(), d, true);
+    l.mu().unlock();
     fuse_reply_err(req, err);
 }
 

@@ -8,11 +8,19 @@
 //   never shows under a name nobody gave it; the old entry goes afterwards;
 // - when the backing name stays (already generated, or a hard link): the
 //   index write is the rename.
+// So renames, unlike creates, never wait for the lazy write-back: a rename
+// is how programs replace a file atomically (write a temporary, rename it
+// over), and a crash must not bring back a state nobody asked for. An
+// index write that fails is the caller's error (EIO: the rename is done in
+// memory, not on the stick).
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
+
+#include <tl/expected.hpp>
 
 #include "fs/name_codec.hpp"
 #include "fs/ops.hpp"
@@ -33,7 +41,8 @@ int backing_rename_noreplace(int olddir, const std::string& oldname, int newdir,
     return renameat(olddir, oldname.c_str(), newdir, newname.c_str()) == 0 ? 0 : errno;
 }
 
-int exchange(Fs& fs, fuse_ino_t parent, DirState* d, const std::string& a, const std::string& b) {
+int exchange(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* d, const std::string& a,
+             const std::string& b) {
     // Within one directory an exchange is an index change only: the two
     // entries swap names and keep their backing files. One index write
     // makes it atomic even across a pulled stick.
@@ -47,11 +56,24 @@ int exchange(Fs& fs, fuse_ino_t parent, DirState* d, const std::string& a, const
     d->add(ea);
     d->add(eb);
     fs.mark_dirty(d);
-    if (int err = fs.flush(d)) return err;
+    if (int err = fs.flush(l, d)) return err;
     fs.swap_keys(parent, a, b);
     fs.touch_dir(parent);
     return 0;
 }
+
+// The locks a rename needs beyond its two directories, learnt from what
+// the names are (a first pass without them, then again with them).
+struct RenameLocks {
+    fuse_ino_t dst_dir = 0;  // a directory being replaced (it goes)
+    bool pool = false;       // a hard link is moved or replaced
+    bool operator==(const RenameLocks&) const = default;
+};
+
+// The rename with its locks held; nullopt: `*want` says which are missing.
+std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino_t parent,
+                                 const std::string& name, fuse_ino_t newparent,
+                                 const std::string& newname, unsigned flags);
 
 }  // namespace
 
@@ -64,60 +86,127 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     const std::string name = name_c, newname = newname_c;
     if (newname.size() > 255) return (void)fuse_reply_err(req, ENAMETOOLONG);
     if (!is_valid_posix_name(newname)) return (void)fuse_reply_err(req, EINVAL);
-    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
-    std::lock_guard lk(fs.mutex());
+    std::optional<int> err;
+    for (RenameLocks held; !err;) {
+        // May allocate clusters: see BackingAllocLock.
+        OpLocks l(fs, {parent, newparent, held.dst_dir}, held.pool, true);
+        RenameLocks want = held;
+        err = locked_rename(fs, l, &want, parent, name, newparent, newname, flags);
+        held = want;
+    }
+    // Answered with the locks let go (see link()).
+    fuse_reply_err(req, *err);
+}
+
+namespace {
+
+// Both directories' indexes now (the destination first: it names the
+// file); the first error is the caller's.
+int flush_both(Fs& fs, OpLocks& l, DirState* dd, DirState* sd) {
+    const int e1 = fs.flush(l, dd);
+    const int e2 = sd == dd ? 0 : fs.flush(l, sd);
+    return e1 ? e1 : e2;
+}
+
+// A hard link's name moves; the inode stays in the pool.
+int move_link_name(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* sd, const std::string& name,
+                   fuse_ino_t newparent, DirState* dd, const std::string& newname) {
+    if (dd->find(newname))
+        if (int err = fs.remove_name(l, newparent, *dd, newname)) return err;
+    Entry moved = *sd->find(name);
+    moved.name = newname;
+    moved.ctime = now_ts();
+    moved.real.clear();
+    sd->remove(name);
+    dd->add(moved);
+    fs.mark_dirty(sd);
+    fs.mark_dirty(dd);
+    fs.relink_hint(moved.link_id, newparent, newname);
+    fs.touch_dir(parent);
+    fs.touch_dir(newparent);
+    return flush_both(fs, l, dd, sd);
+}
+
+// A name the backing cannot hold: the new entry reaches the index (beside
+// the old one) before the backing rename to its generated name, so the
+// file never shows under a name nobody gave it. The generated name, or an
+// errno.
+tl::expected<std::string, int> to_generated(Fs& fs, OpLocks& l, DirState* sd, DirState* dd,
+                                            const Entry& src, const std::string& newname) {
+    const std::string old_real = src.real;
+    Entry pending = src;
+    pending.name = newname;
+    pending.ctime = now_ts();
+    for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
+        std::string g = fs.generated(newname, attempt);
+        struct stat st {};
+        if (dd->claimed.count(g) ||
+            fstatat(fs.dir_fd(*dd), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            continue;
+        pending.real = g;
+        dd->add(pending);
+        fs.mark_dirty(dd);
+        if (int err = fs.flush(l, dd)) {
+            dd->remove(newname);
+            return tl::unexpected(err);
+        }
+        const int err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), g);
+        if (err == 0) return g;
+        dd->remove(newname);
+        fs.mark_dirty(dd);
+        if (err != EEXIST) return tl::unexpected(err);
+    }
+    return tl::unexpected(EEXIST);
+}
+
+std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino_t parent,
+                                 const std::string& name, fuse_ino_t newparent,
+                                 const std::string& newname, unsigned flags) {
     int err = 0;
-    DirState* sd = fs.dir_of(parent, &err);
-    DirState* dd = sd ? fs.dir_of(newparent, &err) : nullptr;
-    if (!sd || !dd) return (void)fuse_reply_err(req, err);
+    DirState* sd = fs.dir_of(l, parent, &err);
+    DirState* dd = sd ? fs.dir_of(l, newparent, &err) : nullptr;
+    if (!sd || !dd) return err;
+    // (Loading dd may have let go of mu_; sd is ours all the same.)
     Entry* src = sd->find(name);
-    if (!src) return (void)fuse_reply_err(req, ENOENT);
+    if (!src) return ENOENT;
+    fs.settle(*sd, *src);  // its copies below carry its times
     Entry* dst = dd->find(newname);
+    RenameLocks need;
+    need.pool = src->linked() || (dst && dst->linked());
+    if (dst && dst->type == NodeType::Dir && !(flags & RENAME_EXCHANGE))
+        need.dst_dir = fs.node_for(newparent, *dst);
+    if ((need.pool && !l.holds_pool()) || (need.dst_dir && !l.holds(need.dst_dir))) {
+        *want = need;
+        return std::nullopt;
+    }
 
     if (flags & RENAME_EXCHANGE) {
-        if (!dst) return (void)fuse_reply_err(req, ENOENT);
-        if (sd != dd) return (void)fuse_reply_err(req, EINVAL);
-        return (void)fuse_reply_err(req, exchange(fs, parent, sd, name, newname));
+        if (!dst) return ENOENT;
+        if (sd != dd) return EINVAL;
+        return exchange(fs, l, parent, sd, name, newname);
     }
-    if (dst && (flags & RENAME_NOREPLACE)) return (void)fuse_reply_err(req, EEXIST);
-    if (sd == dd && name == newname) return (void)fuse_reply_err(req, 0);
+    if (dst && (flags & RENAME_NOREPLACE)) return EEXIST;
+    if (sd == dd && name == newname) return 0;
     if (dst && src->linked() && dst->link_id == src->link_id) {
         // Two names of one inode: POSIX says do nothing.
-        return (void)fuse_reply_err(req, 0);
+        return 0;
     }
     const bool src_dir = src->type == NodeType::Dir;
     DirState* dst_dir_state = nullptr;
     if (dst) {
         const bool dst_dir = dst->type == NodeType::Dir;
-        if (src_dir && !dst_dir) return (void)fuse_reply_err(req, ENOTDIR);
-        if (!src_dir && dst_dir) return (void)fuse_reply_err(req, EISDIR);
+        if (src_dir && !dst_dir) return ENOTDIR;
+        if (!src_dir && dst_dir) return EISDIR;
         if (dst_dir) {
-            dst_dir_state = fs.dir_of(fs.node_for(newparent, *dst), &err);
-            if (!dst_dir_state) return (void)fuse_reply_err(req, err);
-            if (!dst_dir_state->entries.empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
+            // (A load lets go of mu_: src and dst stay, being ours.)
+            dst_dir_state = fs.dir_of(l, need.dst_dir, &err);
+            if (!dst_dir_state) return err;
+            if (!dst_dir_state->entries.empty()) return ENOTEMPTY;
         }
     }
-    const Timestamp now = now_ts();
-    Entry moved = *src;
-    moved.name = newname;
-    moved.ctime = now;
-
-    if (src->linked()) {
-        // Only names move; the inode stays in the pool.
-        if (dst && (err = fs.remove_name(newparent, *dd, newname)))
-            return (void)fuse_reply_err(req, err);
-        moved.real.clear();
-        sd->remove(name);
-        dd->add(moved);
-        fs.mark_dirty(sd);
-        fs.mark_dirty(dd);
-        fs.relink_hint(moved.link_id, newparent, newname);
-        fs.touch_dir(parent);
-        fs.touch_dir(newparent);
-        fs.flush(dd);
-        fs.flush(sd);
-        return (void)fuse_reply_err(req, 0);
-    }
+    // Within the caps of the destination's index (the reader's).
+    if (!dst && sd != dd && !dd->has_room_for(*src)) return ENOSPC;
+    if (src->linked()) return move_link_name(fs, l, parent, sd, name, newparent, dd, newname);
 
     const std::string old_real = src->real;
     std::string target;
@@ -132,10 +221,12 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         std::unique_lock<std::mutex> wl;
         if (dst_dir_state) {
             wl = std::unique_lock(dst_dir_state->writer->mu);
-            (void)unlinkat(dst_dir_state->fd.get(), std::string(kIndexFileName).c_str(), 0);
+            // (An empty directory may have none; failing, the rename below
+            // fails with ENOTEMPTY and says so.)
+            (void)unlinkat(fs.dir_fd(*dst_dir_state), std::string(kIndexFileName).c_str(), 0);
         }
-        if (renameat(sd->fd.get(), old_real.c_str(), dd->fd.get(), target.c_str()) != 0)
-            return (void)fuse_reply_err(req, errno);
+        if (renameat(fs.dir_fd(*sd), old_real.c_str(), fs.dir_fd(*dd), target.c_str()) != 0)
+            return errno;
         if (dst_dir_state) dst_dir_state->writer->gone = true;
         wl = {};
         const Entry copy = *dst;
@@ -143,15 +234,15 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         fs.detach(newparent, newname, copy);
         done = true;
     } else if (dst) {
-        if ((err = fs.remove_name(newparent, *dd, newname))) return (void)fuse_reply_err(req, err);
+        if ((err = fs.remove_name(l, newparent, *dd, newname))) return err;
     }
     if (!done && fs.stored_as_itself(newname) && !dd->claimed.count(newname)) {
-        err = backing_rename_noreplace(sd->fd.get(), old_real, dd->fd.get(), newname);
+        err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), newname);
         if (err == 0) {
             target = newname;
             done = true;
         } else if (!backing_refused_name(err)) {
-            return (void)fuse_reply_err(req, err);
+            return err;
         }
     }
     if (!done && sd == dd && old_real != name) {
@@ -160,33 +251,16 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
         done = true;
     }
     if (!done) {
-        for (std::uint32_t attempt = 0; attempt < 64 && !done; ++attempt) {
-            std::string g = fs.generated(newname, attempt);
-            struct stat st {};
-            if (dd->claimed.count(g) ||
-                fstatat(dd->fd.get(), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
-                continue;
-            Entry pending = moved;
-            pending.real = g;
-            dd->add(pending);
-            fs.mark_dirty(dd);
-            if ((err = fs.flush(dd))) {
-                dd->remove(newname);
-                return (void)fuse_reply_err(req, err);
-            }
-            err = backing_rename_noreplace(sd->fd.get(), old_real, dd->fd.get(), g);
-            if (err == 0) {
-                target = g;
-                done = true;
-                break;
-            }
-            dd->remove(newname);
-            fs.mark_dirty(dd);
-            if (err != EEXIST) return (void)fuse_reply_err(req, err);
-        }
-        if (!done) return (void)fuse_reply_err(req, EEXIST);
+        auto g = to_generated(fs, l, sd, dd, *src, newname);
+        if (!g) return g.error();
+        target = *g;
     }
     if (target != old_real || sd != dd) fs.note_renamed(dd, target);
+    // Afresh: an index write above let go of mu_, and a chmod may have
+    // come meanwhile.
+    Entry moved = *sd->find(name);
+    moved.name = newname;
+    moved.ctime = now_ts();
     moved.real = target;
     sd->remove(name);
     dd->add(moved);
@@ -195,9 +269,9 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     fs.rekey(parent, name, newparent, newname);
     fs.touch_dir(parent);
     fs.touch_dir(newparent);
-    fs.flush(dd);
-    fs.flush(sd);
-    fuse_reply_err(req, 0);
+    return flush_both(fs, l, dd, sd);
 }
+
+}  // namespace
 
 }  // namespace pershome::fs::ops

@@ -84,6 +84,7 @@ void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
         if (auto loc = fs.locate(ino); loc && !loc->name.empty()) {
             const timespec ts[2] = {{0, UTIME_OMIT},
                                     {e.mtime.sec, static_cast<long>(e.mtime.nsec)}};
+            // (A courtesy: the index holds the time that counts.)
             (void)utimensat(loc->dirfd, loc->name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
         }
     }

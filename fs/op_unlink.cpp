@@ -8,44 +8,27 @@
 
 namespace pershome::fs::ops {
 
-void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    auto& fs = fs_of(req);
-    if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
-    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
-    std::lock_guard lk(fs.mutex());
-    int err = 0;
-    DirState* d = fs.dir_of(parent, &err);
-    if (!d) return (void)fuse_reply_err(req, err);
-    err = fs.remove_name(parent, *d, name);
-    if (err == 0) fs.touch_dir(parent);
-    fuse_reply_err(req, err);
-}
+namespace {
 
-void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-    auto& fs = fs_of(req);
-    if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
-    std::shared_lock alloc(fs.alloc_lock());  // may allocate clusters: see BackingAllocLock
-    std::lock_guard lk(fs.mutex());
+void remove_dir(fuse_req_t req, Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* d,
+                const char* name, fuse_ino_t ino) {
     int err = 0;
-    DirState* d = fs.dir_of(parent, &err);
-    if (!d) return (void)fuse_reply_err(req, err);
+    DirState* child = fs.dir_of(l, ino, &err);
+    if (!child) return (void)fuse_reply_err(req, err);
+    // (Loading the child let go of mu_: d's entries are ours, but look again.)
     Entry* e = d->find(name);
     if (!e) return (void)fuse_reply_err(req, ENOENT);
-    if (e->type != NodeType::Dir) return (void)fuse_reply_err(req, ENOTDIR);
-    const fuse_ino_t ino = fs.node_for(parent, *e);
-    DirState* child = fs.dir_of(ino, &err);
-    if (!child) return (void)fuse_reply_err(req, err);
     if (!child->entries.empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
     {
-        // Under the child's writer lock (order: mutex, then writer), so a
+        // Under the child's writer lock (order: mu_, then writer), so a
         // lazy write of the child in flight cannot recreate its index
         // between the unlink and the rmdir, nor write after it.
         IndexWriter& w = *child->writer;
         std::lock_guard wl(w.mu);
         // The index of an empty directory holds only its own attributes.
-        if (unlinkat(child->fd.get(), std::string(kIndexFileName).c_str(), 0) == 0)
+        if (unlinkat(fs.dir_fd(*child), std::string(kIndexFileName).c_str(), 0) == 0)
             w.index_exists = false;
-        if (unlinkat(d->fd.get(), e->real.c_str(), AT_REMOVEDIR) != 0) {
+        if (unlinkat(fs.dir_fd(*d), e->real.c_str(), AT_REMOVEDIR) != 0) {
             const int rc = errno;
             fs.mark_dirty(child);
             return (void)fuse_reply_err(req, rc);
@@ -58,6 +41,51 @@ void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     fs.detach(parent, name, copy);
     fs.touch_dir(parent);
     fuse_reply_err(req, 0);
+}
+
+}  // namespace
+
+void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto& fs = fs_of(req);
+    if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
+    // A hard link's name also changes the pool: its lock is last in the
+    // order, so the first pass learns whether it is needed.
+    for (bool pool = false;;) {
+        // Frees clusters: see BackingAllocLock.
+        OpLocks l(fs, {parent}, pool, true);
+        int err = 0;
+        DirState* d = fs.dir_of(l, parent, &err);
+        if (!d) return (void)fuse_reply_err(req, err);
+        const Entry* e = d->find(name);
+        if (e && e->linked() && !pool) {
+            pool = true;
+            continue;
+        }
+        err = fs.remove_name(l, parent, *d, name);
+        if (err == 0) fs.touch_dir(parent);
+        return (void)fuse_reply_err(req, err);
+    }
+}
+
+void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    auto& fs = fs_of(req);
+    if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
+    // The child's lock too (it goes): learnt on the first pass.
+    for (fuse_ino_t locked_child = 0;;) {
+        OpLocks l(fs, {parent, locked_child}, false, true);
+        int err = 0;
+        DirState* d = fs.dir_of(l, parent, &err);
+        if (!d) return (void)fuse_reply_err(req, err);
+        Entry* e = d->find(name);
+        if (!e) return (void)fuse_reply_err(req, ENOENT);
+        if (e->type != NodeType::Dir) return (void)fuse_reply_err(req, ENOTDIR);
+        const fuse_ino_t ino = fs.node_for(parent, *e);
+        if (ino != locked_child) {
+            locked_child = ino;
+            continue;
+        }
+        return remove_dir(req, fs, l, parent, d, name, ino);
+    }
 }
 
 }  // namespace pershome::fs::ops

@@ -34,7 +34,13 @@ void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* valu
     for (const auto& [k, v] : x)
         if (k != name) total += k.size() + v.size();
     if (total > kMaxXattrTotal) return (void)fuse_reply_err(req, ENOSPC);
+    // The directory's index must stay one the reader accepts.
+    const std::uint64_t old_bytes = index_bytes(*a.entry);
+    const std::uint64_t grows = std::strlen(name) + size + 8;
+    if (a.owner && a.owner->bytes - old_bytes + (old_bytes + grows) > kIndexBudget)
+        return (void)fuse_reply_err(req, ENOSPC);
     x[name] = std::string(value, size);
+    if (a.owner) a.owner->bytes += index_bytes(*a.entry) - old_bytes;
     a.entry->ctime = now_ts();
     fs.mark_dirty(a.owner);
     fuse_reply_err(req, 0);
@@ -73,7 +79,9 @@ void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
     std::lock_guard lk(fs.mutex());
     AttrRef a = fs.attrs(ino);
     if (!a.entry) return (void)fuse_reply_err(req, ENOENT);
+    const std::uint64_t old_bytes = index_bytes(*a.entry);
     if (a.entry->xattrs.erase(name) == 0) return (void)fuse_reply_err(req, ENODATA);
+    if (a.owner) a.owner->bytes -= old_bytes - index_bytes(*a.entry);
     a.entry->ctime = now_ts();
     fs.mark_dirty(a.owner);
     fuse_reply_err(req, 0);

@@ -30,7 +30,6 @@ const fuse_lowlevel_ops& pershome_ops() {
         o.fallocate = ops::fallocate;
         o.opendir = ops::opendir;
         o.readdir = ops::readdir;
-        o.readdirplus = ops::readdirplus;
         o.releasedir = ops::releasedir;
         o.fsyncdir = ops::fsyncdir;
         o.statfs = ops::statfs;

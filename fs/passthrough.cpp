@@ -148,6 +148,7 @@ int Passthrough::open_backing(int fd) {
 
 void Passthrough::close_backing(int id) {
     std::uint32_t v = static_cast<std::uint32_t>(id);
+    // (Failing, the kernel drops it with the connection.)
     if (id > 0) (void)ioctl(dev_fd_, kBackingClose, &v);
 }
 

@@ -35,9 +35,20 @@ struct PassthroughUse {
         int fd;  // the handle's backing fd (its fh)
         bool writer;
     };
+    // What a writer passing through changes: size and mtime (not a whole
+    // struct stat: every node of a mount has one).
+    struct Seen {
+        off_t size = 0;
+        timespec mtime{};
+        bool operator==(const Seen& o) const {
+            return size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+                   mtime.tv_nsec == o.mtime.tv_nsec;
+        }
+    };
+    static Seen seen_of(const struct stat& st) { return {st.st_size, st.st_mtim}; }
     std::vector<Handle> handles;  // those opened for passthrough
     int backing_id = 0;           // registered while handles is not empty
-    struct stat seen {};          // the backing as last looked at, while writing()
+    Seen seen;                    // the backing as last looked at, while writing()
 
     bool writing() const {
         for (const Handle& h : handles)
@@ -55,7 +66,7 @@ class Passthrough {
 
     // After fuse_session_mount: the session's /dev/fuse I/O goes through the
     // hooks from here on. `userdata` of the hooks is the session's (Fs*).
-    int attach(fuse_session* se);
+    [[nodiscard]] int attach(fuse_session* se);
 
     // The kernel was asked at INIT and has not refused a backing file.
     bool enabled() const { return asked_.load() && !refused_.load(); }
@@ -68,7 +79,7 @@ class Passthrough {
     void close_backing(int id);
 
     // Replies to an open with a handle whose I/O passes through to `backing_id`.
-    int reply_open(fuse_req_t req, const fuse_file_info* fi, int backing_id);
+    [[nodiscard]] int reply_open(fuse_req_t req, const fuse_file_info* fi, int backing_id);
     std::uint64_t opens() const { return opens_.load(); }
 
     // Called by the I/O hooks.

@@ -148,6 +148,7 @@ int WriteBehind::write_out(const Item& it) {
     // database's pages, rewritten often) stay in the page cache to merge.
     // Outside the allocation lock: on a busy stick this waits.
     if (it.size >= kStreamBytes)
+        // (A hint to start write-back early; fsync reports real errors.)
         (void)sync_file_range(it.fd, it.off, static_cast<off_t>(it.size), SYNC_FILE_RANGE_WRITE);
     return 0;
 }

@@ -83,8 +83,8 @@ class WriteBehind {
     // errors: to every handle that was open when the write failed, once
     // (check, at its next write or fsync), else when it closes.
     void opened(int fd, fuse_ino_t ino);
-    int check(int fd);   // the error this handle has not seen, 0 if none
-    int closed(int fd);  // the same, and the handle is forgotten
+    [[nodiscard]] int check(int fd);   // the error this handle has not seen, 0 if none
+    [[nodiscard]] int closed(int fd);  // the same, and the handle is forgotten
     // Handles still open at unmount with an error they never saw.
     std::vector<std::pair<fuse_ino_t, int>> unseen_errors();
 
@@ -115,10 +115,10 @@ class WriteBehind {
     };
 
     void run();
-    int write_out(const Item& it);
+    [[nodiscard]] int write_out(const Item& it);
     bool make_pipe(Pipe& p) const;
     static void empty_pipe(Pipe& p);
-    int take_unseen(Handle& h);  // mu_ held
+    [[nodiscard]] int take_unseen(Handle& h);  // mu_ held
 
     BackingAllocLock& alloc_;
     std::function<void(fuse_ino_t)> landed_;

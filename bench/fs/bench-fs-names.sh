@@ -15,22 +15,11 @@ SCRATCH=${3:-${TMPDIR:-/var/tmp}}
 REPS=${BENCH_FS_REPS:-3}
 FLUSH=5
 
-if [ -z "${BENCH_FS_IN_NS:-}" ]; then
-    BENCH_FS_IN_NS=1 exec unshare -m --propagation private "$0" "$@"
-fi
-
-T=$(mktemp -d "$SCRATCH/pershome-bench-names.XXXXXX")
-PH_PID=
-cleanup() {
-    mountpoint -q "$T/mnt" && umount "$T/mnt"
-    [ -n "$PH_PID" ] && wait "$PH_PID" 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$T/mnt"
-
 # shellcheck source=bench/fs/common.sh
 . "$(dirname "$0")/common.sh"
+in_private_ns "$@"
+make_scratch "$SCRATCH" pershome-bench-names
+mkdir -p "$T/mnt"
 
 mount_fresh() {  # a new backing, mounted at $T/mnt, log in $T/log
     rm -rf "$T/backing" && mkdir "$T/backing"

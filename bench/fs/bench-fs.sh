@@ -17,24 +17,11 @@ SCRATCH=${3:-${TMPDIR:-/var/tmp}}
 SIZE=${BENCH_FS_SIZE_MB:-1024}
 SMALL=${BENCH_FS_SMALL:-10000}
 
-if [ -z "${BENCH_FS_IN_NS:-}" ]; then
-    BENCH_FS_IN_NS=1 exec unshare -m --propagation private "$0" "$@"
-fi
-
-T=$(mktemp -d "$SCRATCH/pershome-bench.XXXXXX")
-PH_PID=
-cleanup() {
-    for m in "$T/bindfs" "$T/pershome"; do
-        mountpoint -q "$m" && umount "$m"
-    done
-    [ -n "$PH_PID" ] && wait "$PH_PID" 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-mkdir -p "$T/direct" "$T/again" "$T/bindfs-backing" "$T/bindfs" "$T/pershome-backing" "$T/pershome"
-
 # shellcheck source=bench/fs/common.sh
 . "$(dirname "$0")/common.sh"
+in_private_ns "$@"
+make_scratch "$SCRATCH" pershome-bench
+mkdir -p "$T/direct" "$T/again" "$T/bindfs-backing" "$T/bindfs" "$T/pershome-backing" "$T/pershome"
 
 bindfs "$T/bindfs-backing" "$T/bindfs"
 wait_mounted "$T/bindfs"

@@ -1,5 +1,28 @@
 # Shell helpers the bench/fs drivers share (sourced, not run).
 
+# in_private_ns "$@": runs the sourcing script again in a private mount
+# namespace (once), so nothing it mounts leaks to the machine.
+in_private_ns() {
+    [ -n "${BENCH_FS_IN_NS:-}" ] && return 0
+    BENCH_FS_IN_NS=1 exec unshare -m --propagation private "$0" "$@"
+}
+
+# make_scratch DIR NAME: a fresh $T under DIR; at exit every mount under it
+# is unmounted, pershome-fs ($PH_PID, if set) waited for, and $T removed.
+make_scratch() {
+    T=$(mktemp -d "$1/$2.XXXXXX")
+    PH_PID=
+    trap cleanup_scratch EXIT
+}
+cleanup_scratch() {
+    local m
+    for m in $(awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/self/mounts); do
+        umount "$m"
+    done
+    [ -n "$PH_PID" ] && wait "$PH_PID" 2>/dev/null || true
+    rm -rf "$T"
+}
+
 wait_mounted() {  # wait_mounted DIR: until DIR is a mount point, or exit 1
     for _ in $(seq 200); do
         mountpoint -q "$1" && return 0

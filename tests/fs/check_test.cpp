@@ -202,5 +202,37 @@ TEST(Check, UsageErrors) {
     EXPECT_EQ(r.status, 3) << r.out;
 }
 
+// A name from a stick may hold any bytes: one made to forge a line of its
+// own (a newline, a syslog priority), a terminal escape, invalid UTF-8.
+// --check and the mount's log show it escaped (\xNN), on one line.
+TEST(Check, NamesFromTheStickAreEscapedInOutputAndLog) {
+    TempTree t;
+    {
+        Mount m(t.backing(), t.mnt());
+        write_file(m.path("plain"), "x");
+        m.unmount();  // the root has an index now
+    }
+    const std::string evil = "evil\n<1>sshd[1]: Accepted password for root\x1b[31m\xff";
+    write_file(t.backing() + "/" + evil, "e");
+    const std::string shown = "evil\\x0a<1>sshd[1]: Accepted password for root\\x1b[31m\\xff";
+    auto forged = [](const std::string& out) {
+        std::string bad;
+        for (char c : out)
+            if ((static_cast<unsigned char>(c) < 0x20 && c != '\n') || c == '\x7f' ||
+                static_cast<unsigned char>(c) >= 0x80)
+                bad += c;
+        return bad.empty() && out.find("\n<1>") == std::string::npos;
+    };
+    const auto r = check(t.backing());
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("/: new backing file added: " + shown), std::string::npos) << r.out;
+    EXPECT_TRUE(forged(r.out)) << r.out;
+    Mount m(t.backing(), t.mnt());
+    const std::string log = m.unmount();
+    EXPECT_NE(log.find("pershome-fs: /: new backing file added: " + shown), std::string::npos)
+        << log;
+    EXPECT_TRUE(forged(log)) << log;
+}
+
 }  // namespace
 }  // namespace pershome::fs::test

@@ -4,7 +4,9 @@
 // is created, so the test knows one is blocked); removing GATE lets it go.
 // Likewise GATE.data holds every write to any other file (GATE.data.held
 // says one is held), and while GATE.eio exists such writes fail with EIO (a
-// stick gone bad).
+// stick gone bad). GATE.read holds every read of a PERSHOME.IDX (a large
+// index loading from a slow stick; GATE.read.held says one is held), and
+// while GATE.idx-eio exists every fsync of a PERSHOME.IDX fails with EIO.
 //
 //   fs_gate_backing SOURCE MOUNTPOINT GATE
 //
@@ -144,7 +146,8 @@ int op_open(const char* path, fuse_file_info* fi) {
     return 0;
 }
 
-int op_read(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) {
+int op_read(const char* path, char* buf, size_t size, off_t off, fuse_file_info* fi) {
+    if (path && is_index(path)) hold_at(g_gate + ".read");
     const ssize_t n = pread(static_cast<int>(fi->fh), buf, size, off);
     return n < 0 ? -errno : static_cast<int>(n);
 }
@@ -165,6 +168,7 @@ int op_release(const char*, fuse_file_info* fi) {
 
 int op_fsync(const char* path, int datasync, fuse_file_info* fi) {
     if (is_index(path)) hold_at(g_gate);
+    if (is_index(path) && access((g_gate + ".idx-eio").c_str(), F_OK) == 0) return -EIO;
     const int fd = static_cast<int>(fi->fh);
     return err_or(datasync ? fdatasync(fd) : fsync(fd));
 }

@@ -55,6 +55,8 @@ class GatedBacking {
         using namespace std::chrono_literals;
         open_gate();
         open_data_gate();
+        open_read_gate();
+        fail_index_fsyncs(false);
         umount2(mnt_.c_str(), MNT_DETACH);
         int status = 0;
         if (!wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 10s)) {
@@ -67,38 +69,42 @@ class GatedBacking {
 
     const std::string& mnt() const { return mnt_; }
     const std::string& source() const { return source_; }
-    void close_gate() {
-        write_file(gate_, "");
-        std::filesystem::remove(gate_ + ".held");
-    }
-    void open_gate() {
-        std::error_code ec;
-        std::filesystem::remove(gate_, ec);
-    }
+    void close_gate() { close_at(gate_); }
+    void open_gate() { set_flag(gate_, false); }
     // Whether an index fsync is being held at the gate right now.
-    bool holding() const { return exists(gate_ + ".held") && exists(gate_); }
+    bool holding() const { return holding_at(gate_); }
 
     // The same for writes to files other than indexes.
-    void close_data_gate() {
-        write_file(gate_ + ".data", "");
-        std::filesystem::remove(gate_ + ".data.held");
-    }
-    void open_data_gate() {
-        std::error_code ec;
-        std::filesystem::remove(gate_ + ".data", ec);
-    }
-    bool holding_data() const { return exists(gate_ + ".data.held") && exists(gate_ + ".data"); }
+    void close_data_gate() { close_at(gate_ + ".data"); }
+    void open_data_gate() { set_flag(gate_ + ".data", false); }
+    bool holding_data() const { return holding_at(gate_ + ".data"); }
+
+    // While on, fsyncs of indexes fail with EIO.
+    void fail_index_fsyncs(bool on) { set_flag(gate_ + ".idx-eio", on); }
+
+    // The same for reads of indexes (a directory's load).
+    void close_read_gate() { close_at(gate_ + ".read"); }
+    void open_read_gate() { set_flag(gate_ + ".read", false); }
+    bool holding_read() const { return holding_at(gate_ + ".read"); }
     // While on, writes to files other than indexes fail with EIO.
-    void fail_data_writes(bool on) {
-        if (on) {
-            write_file(gate_ + ".eio", "");
-        } else {
-            std::error_code ec;
-            std::filesystem::remove(gate_ + ".eio", ec);
-        }
-    }
+    void fail_data_writes(bool on) { set_flag(gate_ + ".eio", on); }
 
   private:
+    // The backing's flag files: on while the file exists.
+    static void close_at(const std::string& gate) {
+        write_file(gate, "");
+        std::filesystem::remove(gate + ".held");
+    }
+    static bool holding_at(const std::string& gate) {
+        return exists(gate + ".held") && exists(gate);
+    }
+    static void set_flag(const std::string& path, bool on) {
+        std::error_code ec;
+        if (on)
+            write_file(path, "");
+        else
+            std::filesystem::remove(path, ec);
+    }
     std::string source_, mnt_, gate_;
     pid_t pid_ = -1;
 };

@@ -131,9 +131,12 @@ std::string link_name(std::uint64_t id) {
     return buf;
 }
 
+// `lazy`: as a mount loads (backing times at first use, see
+// ReconcileOptions::lazy_times); --check's eager load otherwise.
 DirState load(const std::string& dir, const DirState* pool, std::vector<std::string>* problems,
-              std::vector<std::string>* catch_up) {
+              std::vector<std::string>* catch_up, bool lazy = false) {
     ReconcileOptions ro;
+    ro.lazy_times = lazy;
     if (pool)
         ro.link_alive = [pool](std::uint64_t id) {
             return pool->entries.count(link_name(id)) != 0;
@@ -211,10 +214,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_sane(pool_dir, pool);
     problems.clear();
     catch_up.clear();
-    DirState d = load(dir, &pool, &problems, &catch_up);
+    // The two kinds of load, by the input's length: a lazy one (a mount's)
+    // settles each entry before the write, as the mount does.
+    const bool lazy = size % 2 == 1;
+    DirState d = load(dir, &pool, &problems, &catch_up, lazy);
     check_bounded(problems);
     check_bounded(catch_up);
     check_sane(dir, d);
+    for (auto& [name, e] : d.entries) {
+        struct stat st {};
+        if (e.unsettled != Entry::Unsettled::No && !e.real.empty() &&
+            fstatat(d.fd.get(), e.real.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+            (void)settle_entry(e, st);  // (whether it was edited elsewhere: not checked here)
+    }
 
     // Written back and loaded again: the same entries.
     if (write_index(d, nullptr) != 0) return 0;
