@@ -570,7 +570,7 @@ void LogWrites::record_and_replay(bool strict) {
     m.add_guest_library(pershome_guest_library() + "REPLAY_BIN='" + PERSHOME_LOG_REPLAY_BIN +
                         "'\n");
     // About 100 s alone on 2 cores (a third recording, the rest replay).
-    GuestResult r = m.run(kRecordAndReplay, 170s);
+    GuestResult r = m.run(kRecordAndReplay, 260s);
     ASSERT_TRUE(r.finished()) << r.describe();
     EXPECT_TRUE(r.all_passed()) << r.out;
     for (const Step& st : kSteps) EXPECT_TRUE(r.passed(std::string("step.") + st.name));
