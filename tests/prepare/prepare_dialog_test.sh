@@ -20,8 +20,12 @@ set -euo pipefail
 # Everything below mounts (tmpfs on /tmp and /media, the stick): in a
 # private mount namespace, so nothing reaches the machine.
 if [ -z "${PERSHOME_PREPARE_TEST_NS:-}" ]; then
-    exec env PERSHOME_PREPARE_TEST_NS=1 unshare -m --propagation private "$0" "$@"
+    exec env PERSHOME_PREPARE_TEST_NS=1 unshare -m --propagation unchanged "$0" "$@"
 fi
+# In a chroot (a fresh-machine check) / is no mount point and cannot be made
+# private; the chroot's maker decides its propagation, as in
+# tests/support/mount_namespace.cpp.
+mount --make-rprivate / 2>/dev/null || mount --make-rprivate /proc 2>/dev/null || true
 
 ctl=$(readlink -f "$1")
 dialog=$(readlink -f "$2")
