@@ -45,8 +45,8 @@ TEST(CtlCli, DaemonNotReachableIsExitThree) {
         << nodaemon.err;
 }
 
-// -H cannot be tested end to end without an sshd and a key: this shows that
-// pershomectl goes through ssh to the named host and says so when it fails.
+// With no ssh server to answer, pershomectl says it went through ssh to the
+// named host (ctl_remote_test.cpp goes all the way through a real one).
 TEST(CtlCli, RemoteHostGoesThroughSsh) {
     TempDir home("pershome-ctl", "/var/tmp");
     auto run = run_ctl({"-H", "nobody@127.0.0.1", "status"},
