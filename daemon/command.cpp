@@ -116,11 +116,13 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
     return r;
 }
 
-tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& argv) {
+tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& argv, int handed) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    // dup2 leaves the copy without O_CLOEXEC, so it survives the exec.
+    if (handed >= 0) posix_spawn_file_actions_adddup2(&fa, handed, kHandedFd);
     pid_t pid = -1;
     int err = spawn(&pid, argv, &fa, POSIX_SPAWN_SETSID);
     if (err != 0) return tl::unexpected(fmt::format("{}: {}", argv[0], errno_text(err)));

@@ -13,6 +13,9 @@
 
 namespace pershome {
 
+// The fd number spawn_detached hands a child (after stdin, stdout, stderr).
+inline constexpr int kHandedFd = 3;
+
 struct CommandResult {
     int status = -1;         // exit status; -1 when killed or not run
     bool timed_out = false;  // killed at the deadline
@@ -27,9 +30,11 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
 
 // Starts ARGV in a session of its own, detached from ours (stdin and stdout
-// /dev/null, stderr shared: it reaches our log). Returns its pid; the caller
-// reaps it (see wait_exit) or leaves it to init.
-[[nodiscard]] tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& argv);
+// /dev/null, stderr shared: it reaches our log); HANDED, when not -1, is its
+// fd 3. Returns its pid; the caller reaps it (see wait_exit) or leaves it to
+// init.
+[[nodiscard]] tl::expected<pid_t, std::string> spawn_detached(const std::vector<std::string>& argv,
+                                                              int handed = -1);
 
 // Waits up to TIMEOUT for PID to end (any process, not only our child, via a
 // pidfd); reaps it when it is ours. True when it is gone.

@@ -148,10 +148,12 @@ std::vector<std::string> pershome_fs_command(const PersistentSpec& s, bool under
                 fmt::format("--description=pershome-fs: home of {} on {}", s.user.name, s.device),
                 "--"};
     }
+    // The folder comes as fd kHandedFd; mountinfo still names it (the stick
+    // dir's name is path-escaped: no comma splits this list).
     for (std::string a : {s.pershome_fs, std::string("-f"), std::string("-o"),
-                          fmt::format("uid={},gid={},allow_other,flush={}", s.user.uid, s.user.gid,
-                                      s.flush_seconds),
-                          s.stick_dir + "/" + kHomeFolder, s.user.home})
+                          fmt::format("uid={},gid={},allow_other,flush={},fsname={}", s.user.uid,
+                                      s.user.gid, s.flush_seconds, s.stick_dir + "/" + kHomeFolder),
+                          fmt::format("/proc/self/fd/{}", kHandedFd), s.user.home})
         argv.push_back(std::move(a));
     return argv;
 }
@@ -215,9 +217,16 @@ tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s,
     auto made = prepare_mount_point(s.user.home);
     if (!made) return undo_stick(made.error());
     out.made_mount_point = *made;
-    if (std::string note = record_use(s.stick_dir, s.now); !note.empty())
+    // What was checked is what pershome-fs gets: the folder's fd, not its path.
+    auto folder = open_home_folder(s.stick_dir);
+    if (!folder) {
+        if (out.made_mount_point) ::rmdir(s.user.home.c_str());
+        return undo_stick(folder.error());
+    }
+    if (std::string note = record_use(*folder, s.stick_dir, s.now); !note.empty())
         log::warning("{}: {}", s.user.name, note);
-    auto pid = spawn_detached(pershome_fs_command(s, ::access("/run/systemd/system", F_OK) == 0));
+    auto pid = spawn_detached(pershome_fs_command(s, ::access("/run/systemd/system", F_OK) == 0),
+                              folder->get());
     if (!pid) {
         if (out.made_mount_point) ::rmdir(s.user.home.c_str());
         return undo_stick("cannot start pershome-fs: " + pid.error());

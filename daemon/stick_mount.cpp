@@ -118,14 +118,27 @@ tl::expected<StickLook, std::string> probe_stick(const std::string& devnode,
     return look;
 }
 
-std::string record_use(const std::string& target, const LastUse& use) {
-    const std::string path = target + "/" + kHomeFolder + "/" + kLastUseFile;
+tl::expected<UniqueFd, std::string> open_home_folder(const std::string& target) {
     // Through fds, no symlink followed: a remote backend may show one where
-    // a FAT cannot, and root writes here.
+    // a FAT cannot, and root uses what it opened.
     UniqueFd root(::open(target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     UniqueFd home(
         root ? ::openat(root.get(), kHomeFolder, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
              : -1);
+    struct stat in {
+    }, top{};
+    if (!home || ::fstat(home.get(), &in) != 0 || ::fstat(root.get(), &top) != 0)
+        return tl::unexpected(fmt::format("cannot open {}/{}: {}", target, kHomeFolder,
+                                          errno_text(errno == ELOOP ? ENOTDIR : errno)));
+    // Another filesystem there (mounted by a backend) is not the stick.
+    if (in.st_dev != top.st_dev)
+        return tl::unexpected(
+            fmt::format("{}/{} is another filesystem, not the stick's", target, kHomeFolder));
+    return home;
+}
+
+std::string record_use(const UniqueFd& home, const std::string& target, const LastUse& use) {
+    const std::string path = target + "/" + kHomeFolder + "/" + kLastUseFile;
     UniqueFd f(home ? ::openat(home.get(), kLastUseFile,
                                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
                                0600)

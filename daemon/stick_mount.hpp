@@ -8,6 +8,7 @@
 #include <tl/expected.hpp>
 #include <vector>
 
+#include "common/unique_fd.hpp"
 #include "daemon/device.hpp"
 
 namespace pershome {
@@ -50,8 +51,13 @@ StickLook look_at_stick(const std::string& target);
                                                                const std::string& fs_type,
                                                                const std::string& target);
 
-// Writes the last-use record into TARGET/pershome; a failure is only a note.
-std::string record_use(const std::string& target, const LastUse& use);
+// TARGET/pershome opened O_PATH, no symlink followed at either step, on
+// TARGET's filesystem: what the home is made of from here on.
+[[nodiscard]] tl::expected<UniqueFd, std::string> open_home_folder(const std::string& target);
+
+// Writes the last-use record into HOME (TARGET/pershome, for messages); a
+// failure is only a note.
+std::string record_use(const UniqueFd& home, const std::string& target, const LastUse& use);
 
 // syncfs, then unmount; retried while busy until GRACE, then remounted
 // read-only and detached lazily. Returns a note (what held it) or "".

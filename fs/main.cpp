@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fs/check.hpp"
@@ -28,15 +29,37 @@ void raise_fd_limit() {
     }
 }
 
+// N when PATH is /proc/self/fd/N or /dev/fd/N: a directory the caller
+// opened and checked, handed over so that no path is walked again.
+int handed_fd(const std::string& path) {
+    for (std::string_view prefix : {"/proc/self/fd/", "/dev/fd/"}) {
+        if (path.rfind(prefix, 0) != 0) continue;
+        const std::string digits = path.substr(prefix.size());
+        if (digits.empty() || digits.size() > 6 ||
+            digits.find_first_not_of("0123456789") != std::string::npos)
+            return -1;
+        return std::stoi(digits);
+    }
+    return -1;
+}
+
+bool has_fsname(const Options& opt) {
+    for (const auto& o : opt.fuse_options)
+        if (o.rfind("fsname=", 0) == 0) return true;
+    return false;
+}
+
 int run_mount(const Options& opt) {
     pershome::UniqueFd root(open(opt.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) {
         std::perror(("pershome-fs: " + opt.backing).c_str());
         return 1;
     }
+    // Reopened above; the caller's copy would only pin the directory twice.
+    if (int fd = handed_fd(opt.backing); fd > 2) ::close(fd);
     raise_fd_limit();
-    std::string mount_opts =
-        "fsname=" + opt.backing + ",subtype=pershome-fs,nosuid,nodev,default_permissions";
+    std::string mount_opts = "subtype=pershome-fs,nosuid,nodev,default_permissions";
+    if (!has_fsname(opt)) mount_opts = "fsname=" + opt.backing + "," + mount_opts;
     if (opt.read_only) mount_opts += ",ro";
     for (const auto& o : opt.fuse_options) mount_opts += "," + o;
     std::vector<std::string> args = {"pershome-fs", "-o", mount_opts};

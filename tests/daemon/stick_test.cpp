@@ -191,8 +191,9 @@ TEST(PershomeFsCommand, UnderSystemdItGetsAScopeOfItsOwn) {
     const std::vector<std::string> plain = {"/usr/bin/pershome-fs",
                                             "-f",
                                             "-o",
-                                            "uid=20001,gid=20001,allow_other,flush=7",
-                                            "/run/pershome/sticks/sdb1/pershome",
+                                            "uid=20001,gid=20001,allow_other,flush=7,"
+                                            "fsname=/run/pershome/sticks/sdb1/pershome",
+                                            "/proc/self/fd/3",
                                             "/tmphome/joseph"};
     EXPECT_EQ(pershome_fs_command(spec, false), plain);
     auto scoped = pershome_fs_command(spec, true);

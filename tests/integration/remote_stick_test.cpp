@@ -21,9 +21,10 @@ namespace {
 
 constexpr int kPamSuccess = 0;
 
-std::string mount_type_at(const fs::path& p) {
+// The type and source of the topmost mount at P, as findmnt shows them.
+std::pair<std::string, std::string> mount_at(const fs::path& p) {
     std::ifstream mi("/proc/self/mountinfo");
-    std::string line, type;
+    std::string line, type, source;
     while (std::getline(mi, line)) {
         std::istringstream w(line);
         std::string f[5];
@@ -31,9 +32,13 @@ std::string mount_type_at(const fs::path& p) {
         if (f[4] != p.string()) continue;
         auto dash = line.find(" - ");
         std::istringstream rest(line.substr(dash + 3));
-        rest >> type;
+        rest >> type >> source;
     }
-    return type;
+    return {type, source};
+}
+
+std::string mount_type_at(const fs::path& p) {
+    return mount_at(p).first;
 }
 
 class RemoteStick : public ::testing::Test {
@@ -97,6 +102,10 @@ TEST_F(RemoteStick, AttachedStickBecomesTheHomeAndIsReleasedAtLogout) {
         << login->open_text;
     const fs::path home = sys.home("patron3");
     EXPECT_EQ(mount_type_at(home), "fuse.pershome-fs");
+    // pershome-fs got the folder pershomed checked as an fd; mountinfo
+    // still names it for the admin.
+    EXPECT_EQ(mount_at(home).second,
+              (sys.state_dir() / "sticks" / "term07_2dsdb1" / "pershome").string());
     EXPECT_EQ(device_property("term07_2dsdb1", "State"), "in-use");
     int status = -1;
     login->run("echo 'remote draft' > 'Report: draft 1?.txt' && ls", &status);
