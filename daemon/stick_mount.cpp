@@ -71,6 +71,10 @@ tl::expected<void, std::string> mount_stick(const std::string& devnode, const st
     unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME;
     if (read_only) flags |= MS_RDONLY;
     if (::mount(devnode.c_str(), target.c_str(), fs_type.c_str(), flags, data.c_str()) != 0) {
+        // exfat is a module since Linux 5.7, and not every kernel carries it.
+        if (errno == ENODEV)
+            return tl::unexpected(fmt::format(
+                "this machine's kernel cannot mount {} (it has no {} driver)", fs_type, fs_type));
         return tl::unexpected(
             fmt::format("mount -t {} {} {}: {}", fs_type, devnode, target, errno_text(errno)));
     }

@@ -470,4 +470,40 @@ check daemon_alive kill -0 "$DAEMON_PID"
     run_with_plug(script, stick, 240s);
 }
 
+// exfat where the kernel has none (this UML kernel, and the host's, have no
+// exfat driver): the stick is seen and named, the admin reads why it is not
+// used, the patron is told in one sentence, and the fallback applies.
+TEST_F(PersistentHome, AnExfatStickWhereTheKernelHasNoExfatIsNamedAndFallsBack) {
+    if (::access("/usr/sbin/mkfs.exfat", X_OK) != 0) GTEST_SKIP() << "exfatprogs is not installed";
+    for (const auto& version : fs::directory_iterator("/usr/lib/uml/modules")) {
+        if (fs::exists(version.path() / "kernel" / "fs" / "exfat"))
+            GTEST_SKIP() << "this kernel has exfat: the vfat tests' path applies";
+    }
+    const fs::path stick = tmp_ / "exfat.img";
+    ASSERT_EQ(run_tool({"truncate", "-s", "64M", stick.string()}).status, 0);
+    ASSERT_EQ(run_tool({"mkfs.exfat", "-L", "EXSTICK", stick.string()}).status, 0);
+    SystemFiles files;
+    write_system_files(tmp_.path(), files);
+    const std::string script = R"sh(
+check system_up system_up || exit 1
+signal_host ready
+check plugged wait_for_host plugged 60 || exit 1
+_prop_has() { device_prop "$1" "$2" | grep -q "$3"; }
+check seen wait_until 30 _prop_has ubdb FsType '"exfat"' || exit 1
+check labelled _prop_has ubdb Label '"EXSTICK"'
+check failed wait_until 30 _prop_has ubdb State '"failed"'
+check says_why _prop_has ubdb Error "kernel cannot mount exfat (it has no exfat driver)"
+check logged grep -q "ubdb.*this machine's kernel cannot mount exfat" "$SHARED/pershomed.log"
+login_start p patron
+exec 7>/run/login-p.in
+check open_p login_wait_open p
+check open_p_ok login_opened p
+check patron_told grep -q "^info: The stick EXSTICK (/dev/ubdb) cannot be used: this machine's kernel cannot mount exfat (it has no exfat driver)\. Your home .* is temporary" "$SHARED/login-p.out"
+check patron_tmphome prop_is session_prop patron Mode 's "tmphome"'
+check close_p login_close p 7
+check daemon_alive kill -0 "$DAEMON_PID"
+)sh";
+    run_with_plug(script, stick);
+}
+
 }  // namespace
