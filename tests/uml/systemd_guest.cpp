@@ -94,6 +94,8 @@ void write_systemd_sysroot(const fs::path& shared) {
     write(root / "etc/pershome-test/runner.sh", kRunner);
     copy_into(shared / "pam.d" / "pershome", root / "etc/pam.d/pershome");
     copy_into(PERSHOME_POLICY_FILE, root / "etc/dbus-1/system.d/org.pershome1.conf");
+    copy_into(PERSHOME_ACTIVATION_FILE,
+              root / "usr/share/dbus-1/system-services/org.pershome1.service");
     copy_into(shared / "90-pershome-test.rules", root / "etc/udev/rules.d/90-pershome-test.rules");
 }
 

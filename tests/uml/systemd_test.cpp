@@ -1,9 +1,9 @@
 // pershomed under a real systemd (PID 1 of a UML guest, systemd_guest.hpp):
 // the shipped unit, the system bus with the shipped policy, udevd probing the
 // stick. A persistent home's pershome-fs lives in a scope of its own, so
-// `systemctl restart pershomed` and a SIGKILL of the unit (which systemd
-// restarts) leave the home mounted and working, and the logout after them
-// still undoes everything in order.
+// `systemctl restart`, `kill --signal=KILL` and `stop` of pershomed leave the
+// home mounted and working, and the logout after them still undoes
+// everything in order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,8 +33,10 @@ std::string read_text(const fs::path& p) {
 }
 
 // Joseph logs in with his stick; the admin restarts pershomed, then it is
-// killed with SIGKILL; his home stays mounted and writable throughout, the
-// daemon comes back knowing his session, and his logout tears it all down.
+// killed with SIGKILL (systemd restarts it), then stopped (the next bus call
+// starts it by D-Bus activation); his home stays mounted and writable
+// throughout, the daemon comes back knowing his session each time, and his
+// logout tears it all down. pershome-fs logs to the journal as its scope.
 TEST(Systemd, HomesOutliveRestartAndKillOfTheDaemon) {
     if (std::string why = home_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     TempDir tmp("pershome-uml");
@@ -49,14 +51,16 @@ main_pid_changed() {
     [ -n "$_p" ] && [ "$_p" != 0 ] && [ "$_p" != "$1" ] && systemctl is-active --quiet pershomed.service
 }
 home_works() { login_run a 7 "cd && grep -q one before.txt && echo $1 > $1.txt && grep -q $1 $1.txt"; }
-# The home as the admin sees it after each blow to the daemon.
+# The home as the admin sees it after each blow to the daemon. The property
+# read comes first: after a stop, it is what starts pershomed again (D-Bus
+# activation through systemd).
 home_kept() {
     check "fs_alive_$1" kill -0 "$FS"
     check "fs_in_scope_$1" in_scope "$FS"
     check "home_mounted_$1" expect_eq "fstype_$1" fuse.pershome-fs "$(mounted_at /run/tmphome/joseph)"
     check "home_works_$1" home_works "$1"
-    check "name_owned_$1" wait_until 20 _name_owned
     check "session_known_$1" prop_is session_prop joseph Mode 's "persistent"'
+    check "name_owned_$1" wait_until 20 _name_owned
     check "stick_in_use_$1" wait_until 10 prop_is device_prop ubdb State 's "in-use"'
 }
 mkdir -p /run/tmphome
@@ -89,6 +93,11 @@ check back_after_kill wait_until 20 main_pid_changed "$OLD"
 check restarted_once expect_eq restarts 1 "$(unit_prop pershomed.service NRestarts)"
 home_kept kill
 
+check stop systemctl stop pershomed.service
+check_fails name_released _name_owned
+home_kept stop
+check activated_by_bus systemctl is-active pershomed.service
+
 check close_a login_close a 7
 check fs_ended wait_until 20 sh -c "! kill -0 $FS"
 check scope_gone sh -c "! systemctl is-active --quiet '$SCOPE'"
@@ -97,15 +106,19 @@ check mount_point_removed test ! -e /run/tmphome/joseph
 check stick_unmounted sh -c '! grep -q " /run/pershome/sticks" /proc/self/mountinfo'
 check safe_to_remove wait_until 30 prop_is device_prop ubdb State 's "safe-to-remove"'
 check fsck_clean fsck.fat -n /dev/ubdb
+check fs_logs_as_its_scope sh -c "journalctl -u '$SCOPE' -t pershome-fs -o cat | grep -q 'index writes'"
 check daemon_logs_to_journal sh -c 'journalctl -u pershomed.service -o cat | grep -q joseph'
 )sh";
     UmlMachine m(tmp.path(), "psysd" + std::to_string(::getpid()));
     m.add_disk("ubdb", stick);
     boot_with_systemd(m);
-    GuestResult r = m.run(script, 150s);
+    GuestResult r = m.run(script, 240s);
     if (!r.all_passed()) {
         tmp.keep();
-        ADD_FAILURE() << r.describe() << "\npershomed's journal:\n"
+        ADD_FAILURE() << r.describe() << "\nguest uptime at init, modules, switch to systemd: "
+                      << read_text(tmp / "uml/init-started")
+                      << read_text(tmp / "uml/modules-loaded") << read_text(tmp / "uml/switched")
+                      << "pershomed's journal:\n"
                       << read_text(tmp / "pershomed.log");
     }
     std::cerr << "systemd guest: runner started " << r.boot_time.count() << " ms after boot, "
@@ -113,7 +126,7 @@ check daemon_logs_to_journal sh -c 'journalctl -u pershomed.service -o cat | gre
     EXPECT_NE(read_text(tmp / "fs-cgroup").find(".scope"), std::string::npos);
     FsckResult f = fsck_vfat(stick);
     EXPECT_TRUE(f.clean) << f.output;
-    for (const char* name : {"before.txt", "restart.txt", "kill.txt"}) {
+    for (const char* name : {"before.txt", "restart.txt", "kill.txt", "stop.txt"}) {
         auto names = mdir_names(stick, "::/pershome");
         EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
     }

@@ -23,7 +23,7 @@ mount -t tmpfs -o mode=0755 tmpfs /run || die "no tmpfs on /run"
 cat /proc/uptime > "$U/init-started"
 mkdir -p /run/.modroot/lib/modules &&
     ln -s "/usr/lib/uml/modules/$(uname -r)" "/run/.modroot/lib/modules/$(uname -r)"
-for m in overlay autofs4 nls_cp437 nls_iso8859-1 nls_utf8 vfat fuse $MODULES; do
+for m in overlay nls_cp437 nls_iso8859-1 nls_utf8 vfat fuse $MODULES; do
     modprobe -d /run/.modroot "$m" || echo "systemd_boot: cannot load module $m" >> "$U/stderr"
 done
 
