@@ -140,13 +140,13 @@ std::vector<std::string> pershome_fs_command(const PersistentSpec& s, bool under
     if (under_systemd) {
         // A scope of its own: outside pershomed's cgroup, so that a restart,
         // a crash or KillMode=mixed of pershomed never takes a home with it.
-        argv = {"systemd-run",
-                "--scope",
-                "--quiet",
-                "--collect",
+        argv = {"systemd-run", "--scope", "--quiet", "--collect",
                 fmt::format("--unit=pershome-fs-{}-{}", s.user.uid, s.now.time),
                 fmt::format("--description=pershome-fs: home of {} on {}", s.user.name, s.device),
-                "--"};
+                "--",
+                // Its own journal stream, opened from inside the scope: its
+                // lines carry the scope's unit, not pershomed's. Both exec.
+                "systemd-cat", "--identifier=pershome-fs"};
     }
     // The folder comes as fd kHandedFd; mountinfo still names it (the stick
     // dir's name is path-escaped: no comma splits this list).

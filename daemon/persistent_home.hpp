@@ -50,7 +50,8 @@ struct PersistentMounted {
 [[nodiscard]] tl::expected<PersistentMounted, OpError> open_persistent(const PersistentSpec& spec);
 
 // The pershome-fs command line; under systemd it runs in a transient scope
-// of its own (systemd-run --scope, which execs it: the pid stays the same).
+// of its own, logging to the journal as that scope (systemd-run --scope and
+// systemd-cat, which both exec: the pid stays the same).
 std::vector<std::string> pershome_fs_command(const PersistentSpec& spec, bool under_systemd);
 
 struct PersistentTeardown {

@@ -203,6 +203,8 @@ TEST(PershomeFsCommand, UnderSystemdItGetsAScopeOfItsOwn) {
     EXPECT_NE(std::find(scoped.begin(), scoped.end(), "--unit=pershome-fs-20001-1764633600"),
               scoped.end());
     EXPECT_TRUE(std::equal(plain.rbegin(), plain.rend(), scoped.rbegin()));
+    // Its journal stream is opened inside the scope, right before pershome-fs.
+    EXPECT_EQ(scoped[scoped.size() - plain.size() - 2], "systemd-cat");
 }
 
 }  // namespace

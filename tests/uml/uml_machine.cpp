@@ -236,7 +236,8 @@ void UmlMachine::start(const std::string& script) {
          << "SHARED=" << quote(dir_) << "\n";
     std::string modules;
     for (const auto& m : modules_) modules += (modules.empty() ? "" : " ") + m;
-    init << "MODULES=" << quote(modules) << "\n" << kBootScript;
+    init << "MODULES=" << quote(modules) << "\n"
+         << (boot_script_.empty() ? kBootScript : boot_script_);
     write_file(guest_file("init"), init.str());
     fs::permissions(guest_file("init"), fs::perms::owner_all | fs::perms::group_read |
                                             fs::perms::group_exec | fs::perms::others_read |

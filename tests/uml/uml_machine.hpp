@@ -117,6 +117,9 @@ class UmlMachine {
     void add_module(const std::string& module) { modules_.push_back(module); }
     // Extra shell text the guest sources before the script (helper functions).
     void add_guest_library(const std::string& text) { libraries_.push_back(text); }
+    // Another PID 1 than guest/boot.sh (its SHARED= and MODULES= lines come
+    // first all the same): systemd_guest.hpp boots systemd with it.
+    void set_boot_script(std::string text) { boot_script_ = std::move(text); }
 
     const std::filesystem::path& shared_dir() const { return dir_; }
 
@@ -147,6 +150,7 @@ class UmlMachine {
     std::vector<std::pair<std::string, std::filesystem::path>> disks_;
     std::vector<std::string> modules_;
     std::vector<std::string> libraries_;
+    std::string boot_script_;  // "": guest/boot.sh
     int memory_mb_ = 1024;
     std::chrono::seconds boot_timeout_{60};
     Child uml_;
