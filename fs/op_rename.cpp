@@ -172,7 +172,10 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     fs.settle(*sd, *src);  // its copies below carry its times
     Entry* dst = dd->find(newname);
     RenameLocks need;
-    need.pool = src->linked() || (dst && dst->linked());
+    // (A directory may hold the name that holds a hard-linked file's data.)
+    need.pool =
+        src->linked() || (dst && dst->linked()) ||
+        (src->type == NodeType::Dir && !(flags & RENAME_EXCHANGE) && fs.has_groups_at_path());
     if (dst && dst->type == NodeType::Dir && !(flags & RENAME_EXCHANGE))
         need.dst_dir = fs.node_for(newparent, *dst);
     if ((need.pool && !l.holds_pool()) || (need.dst_dir && !l.holds(need.dst_dir))) {
@@ -206,7 +209,17 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     }
     // Within the caps of the destination's index (the reader's).
     if (!dst && sd != dd && !dd->has_room_for(*src)) return ENOSPC;
+    if (src->linked() && fs.is_primary(parent, *src)) {
+        // Its data moves with no name: into the pool, where every name
+        // finds it, before the name moves (link_groups.cpp).
+        if ((err = fs.group_to_pool(l, src->link_id, sd))) return err;
+        if (!(src = sd->find(name))) return ENOENT;
+    }
     if (src->linked()) return move_link_name(fs, l, parent, sd, name, newparent, dd, newname);
+    if (src_dir && l.holds_pool()) {
+        if ((err = fs.groups_under_to_pool(l, fs.node_for(parent, *src)))) return err;
+        if (!(src = sd->find(name))) return ENOENT;
+    }
 
     const std::string old_real = src->real;
     std::string target;
