@@ -733,7 +733,21 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
                 if (int err = group_to_pool(l, id, &d)) return err;
                 if (!(e = d.find(name))) return ENOENT;  // (not while its lock is held)
             } else {
-                if (unlinkat(dir_fd(d), e->real.c_str(), 0) != 0) return errno;
+                // The group leaves the stick first: a crash before the
+                // unlink leaves the name a plain file, and no group is
+                // left whose path a later file could take.
+                DirState* p = pool();
+                const Entry group = *group_at_path(id);
+                p->remove(group.name);
+                mark_dirty(p);
+                const int err = flush(l, p);
+                p->add(group);  // (for the bookkeeping below)
+                if (!(e = d.find(name))) return ENOENT;
+                if (err) return err;
+                if (unlinkat(dir_fd(d), e->real.c_str(), 0) != 0) {
+                    mark_dirty(p);  // (the group is written back)
+                    return errno;
+                }
                 data_gone = true;
             }
         }
@@ -746,6 +760,12 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
         d.remove(name);
         mark_dirty(&d);
         if (!pe) return 0;
+        // The name leaves the stick before the count drops: a lazy write of
+        // the count landing first would leave, after a crash, the name back
+        // with a count one too low (an unlink would then drop the file
+        // while a name remains).
+        if (int err = flush(l, &d)) return err;
+        if (!(pe = p->find(link_name(id)))) return 0;
         pe->nlink = pe->nlink > 0 ? pe->nlink - 1 : 0;
         pe->ctime = now_ts();
         mark_dirty(p);
@@ -767,7 +787,7 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
                 if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
             }
         } else if (pe->nlink == 1) {
-            unlink_last_but_one(l, id);
+            unlink_last_but_one(l, id, &d);
         }
         return 0;
     }
@@ -795,7 +815,7 @@ fuse_ino_t Fs::last_other_name_dir(std::uint64_t id, fuse_ino_t parent, const st
     return found;
 }
 
-void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
+void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
     // Find the one name left among the loaded directories (git's link +
     // unlink of every object lands here with both directories loaded).
     DirState* p = pool();
@@ -814,7 +834,7 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
             name = ename;
         }
     }
-    if (d && pe->at_path) return last_name_in_place(l, id, dir_ino, d, name);
+    if (d && pe->at_path) return last_name_in_place(l, id, dir_ino, d, name, from);
     if (!d || !stored_as_itself(name) || d->claimed.count(name)) return;
     // Its directory lock: unlink takes it in order (last_other_name_dir);
     // others try, out of order: if taken, the move waits for the next
@@ -871,7 +891,7 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
 }
 
 void Fs::last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, DirState* d,
-                            const std::string& name) {
+                            const std::string& name, DirState* from) {
     DirState* p = pool();
     const Entry linked = *d->find(name);
     // Its data is here (or, not being the primary, some other name still
@@ -881,10 +901,18 @@ void Fs::last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, Di
     if (!is_primary(dir_ino, linked) ||
         (!l.holds(dir_ino) && !l.try_add(dir_ino, dir_mutex(dir_ino))))
         return;
-    Entry plain = *p->find(link_name(id));
+    // 1. The name that went is off the stick (after a crash it must not come
+    // back beside a plain file holding its data); 2. the primary's entry
+    // gets the group's attributes, still linked; 3. the group goes; 4. the
+    // entry is plain (lazily). After 3 a linked name whose group is missing
+    // and whose file is there is a plain file (section 5), so no group is
+    // ever left whose path a later file could take.
+    if (from && from != d && flush(l, from) != 0) return;
+    const Entry group = *p->find(link_name(id));
+    Entry plain = group;
     plain.name = name;
     plain.real = linked.real;
-    plain.link_id = 0;
+    plain.link_id = id;
     plain.nlink = 1;
     plain.at_path = false;
     plain.real_prev.clear();
@@ -897,8 +925,17 @@ void Fs::last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, Di
         mark_dirty(d);
         return;
     }
-    p->remove(link_name(id));
+    p->remove(group.name);
     mark_dirty(p);
+    if (flush(l, p) != 0) {
+        p->add(group);
+        mark_dirty(p);
+        return;
+    }
+    plain.link_id = 0;
+    d->remove(name);
+    d->add(plain);
+    mark_dirty(d);
     auto it = by_link_.find(id);
     if (it != by_link_.end()) {
         const fuse_ino_t ino = it->second;

@@ -314,7 +314,8 @@ class Fs {
     // A hard-linked inode down to one name moves back out of the link pool,
     // under that name, when its directory is loaded, FAT can hold it and
     // its directory lock is free or held by `l` (which holds the pool's).
-    void unlink_last_but_one(OpLocks& l, std::uint64_t id);
+    // `from`: the directory whose name just went (its lock held), if any.
+    void unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from = nullptr);
     // The directory of the one name group `id` keeps once `name` in
     // `parent` goes, if it comes to that and the directory is loaded; else 0
     // (for unlink to take that directory's lock in order).
@@ -322,7 +323,7 @@ class Fs {
     // The same for a group whose data is under its last name already: that
     // name becomes a plain entry.
     void last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, DirState* d,
-                            const std::string& name);
+                            const std::string& name, DirState* from);
     // Link groups whose data stays under one of their names (link_groups.cpp).
     // The backing path of directory `dir` from the backing root, "" for the
     // root, else ending in '/'; nullopt if not known (not loaded).

@@ -64,18 +64,20 @@ int move_into_pool(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
     return 0;
 }
 
-// The inode's first extra name, its data staying where it is: 1. the pool's
-// entry (nlink 2, AT_PATH: the file's path) written; 2. the name's entry
-// marked linked, keeping its backing name, written. A crash between the two
-// leaves a pool entry no name refers to, which changes nothing shown.
+// The inode's first extra name, its data staying where it is: 1. the name's
+// entry marked linked, keeping its backing name, written; 2. the pool's
+// entry (nlink 2, AT_PATH: the file's path) written. A crash between the
+// two leaves a linked name whose group is missing and whose file is there:
+// a plain file (docs/on-stick-format.md, section 5). Never the reverse
+// order: a group no name refers to could later take another file for its.
 int group_in_place(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
     const Entry& e = *sd->find(n->name);
     const auto dir = fs.backing_path(n->parent);
     // (A path the format cannot hold: the data goes into the pool.)
     if (!dir || e.real.empty() || dir->size() + e.real.size() > kMaxRealLen)
         return move_into_pool(fs, l, n, pool, sd);
-    // A group no name refers to may point here still (a crash between the
-    // two steps below, an earlier time): it goes with this write.
+    // A group no name refers to may point here still (written by an
+    // earlier version of this order): it goes with this write.
     for (auto it = pool->entries.begin(); it != pool->entries.end(); ++it)
         if (it->second.at_path && it->second.real == *dir + e.real) {
             pool->remove(std::string(it->first));
@@ -89,18 +91,19 @@ int group_in_place(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
     p.link_id = 0;
     p.nlink = 2;
     p.ctime = now_ts();
-    pool->add(p);
-    fs.mark_dirty(pool);
-    if (int err = fs.flush(l, pool)) {
-        pool->remove(p.name);
-        return err;
-    }
-    // (The flush let go of mu_; sd's entries stay, its lock being ours.)
     sd->find(n->name)->link_id = id;
     fs.mark_dirty(sd);
     if (int err = fs.flush(l, sd)) {
         sd->find(n->name)->link_id = 0;
+        fs.mark_dirty(sd);
+        return err;
+    }
+    // (The flush let go of mu_; sd's entries stay, its lock being ours.)
+    pool->add(p);
+    fs.mark_dirty(pool);
+    if (int err = fs.flush(l, pool)) {
         pool->remove(p.name);
+        sd->find(n->name)->link_id = 0;
         fs.mark_dirty(pool);
         fs.mark_dirty(sd);
         return err;

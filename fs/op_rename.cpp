@@ -114,6 +114,16 @@ int move_link_name(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* sd, const st
     if (dd->find(newname))
         if (int err = fs.remove_name(l, newparent, *dd, newname)) return err;
     Entry moved = *sd->find(name);
+    // Across directories the name is in both indexes between their two
+    // writes: the count covers it first, so a crash leaves it one too high
+    // (catch-up), never too low (an unlink would then drop the file while
+    // a name remains).
+    Entry* pe = sd != dd && fs.pool() ? fs.pool()->find(fs.link_name(moved.link_id)) : nullptr;
+    if (pe) {
+        pe->nlink++;
+        fs.mark_dirty(fs.pool());
+        if (int err = fs.flush(l, fs.pool())) return err;
+    }
     moved.name = newname;
     moved.ctime = now_ts();
     moved.real.clear();
@@ -124,7 +134,12 @@ int move_link_name(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* sd, const st
     fs.relink_hint(moved.link_id, newparent, newname);
     fs.touch_dir(parent);
     fs.touch_dir(newparent);
-    return flush_both(fs, l, dd, sd);
+    const int err = flush_both(fs, l, dd, sd);
+    if (pe && (pe = fs.pool()->find(fs.link_name(moved.link_id)))) {
+        pe->nlink--;
+        fs.mark_dirty(fs.pool());
+    }
+    return err;
 }
 
 // A name the backing cannot hold: the new entry reaches the index (beside

@@ -274,13 +274,21 @@ class CrashStateTest : public LinksTest {
     }
 };
 
+TEST_F(CrashStateTest, LinkAfterThePrimaryWasMarkedOnly) {
+    // Also what unlink leaves between the group's removal and the file's
+    // (a name whose group is missing and whose file is there: a plain file).
+    lay_out(nullptr, true, true, true, false, false);
+    expect_readable({"d1/a"}, 1);
+}
+
+// (The order of earlier builds: a group no name refers to yet.)
 TEST_F(CrashStateTest, LinkAfterThePoolEntryOnly) {
     const Entry g = group("d1/a", "", true, 2);
     lay_out(&g, false, true, true, false, false);
     expect_readable({"d1/a"}, 1);
 }
 
-TEST_F(CrashStateTest, LinkAfterThePrimaryWasMarked) {
+TEST_F(CrashStateTest, LinkAfterThePrimaryAndGroupWereWritten) {
     const Entry g = group("d1/a", "", true, 2);
     lay_out(&g, true, true, true, false, false);
     expect_readable({"d1/a"}, 2);  // a count one too high: catch-up
