@@ -292,6 +292,8 @@ std::optional<IndexContent> parse_payload(std::string_view payload,
     c.self.xattrs.clear();
     c.self.target.clear();
     c.self.real.clear();
+    c.self.real_prev.clear();
+    c.self.at_path = false;
     if (count > in.left() / kEntryFixed) return std::nullopt;
     if (count > kMaxIndexEntries) return std::nullopt;
     std::unordered_set<std::string_view> names, reals;
@@ -457,6 +459,8 @@ void sanitise_self(Entry& self) {
     self.xattrs.clear();
     self.target.clear();
     self.real.clear();
+    self.real_prev.clear();
+    self.at_path = false;
     self.name.clear();
 }
 
