@@ -25,6 +25,44 @@ void say(const std::string& where, const std::string& what) {
                 display_text(what, kShownBytes).c_str());
 }
 
+// The pool's AT_PATH entries: a move under way (catch-up, as a mount
+// settles it) or a file gone (renamed or deleted elsewhere: the group goes).
+void settle_data_paths(int root, DirState& pool, std::vector<std::string>& problems,
+                       std::vector<std::string>& catch_up) {
+    std::vector<std::string> gone;
+    std::vector<Entry> settled;
+    for (const auto& [name, pe] : pool.entries) {
+        if (!pe.at_path) continue;
+        Entry e = pe;
+        switch (settle_data_path(root, e)) {
+            case DataPath::Settled:
+                catch_up.push_back(
+                    "move of a hard-linked file's data settled: " + name + " at " +
+                    (e.at_path ? e.real : std::string(kLinkPoolName) + "/" + e.real));
+                settled.push_back(std::move(e));
+                break;
+            case DataPath::Gone:
+                catch_up.push_back("hard-linked file gone from " + pe.real + ": " + name);
+                gone.push_back(name);
+                break;
+            case DataPath::Unknown:
+                problems.push_back("cannot look at " + pe.real + ": " + std::strerror(errno));
+                break;
+            case DataPath::Same:
+                break;
+        }
+    }
+    for (auto& e : settled) {
+        pool.remove(e.name);
+        pool.add(std::move(e));
+        pool.dirty = true;
+    }
+    for (const auto& name : gone) {
+        pool.remove(name);
+        pool.dirty = true;
+    }
+}
+
 }  // namespace
 
 int run_check(const std::string& backing, bool repair, mode_t umask) {
@@ -66,7 +104,9 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
         std::vector<std::string> problems, catch_up;
         ReconcileOptions ro;
         ro.umask = umask;
+        ro.pool = true;
         pool = std::make_unique<DirState>(load_dir(std::move(pfd), ro, &problems, &catch_up));
+        settle_data_paths(root.get(), *pool, problems, catch_up);
         settle(pool_name, *pool, problems, catch_up);
     }
     auto link_name = [](std::uint64_t id) {
@@ -76,8 +116,10 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
     };
     ReconcileOptions ro;
     ro.umask = umask;
-    ro.link_alive = [&](std::uint64_t id) {
-        return pool && pool->entries.count(link_name(id)) != 0;
+    ro.link_group = [&](std::uint64_t id) {
+        using G = ReconcileOptions::LinkGroup;
+        const Entry* pe = pool ? pool->find(link_name(id)) : nullptr;
+        return !pe ? G::Missing : pe->at_path ? G::AtPath : G::InPool;
     };
 
     std::map<std::string, std::uint32_t> refs;
@@ -102,7 +144,14 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
         std::vector<std::string> orphans;
         for (auto& [name, e] : pool->entries) {
             const std::uint32_t n = refs.count(name) ? refs[name] : 0;
-            if (n == 0) {
+            if (n == 0 && e.at_path) {
+                // What a crash in the middle of link(2), or of the last
+                // name's unlink, leaves: its file is where it was, under
+                // its own name or none. Only the entry goes.
+                say(pool_name, "link group with no name left, file at " + e.real + ": " + name);
+                orphans.push_back(name);
+                ++caught_up;
+            } else if (n == 0) {
                 // No mount shows it: only --repair brings it back.
                 say(pool_name, "hard-linked file with no name left: " + name);
                 orphans.push_back(name);
@@ -121,6 +170,11 @@ int run_check(const std::string& backing, bool repair, mode_t umask) {
             // Never delete data: an orphan goes back to the root under a
             // name that says what it is; the next mount shows it.
             for (const auto& name : orphans) {
+                if (pool->find(name)->at_path) {
+                    pool->remove(name);
+                    changed = true;
+                    continue;
+                }
                 const std::string dest = "pershome-orphan-" + name;
                 if (renameat(pool->fd.get(), pool->find(name)->real.c_str(), root.get(),
                              dest.c_str()) == 0) {

@@ -46,6 +46,31 @@ bool DirState::has_room_for(const Entry& e) const {
     return entries.size() < kMaxIndexEntries && bytes + index_bytes(e) <= kIndexBudget;
 }
 
+DataPath settle_data_path(int root_fd, Entry& e) {
+    std::string found;
+    bool unknown = false;
+    for (const std::string* cand : {&e.real_prev, &e.real}) {
+        struct stat st {};
+        if (cand->empty()) continue;
+        if (fstatat(root_fd, cand->c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            !S_ISDIR(st.st_mode)) {
+            found = *cand;
+            break;
+        }
+        if (errno != ENOENT && errno != ENOTDIR) unknown = true;
+    }
+    if (found.empty()) return unknown ? DataPath::Unknown : DataPath::Gone;
+    const std::string prefix = std::string(kLinkPoolName) + '/';
+    if (e.real_prev.empty() && found == e.real && !found.starts_with(prefix)) return DataPath::Same;
+    e.real_prev.clear();
+    e.real = found;
+    if (found.starts_with(prefix)) {
+        e.at_path = false;
+        e.real = found.substr(prefix.size());
+    }
+    return DataPath::Settled;
+}
+
 Timestamp now_ts() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -278,9 +303,36 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
     int alias_searches = 64;
     for (const auto& e : indexed) indexed_reals.insert(e.real);
     for (auto& e : indexed) {
+        if (e.at_path) {
+            if (!opt.pool) {
+                if (problem_room(problems))
+                    problems->push_back("data path outside the link pool dropped: " + e.name);
+                d.dirty = true;
+                continue;
+            }
+            // Its data lies under one of its names (the load of the pool
+            // settles which, Fs::load_pool), or on its way into the pool.
+            for (const std::string* p : {&e.real, &e.real_prev}) {
+                const std::string prefix = std::string(kLinkPoolName) + '/';
+                if (p->starts_with(prefix)) pool_leftovers.insert(p->substr(prefix.size()));
+            }
+            d.add(std::move(e));
+            continue;
+        }
         if (e.linked()) {
-            const bool alive = opt.link_alive && opt.link_alive(e.link_id);
-            if (!alive) {
+            using LinkGroup = ReconcileOptions::LinkGroup;
+            const LinkGroup group = opt.link_group ? opt.link_group(e.link_id) : LinkGroup::Missing;
+            const bool alive = group != LinkGroup::Missing;
+            if (group == LinkGroup::AtPath) {
+                // Its data is under one of its names: this one's while its
+                // backing is here (the pool's path says which; a name a
+                // crash left in the middle of a move keeps its file claimed,
+                // never shown twice, never removed).
+                if (!e.real.empty() && (!backing.count(e.real) || backing[e.real].is_dir)) {
+                    e.real.clear();
+                    d.dirty = true;
+                }
+            } else if (!alive) {
                 if (!e.real.empty() && backing.count(e.real) && !backing[e.real].is_dir) {
                     // The move into the pool never happened: still a plain file.
                     e.link_id = 0;

@@ -139,8 +139,12 @@ struct ReconcileOptions {
     // A walk that needs no attributes (find) then reads no inode. --check
     // loads eagerly: it reports edits made elsewhere.
     bool lazy_times = false;
-    // Is link group `id` present in the pool? (nullptr: no pool)
-    std::function<bool(std::uint64_t)> link_alive;
+    // Where link group `id`'s data is (nullptr: no pool).
+    enum class LinkGroup { Missing, InPool, AtPath };
+    std::function<LinkGroup(std::uint64_t)> link_group;
+    // Loading the link pool itself: its AT_PATH entries have their data
+    // elsewhere (they are not checked against its listing).
+    bool pool = false;
 };
 
 // The mode reconcile gives a backing object no index entry claims (a file
@@ -149,6 +153,15 @@ struct ReconcileOptions {
 inline mode_t reconcile_default_mode(bool is_dir, mode_t umask) {
     return (is_dir ? 0777 : 0666) & ~umask & 0777;
 }
+
+// Where the file of an AT_PATH link-pool entry is (docs/on-stick-format.md,
+// section 5): at its previous place while that still exists (a move writes
+// the new place first and clears the old one once the file is there), else
+// at its path. Same: found where `e` says; Settled: found, and `e` now says
+// so (a file that reached the pool makes `e` an ordinary pool entry); Gone:
+// neither exists; Unknown: the backing would not say.
+enum class DataPath { Same, Settled, Gone, Unknown };
+DataPath settle_data_path(int root_fd, Entry& e);
 
 // Reads the index of the directory `fd` (an O_PATH or O_RDONLY fd) and
 // reconciles it with the backing listing. Never fails: a damaged index is

@@ -153,9 +153,11 @@ ReconcileOptions Fs::reconcile_options() {
     ro.umask = opt_.umask;
     ro.lazy_times = true;
     // Loads run without mu_ (dir_of), the pool's content changes under it.
-    ro.link_alive = [this](std::uint64_t id) {
+    ro.link_group = [this](std::uint64_t id) {
+        using G = ReconcileOptions::LinkGroup;
         std::lock_guard lk(mu_);
-        return pool_ != nullptr && pool_->entries.count(link_name(id)) != 0;
+        const Entry* pe = pool_ ? pool_->find(link_name(id)) : nullptr;
+        return !pe ? G::Missing : pe->at_path ? G::AtPath : G::InPool;
     };
     return ro;
 }
@@ -198,8 +200,10 @@ void Fs::load_pool() {
     std::vector<std::string> problems;
     ReconcileOptions ro;
     ro.umask = opt_.umask;
+    ro.pool = true;
     pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, &problems));
     log_findings("link pool", problems);
+    resolve_data_paths();
     for (const auto& [n, e] : pool_->entries) {
         std::uint64_t id = 0;
         auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), id, 16);
@@ -238,6 +242,7 @@ DirState* Fs::make_pool(OpLocks& l, int* err) {
     }
     ReconcileOptions ro;
     ro.umask = opt_.umask;
+    ro.pool = true;
     pool_ = std::make_unique<DirState>(load_dir(std::move(fd), ro, nullptr));
     return pool_.get();
 }
@@ -333,8 +338,17 @@ std::optional<Location> Fs::locate(fuse_ino_t ino) {
     if (ino == FUSE_ROOT_ID) return Location{dir_fd(*n->dir), ""};
     if (n->link_id) {
         DirState* p = pool();
-        if (p)
-            if (Entry* pe = p->find(link_name(n->link_id))) return Location{dir_fd(*p), pe->real};
+        Entry* pe = p ? p->find(link_name(n->link_id)) : nullptr;
+        if (pe && pe->at_path) {
+            // Under its primary name; in the middle of a move, where it
+            // was until it is gone from there (link_groups.cpp).
+            struct stat st {};
+            if (!pe->real_prev.empty() &&
+                fstatat(root_fd_.get(), pe->real_prev.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return Location{root_fd_.get(), pe->real_prev};
+            return Location{root_fd_.get(), pe->real};
+        }
+        if (pe) return Location{dir_fd(*p), pe->real};
     }
     Node* parent = node(n->parent);
     if (!parent || !parent->dir) return std::nullopt;
@@ -712,20 +726,54 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
     if (e->linked()) {
         if (!l.holds_pool()) return EDEADLK;  // the caller's mistake, never the user's
         const std::uint64_t id = e->link_id;
-        // A leftover of a move into the pool (the pool has the file): its
-        // unlink failing leaves it for --check, the name goes anyway.
-        if (!e->real.empty()) (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
-        d.remove(name);
-        mark_dirty(&d);
+        bool data_gone = false;
+        if (is_primary(parent, *e)) {
+            if (group_at_path(id)->nlink > 1) {
+                // Other names remain: the data goes where they all find it.
+                if (int err = group_to_pool(l, id, &d)) return err;
+                if (!(e = d.find(name))) return ENOENT;  // (not while its lock is held)
+            } else {
+                // The group leaves the stick first: a crash before the
+                // unlink leaves the name a plain file, and no group is
+                // left whose path a later file could take.
+                DirState* p = pool();
+                const Entry group = *group_at_path(id);
+                p->remove(group.name);
+                mark_dirty(p);
+                const int err = flush(l, p);
+                p->add(group);  // (for the bookkeeping below)
+                if (!(e = d.find(name))) return ENOENT;
+                if (err) return err;
+                if (unlinkat(dir_fd(d), e->real.c_str(), 0) != 0) {
+                    mark_dirty(p);  // (the group is written back)
+                    return errno;
+                }
+                data_gone = true;
+            }
+        }
         DirState* p = pool();
         Entry* pe = p ? p->find(link_name(id)) : nullptr;
+        // A leftover of a move into the pool (the pool has the file): its
+        // unlink failing leaves it for --check, the name goes anyway.
+        if (!e->real.empty() && !data_gone && (!pe || !pe->at_path))
+            (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
+        d.remove(name);
+        mark_dirty(&d);
         if (!pe) return 0;
+        // The name leaves the stick before the count drops: a lazy write of
+        // the count landing first would leave, after a crash, the name back
+        // with a count one too low (an unlink would then drop the file
+        // while a name remains).
+        if (int err = flush(l, &d)) return err;
+        if (!(pe = p->find(link_name(id)))) return 0;
         pe->nlink = pe->nlink > 0 ? pe->nlink - 1 : 0;
         pe->ctime = now_ts();
         mark_dirty(p);
         if (pe->nlink == 0) {
             // Failing, the pool file stays without a name: --check lists it.
-            (void)unlinkat(dir_fd(*p), pe->real.c_str(), 0);
+            // (A group under a name lost that name's file above; a count too
+            // low never deletes the file another name holds.)
+            if (!pe->at_path) (void)unlinkat(dir_fd(*p), pe->real.c_str(), 0);
             const Entry copy = *pe;
             p->remove(copy.name);
             auto it = by_link_.find(id);
@@ -739,7 +787,7 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
                 if (n->nlookup == 0 && n->open_fds.empty()) erase_node(ino);
             }
         } else if (pe->nlink == 1) {
-            unlink_last_but_one(l, id);
+            unlink_last_but_one(l, id, &d);
         }
         return 0;
     }
@@ -751,7 +799,23 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
     return 0;
 }
 
-void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
+fuse_ino_t Fs::last_other_name_dir(std::uint64_t id, fuse_ino_t parent, const std::string& name) {
+    DirState* p = pool();
+    const Entry* pe = p ? p->find(link_name(id)) : nullptr;
+    if (!pe || pe->nlink != 2) return 0;
+    fuse_ino_t found = 0;
+    for (auto& [ino, n] : nodes_) {
+        if (!n.dir || n.detached) continue;
+        for (auto& [ename, e] : n.dir->entries) {
+            if (e.link_id != id || (ino == parent && ename == name)) continue;
+            if (found) return 0;
+            found = ino;
+        }
+    }
+    return found;
+}
+
+void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
     // Find the one name left among the loaded directories (git's link +
     // unlink of every object lands here with both directories loaded).
     DirState* p = pool();
@@ -770,10 +834,12 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
             name = ename;
         }
     }
+    if (d && pe->at_path) return last_name_in_place(l, id, dir_ino, d, name, from);
     if (!d || !stored_as_itself(name) || d->claimed.count(name)) return;
-    // Its directory lock, out of order: if taken, the move waits for the
-    // next unlink that leaves one name (an optimization, not a promise).
-    if (!l.try_add(dir_ino, dir_mutex(dir_ino))) return;
+    // Its directory lock: unlink takes it in order (last_other_name_dir);
+    // others try, out of order: if taken, the move waits for the next
+    // unlink that leaves one name.
+    if (!l.holds(dir_ino) && !l.try_add(dir_ino, dir_mutex(dir_ino))) return;
     // 1. The name gets its backing name (and the inode's attributes) while
     //    still linked: written at once. 2. The file moves out of the pool.
     //    3. The entry becomes a plain one; the pool entry goes (lazily).
@@ -812,6 +878,64 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id) {
     mark_dirty(d);
     p->remove(link_name(id));
     mark_dirty(p);
+    auto it = by_link_.find(id);
+    if (it != by_link_.end()) {
+        const fuse_ino_t ino = it->second;
+        by_link_.erase(it);
+        Node* n = node(ino);
+        n->link_id = 0;
+        n->parent = dir_ino;
+        n->name = name;
+        by_name_[{dir_ino, name}] = ino;
+    }
+}
+
+void Fs::last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, DirState* d,
+                            const std::string& name, DirState* from) {
+    DirState* p = pool();
+    const Entry linked = *d->find(name);
+    // Its data is here (or, not being the primary, some other name still
+    // holds it, and --check will say so): the name becomes a plain file,
+    // written at once; the pool's entry goes lazily (a crash before leaves
+    // a group no name refers to, which changes nothing shown).
+    if (!is_primary(dir_ino, linked) ||
+        (!l.holds(dir_ino) && !l.try_add(dir_ino, dir_mutex(dir_ino))))
+        return;
+    // 1. The name that went is off the stick (after a crash it must not come
+    // back beside a plain file holding its data); 2. the primary's entry
+    // gets the group's attributes, still linked; 3. the group goes; 4. the
+    // entry is plain (lazily). After 3 a linked name whose group is missing
+    // and whose file is there is a plain file (section 5), so no group is
+    // ever left whose path a later file could take.
+    if (from && from != d && flush(l, from) != 0) return;
+    const Entry group = *p->find(link_name(id));
+    Entry plain = group;
+    plain.name = name;
+    plain.real = linked.real;
+    plain.link_id = id;
+    plain.nlink = 1;
+    plain.at_path = false;
+    plain.real_prev.clear();
+    d->remove(name);
+    d->add(plain);
+    mark_dirty(d);
+    if (flush(l, d) != 0) {
+        d->remove(name);
+        d->add(linked);
+        mark_dirty(d);
+        return;
+    }
+    p->remove(group.name);
+    mark_dirty(p);
+    if (flush(l, p) != 0) {
+        p->add(group);
+        mark_dirty(p);
+        return;
+    }
+    plain.link_id = 0;
+    d->remove(name);
+    d->add(plain);
+    mark_dirty(d);
     auto it = by_link_.find(id);
     if (it != by_link_.end()) {
         const fuse_ino_t ino = it->second;

@@ -314,7 +314,36 @@ class Fs {
     // A hard-linked inode down to one name moves back out of the link pool,
     // under that name, when its directory is loaded, FAT can hold it and
     // its directory lock is free or held by `l` (which holds the pool's).
-    void unlink_last_but_one(OpLocks& l, std::uint64_t id);
+    // `from`: the directory whose name just went (its lock held), if any.
+    void unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from = nullptr);
+    // The directory of the one name group `id` keeps once `name` in
+    // `parent` goes, if it comes to that and the directory is loaded; else 0
+    // (for unlink to take that directory's lock in order).
+    fuse_ino_t last_other_name_dir(std::uint64_t id, fuse_ino_t parent, const std::string& name);
+    // The same for a group whose data is under its last name already: that
+    // name becomes a plain entry.
+    void last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, DirState* d,
+                            const std::string& name, DirState* from);
+    // Link groups whose data stays under one of their names (link_groups.cpp).
+    // The backing path of directory `dir` from the backing root, "" for the
+    // root, else ending in '/'; nullopt if not known (not loaded).
+    std::optional<std::string> backing_path(fuse_ino_t dir);
+    // The pool's entry of group `id` if its data is under a name (AT_PATH).
+    Entry* group_at_path(std::uint64_t id);
+    // Whether `e` in `dir` is the name holding its group's data.
+    bool is_primary(fuse_ino_t dir, const Entry& e);
+    bool has_groups_at_path();
+    // Settles the pool's AT_PATH entries at mount: the place a crash in the
+    // middle of a move left the file, or the group gone with its file.
+    void resolve_data_paths();
+    // Moves group `id`'s data from its primary name into the pool (see
+    // link_groups.cpp); `home`, if given (its lock held), is the primary's
+    // directory, whose entry then forgets the backing name. `l` holds the
+    // pool's lock.
+    [[nodiscard]] int group_to_pool(OpLocks& l, std::uint64_t id, DirState* home);
+    // The same for every group whose primary lies below directory `dir`
+    // (before `dir` moves).
+    [[nodiscard]] int groups_under_to_pool(OpLocks& l, fuse_ino_t dir);
     // The link pool, null if there is none yet.
     DirState* pool() { return pool_.get(); }
     // The link pool, made if there is none (`l` holds the pool's lock).

@@ -25,6 +25,7 @@ constexpr std::size_t kMinOp = 3;
 constexpr std::uint64_t kDeltaSlack = 2 * kDeltaMinBudget;
 constexpr std::uint8_t kFlagLinked = 1;
 constexpr std::uint8_t kFlagRealIsName = 2;
+constexpr std::uint8_t kFlagAtPath = 4;
 // Fixed part of an entry record, before its variable-length fields.
 constexpr std::size_t kEntryFixed = 2 + 2 + 1 + 1 + 2 + 4 + 3 * 12 + 8 + 4 + 4 + 4;
 
@@ -87,13 +88,18 @@ class In {
 };
 
 void write_entry(Out& o, const Entry& e, bool with_names) {
-    const bool real_is_name = with_names && e.real == e.name && !e.real.empty();
-    const std::string_view real = real_is_name ? std::string_view{} : std::string_view{e.real};
+    const bool real_is_name = with_names && e.real == e.name && !e.real.empty() && !e.at_path;
+    std::string at;  // AT_PATH: the path, then NUL and the previous one while it moves
+    if (e.at_path) at = e.real_prev.empty() ? e.real : e.real + '\0' + e.real_prev;
+    const std::string_view real = real_is_name ? std::string_view{}
+                                  : e.at_path  ? std::string_view{at}
+                                               : std::string_view{e.real};
     o.u16(static_cast<std::uint16_t>(with_names ? e.name.size() : 0));
     o.u16(static_cast<std::uint16_t>(real.size()));
     o.u8(static_cast<std::uint8_t>(e.type));
     o.u8(static_cast<std::uint8_t>((e.linked() ? kFlagLinked : 0) |
-                                   (real_is_name ? kFlagRealIsName : 0)));
+                                   (real_is_name ? kFlagRealIsName : 0) |
+                                   (e.at_path ? kFlagAtPath : 0)));
     o.u16(0);
     o.u32(e.mode & 0777);
     o.ts(e.atime);
@@ -165,6 +171,22 @@ bool read_entry(In& in, Entry* e, bool with_names, bool* keep, std::string* why)
         if (real_len != 0) return false;
         e->real = e->name;
     }
+    e->at_path = (flags & kFlagAtPath) != 0;
+    if (e->at_path) {
+        // Not a backing name here: the path of the data, then the one it is
+        // leaving while a move is under way (section 5).
+        const auto nul = e->real.find('\0');
+        if (nul != std::string::npos) {
+            e->real_prev = e->real.substr(nul + 1);
+            e->real.resize(nul);
+        }
+        if (!is_valid_data_path(e->real) ||
+            (!e->real_prev.empty() && !is_valid_data_path(e->real_prev)) ||
+            (flags & (kFlagLinked | kFlagRealIsName)) || type == 2) {
+            *keep = false;
+            *why = "invalid path of a hard-linked file's data";
+        }
+    }
     if (!(flags & kFlagLinked)) e->link_id = 0;
     if ((flags & kFlagLinked) && e->link_id == 0) {
         *keep = false;
@@ -191,7 +213,8 @@ bool read_entry(In& in, Entry* e, bool with_names, bool* keep, std::string* why)
         *keep = false;
         *why = "invalid name";
     }
-    if (!e->real.empty() && (!is_valid_posix_name(e->real) || is_reserved_backing_name(e->real))) {
+    if (!e->real.empty() && !e->at_path &&
+        (!is_valid_posix_name(e->real) || is_reserved_backing_name(e->real))) {
         *keep = false;
         *why = "invalid backing name";
     }
@@ -220,6 +243,23 @@ std::uint64_t get_le64(const char* p) {
 }
 
 }  // namespace
+
+bool is_valid_data_path(std::string_view p) {
+    if (p.empty() || p.size() > kMaxRealLen) return false;
+    // The one reserved name allowed: the pool, for a file on its way into it.
+    if (p.starts_with(kLinkPoolName) && p.size() > kLinkPoolName.size() &&
+        p[kLinkPoolName.size()] == '/') {
+        const std::string_view rest = p.substr(kLinkPoolName.size() + 1);
+        return is_valid_posix_name(rest) && !is_reserved_backing_name(rest);
+    }
+    for (std::size_t start = 0;;) {
+        const auto slash = p.find('/', start);
+        const std::string_view c = p.substr(start, slash == p.npos ? p.npos : slash - start);
+        if (!is_valid_posix_name(c) || is_reserved_backing_name(c)) return false;
+        if (slash == p.npos) return true;
+        start = slash + 1;
+    }
+}
 
 bool problem_room(std::vector<std::string>* problems) {
     if (!problems || problems->size() > kMaxProblems) return false;
@@ -252,6 +292,8 @@ std::optional<IndexContent> parse_payload(std::string_view payload,
     c.self.xattrs.clear();
     c.self.target.clear();
     c.self.real.clear();
+    c.self.real_prev.clear();
+    c.self.at_path = false;
     if (count > in.left() / kEntryFixed) return std::nullopt;
     if (count > kMaxIndexEntries) return std::nullopt;
     std::unordered_set<std::string_view> names, reals;
@@ -417,6 +459,8 @@ void sanitise_self(Entry& self) {
     self.xattrs.clear();
     self.target.clear();
     self.real.clear();
+    self.real_prev.clear();
+    self.at_path = false;
     self.name.clear();
 }
 

@@ -26,6 +26,10 @@ inline constexpr std::uint32_t kMaxXattrName = 255;
 inline constexpr std::uint32_t kMaxXattrValue = 65536;
 inline constexpr std::uint32_t kMaxXattrTotal = 256 * 1024;
 inline constexpr std::uint32_t kMaxRealLen = 1024;
+// Whether `p` may name a link group's data (Entry::at_path): backing names
+// joined by '/', none of them reserved, "." or ".." (never out of the
+// backing root, never an index or the pool itself).
+bool is_valid_data_path(std::string_view p);
 inline constexpr std::uint32_t kMaxNlink = 65000;
 inline constexpr std::uint32_t kSlotAlign = 4096;
 inline constexpr std::uint32_t kSlotHeaderSize = 64;
@@ -47,7 +51,14 @@ struct Entry {
     NodeType type = NodeType::File;
     std::uint32_t mode = 0644;  // permission bits only
     Timestamp atime, mtime, ctime;
-    std::uint64_t link_id = 0;                  // non-zero: a hard-linked name, inode in the pool
+    std::uint64_t link_id = 0;  // non-zero: a hard-linked name, inode in the pool
+    // Link-pool entries only (flag AT_PATH): the data is not in the pool but
+    // at `real`, a path of backing names from the backing root (the
+    // "primary" name, where other computers see the file); `real_prev`,
+    // while a move of it is under way, where it was (a reader takes it
+    // first while it exists).
+    bool at_path = false;
+    std::string real_prev;
     std::uint32_t nlink = 1;                    // meaningful in link-pool entries only
     std::string target;                         // symlink target
     std::map<std::string, std::string> xattrs;  // "user.*" only

@@ -64,6 +64,54 @@ int move_into_pool(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
     return 0;
 }
 
+// The inode's first extra name, its data staying where it is: 1. the name's
+// entry marked linked, keeping its backing name, written; 2. the pool's
+// entry (nlink 2, AT_PATH: the file's path) written. A crash between the
+// two leaves a linked name whose group is missing and whose file is there:
+// a plain file (docs/on-stick-format.md, section 5). Never the reverse
+// order: a group no name refers to could later take another file for its.
+int group_in_place(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
+    const Entry& e = *sd->find(n->name);
+    const auto dir = fs.backing_path(n->parent);
+    // (A path the format cannot hold: the data goes into the pool.)
+    if (!dir || e.real.empty() || dir->size() + e.real.size() > kMaxRealLen)
+        return move_into_pool(fs, l, n, pool, sd);
+    // A group no name refers to may point here still (written by an
+    // earlier version of this order): it goes with this write.
+    for (auto it = pool->entries.begin(); it != pool->entries.end(); ++it)
+        if (it->second.at_path && it->second.real == *dir + e.real) {
+            pool->remove(std::string(it->first));
+            break;
+        }
+    const std::uint64_t id = fs.next_link_id();
+    Entry p = e;
+    p.name = fs.link_name(id);
+    p.real = *dir + e.real;
+    p.at_path = true;
+    p.link_id = 0;
+    p.nlink = 2;
+    p.ctime = now_ts();
+    sd->find(n->name)->link_id = id;
+    fs.mark_dirty(sd);
+    if (int err = fs.flush(l, sd)) {
+        sd->find(n->name)->link_id = 0;
+        fs.mark_dirty(sd);
+        return err;
+    }
+    // (The flush let go of mu_; sd's entries stay, its lock being ours.)
+    pool->add(p);
+    fs.mark_dirty(pool);
+    if (int err = fs.flush(l, pool)) {
+        pool->remove(p.name);
+        sd->find(n->name)->link_id = 0;
+        fs.mark_dirty(pool);
+        fs.mark_dirty(sd);
+        return err;
+    }
+    fs.rekey_to_link(n->parent, n->name, id);
+    return 0;
+}
+
 // The link with its locks held: the new name's directory, the inode's
 // own (`held_parent`, for its first extra name) and the pool's.
 std::optional<int> locked_link(Fs& fs, OpLocks& l, fuse_ino_t* held_parent, fuse_ino_t ino,
@@ -94,7 +142,7 @@ std::optional<int> locked_link(Fs& fs, OpLocks& l, fuse_ino_t* held_parent, fuse
             *held_parent = n->parent;
             return std::nullopt;
         }
-        if ((err = move_into_pool(fs, l, n, pool, a.owner))) return err;
+        if ((err = group_in_place(fs, l, n, pool, a.owner))) return err;
     } else {
         Entry* pe = pool->find(fs.link_name(n->link_id));
         if (!pe) return ENOENT;

@@ -114,6 +114,16 @@ int move_link_name(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* sd, const st
     if (dd->find(newname))
         if (int err = fs.remove_name(l, newparent, *dd, newname)) return err;
     Entry moved = *sd->find(name);
+    // Across directories the name is in both indexes between their two
+    // writes: the count covers it first, so a crash leaves it one too high
+    // (catch-up), never too low (an unlink would then drop the file while
+    // a name remains).
+    Entry* pe = sd != dd && fs.pool() ? fs.pool()->find(fs.link_name(moved.link_id)) : nullptr;
+    if (pe) {
+        pe->nlink++;
+        fs.mark_dirty(fs.pool());
+        if (int err = fs.flush(l, fs.pool())) return err;
+    }
     moved.name = newname;
     moved.ctime = now_ts();
     moved.real.clear();
@@ -124,7 +134,12 @@ int move_link_name(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* sd, const st
     fs.relink_hint(moved.link_id, newparent, newname);
     fs.touch_dir(parent);
     fs.touch_dir(newparent);
-    return flush_both(fs, l, dd, sd);
+    const int err = flush_both(fs, l, dd, sd);
+    if (pe && (pe = fs.pool()->find(fs.link_name(moved.link_id)))) {
+        pe->nlink--;
+        fs.mark_dirty(fs.pool());
+    }
+    return err;
 }
 
 // A name the backing cannot hold: the new entry reaches the index (beside
@@ -172,7 +187,10 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     fs.settle(*sd, *src);  // its copies below carry its times
     Entry* dst = dd->find(newname);
     RenameLocks need;
-    need.pool = src->linked() || (dst && dst->linked());
+    // (A directory may hold the name that holds a hard-linked file's data.)
+    need.pool =
+        src->linked() || (dst && dst->linked()) ||
+        (src->type == NodeType::Dir && !(flags & RENAME_EXCHANGE) && fs.has_groups_at_path());
     if (dst && dst->type == NodeType::Dir && !(flags & RENAME_EXCHANGE))
         need.dst_dir = fs.node_for(newparent, *dst);
     if ((need.pool && !l.holds_pool()) || (need.dst_dir && !l.holds(need.dst_dir))) {
@@ -206,7 +224,17 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     }
     // Within the caps of the destination's index (the reader's).
     if (!dst && sd != dd && !dd->has_room_for(*src)) return ENOSPC;
+    if (src->linked() && fs.is_primary(parent, *src)) {
+        // Its data moves with no name: into the pool, where every name
+        // finds it, before the name moves (link_groups.cpp).
+        if ((err = fs.group_to_pool(l, src->link_id, sd))) return err;
+        if (!(src = sd->find(name))) return ENOENT;
+    }
     if (src->linked()) return move_link_name(fs, l, parent, sd, name, newparent, dd, newname);
+    if (src_dir && l.holds_pool()) {
+        if ((err = fs.groups_under_to_pool(l, fs.node_for(parent, *src)))) return err;
+        if (!(src = sd->find(name))) return ENOENT;
+    }
 
     const std::string old_real = src->real;
     std::string target;

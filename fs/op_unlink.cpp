@@ -48,18 +48,24 @@ void remove_dir(fuse_req_t req, Fs& fs, OpLocks& l, fuse_ino_t parent, DirState*
 void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
-    // A hard link's name also changes the pool: its lock is last in the
-    // order, so the first pass learns whether it is needed.
+    // A hard link's name also changes the pool, and the directory of the
+    // name that stays when one stays (its file moves there): the first pass
+    // learns which locks are needed, the next takes them in order.
+    fuse_ino_t last = 0;
     for (bool pool = false;;) {
         // Frees clusters: see BackingAllocLock.
-        OpLocks l(fs, {parent}, pool, true);
+        OpLocks l(fs, {parent, last}, pool, true);
         int err = 0;
         DirState* d = fs.dir_of(l, parent, &err);
         if (!d) return (void)fuse_reply_err(req, err);
         const Entry* e = d->find(name);
-        if (e && e->linked() && !pool) {
-            pool = true;
-            continue;
+        if (e && e->linked()) {
+            const fuse_ino_t want = fs.last_other_name_dir(e->link_id, parent, name);
+            if (!pool || (want && !l.holds(want))) {
+                pool = true;
+                last = want;
+                continue;
+            }
         }
         err = fs.remove_name(l, parent, *d, name);
         if (err == 0) fs.touch_dir(parent);

@@ -109,6 +109,49 @@ TEST(Payload, RoundTrip) {
     }
 }
 
+// A link-pool entry whose data is under a name (AT_PATH): its path and,
+// while a move is under way, the previous one survive a round trip; paths
+// that could leave the backing root or name pershome's own files do not.
+TEST(Payload, DataPathsRoundTripAndHostileOnesAreDropped) {
+    IndexContent c;
+    auto g = entry("0000000000000001", "docs/sub dir/report.txt");
+    g.at_path = true;
+    g.nlink = 3;
+    c.entries.push_back(g);
+    auto moving = entry("0000000000000002", "PERSHOME.LNK/0000000000000002");
+    moving.at_path = true;
+    moving.real_prev = "a/b";
+    c.entries.push_back(moving);
+    for (const char* bad : {"../etc/passwd", "/abs", "a//b", "a/./b", "a/PERSHOME.IDX",
+                            "PERSHOME.LNK/PERSHOME.IDX", "PERSHOME.LNK", "a/", ""}) {
+        auto e = entry(std::string("bad ") + bad, bad);
+        e.at_path = true;
+        c.entries.push_back(e);
+    }
+    auto prev_bad = entry("bad prev", "ok");
+    prev_bad.at_path = true;
+    prev_bad.real_prev = "../x";
+    c.entries.push_back(prev_bad);
+    std::vector<std::string> problems;
+    const auto p = parse_payload(serialize_payload(c), &problems);
+    ASSERT_TRUE(p);
+    ASSERT_EQ(p->entries.size(), 2u);
+    EXPECT_EQ(problems.size(), 10u);
+    EXPECT_TRUE(p->entries[0].at_path);
+    EXPECT_EQ(p->entries[0].real, "docs/sub dir/report.txt");
+    EXPECT_EQ(p->entries[0].real_prev, "");
+    EXPECT_EQ(p->entries[0].nlink, 3u);
+    EXPECT_EQ(p->entries[1].real, "PERSHOME.LNK/0000000000000002");
+    EXPECT_EQ(p->entries[1].real_prev, "a/b");
+    // Never on a name entry: a path there is an invalid backing name.
+    IndexContent d;
+    auto n = entry("n", "a/b");
+    d.entries.push_back(n);
+    const auto q = parse_payload(serialize_payload(d), nullptr);
+    ASSERT_TRUE(q);
+    EXPECT_TRUE(q->entries.empty());
+}
+
 TEST(Slots, NewestVerifiedSlotWins) {
     const std::string p1 = serialize_payload(sample());
     auto c2 = sample();

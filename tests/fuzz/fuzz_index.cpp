@@ -93,8 +93,14 @@ void check_entry(const Entry& e) {
     CHECK((e.mode & ~0777u) == 0);  // no setuid, setgid, sticky or type bits
     CHECK(valid_ts(e.atime) && valid_ts(e.mtime) && valid_ts(e.ctime));
     CHECK(e.nlink >= 1 && e.nlink <= kMaxNlink);
-    // The backing name is a name inside the backing directory, never a path.
-    if (!e.real.empty()) {
+    // The backing name is a name inside the backing directory, never a path,
+    // except a link-pool entry's data path (AT_PATH): never out of the
+    // backing root, never pershome's own files, never a directory.
+    if (e.at_path) {
+        CHECK(is_valid_data_path(e.real) && !e.linked() && e.type != NodeType::Dir);
+        CHECK(e.real_prev.empty() || is_valid_data_path(e.real_prev));
+    } else if (!e.real.empty()) {
+        CHECK(e.real_prev.empty());
         CHECK(is_valid_posix_name(e.real) && e.real.size() <= kMaxRealLen);
         CHECK(!is_reserved_backing_name(e.real));
     } else {

@@ -34,6 +34,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -137,9 +138,14 @@ DirState load(const std::string& dir, const DirState* pool, std::vector<std::str
               std::vector<std::string>* catch_up, bool lazy = false) {
     ReconcileOptions ro;
     ro.lazy_times = lazy;
+    ro.pool = pool == nullptr;  // (the first load is the pool's)
     if (pool)
-        ro.link_alive = [pool](std::uint64_t id) {
-            return pool->entries.count(link_name(id)) != 0;
+        ro.link_group = [pool](std::uint64_t id) {
+            using G = ReconcileOptions::LinkGroup;
+            const auto it = pool->entries.find(link_name(id));
+            return it == pool->entries.end() ? G::Missing
+                   : it->second.at_path      ? G::AtPath
+                                             : G::InPool;
         };
     return load_dir(UniqueFd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)), ro, problems,
                     catch_up);
@@ -154,6 +160,13 @@ void check_sane(const std::string& dir, const DirState& d) {
         CHECK(static_cast<int>(e.type) >= 1 && static_cast<int>(e.type) <= 5);
         if (e.type == NodeType::Dir) ++dirs;
         linked = linked || e.linked();
+        if (e.at_path) {  // the pool's: a path from the backing root, looked at later
+            CHECK(is_valid_data_path(e.real) &&
+                  (e.real_prev.empty() || is_valid_data_path(e.real_prev)));
+            CHECK(d.claimed.count(e.real));
+            ++reals;
+            continue;
+        }
         if (e.real.empty()) continue;
         ++reals;
         CHECK(d.claimed.count(e.real));
@@ -163,8 +176,14 @@ void check_sane(const std::string& dir, const DirState& d) {
     }
     CHECK(d.claimed.size() == reals);
     CHECK(d.subdirs == dirs);
+    // (A pool file an AT_PATH entry names, on its way in, is not listed.)
+    std::set<std::string> arriving;
+    for (const auto& [name, e] : d.entries)
+        for (const std::string* p : {&e.real, &e.real_prev})
+            if (e.at_path && p->starts_with(std::string(kLinkPoolName) + '/'))
+                arriving.insert(p->substr(kLinkPoolName.size() + 1));
     for (const auto& [name, is_dir] : listing_of(dir))
-        CHECK(d.claimed.count(name) || d.entries.count(name) || linked);
+        CHECK(d.claimed.count(name) || d.entries.count(name) || linked || arriving.count(name));
 }
 
 void check_bounded(const std::vector<std::string>& v) {

@@ -177,6 +177,16 @@ void index_seeds() {
             pool.entries.push_back(e);
         }
         emit("index", "valid-link-pool", one_slot(serialize_payload(pool)));
+        // Groups whose data is under a name (AT_PATH), one in mid-move.
+        auto at = file_entry("0000000000000003");
+        at.at_path = true;
+        at.real = "docs/sub/report.txt";
+        pool.entries.push_back(at);
+        at.name = "0000000000000004";
+        at.real = "PERSHOME.LNK/0000000000000004";
+        at.real_prev = "a/b";
+        pool.entries.push_back(at);
+        emit("index", "valid-link-pool-at-path", one_slot(serialize_payload(pool)));
     }
 
     // Container damage.

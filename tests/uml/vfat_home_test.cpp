@@ -345,6 +345,49 @@ expect_eq link.data_after_unlink "$(printf 'shared\nmore\nagain')" "$(cat 'd:odd
     expect_stick_is_sound();
 }
 
+// Another computer reads the stick with its own FAT driver (mtools here):
+// a file with several names shows under its first one, with its data.
+TEST_F(VfatHome, HardLinkedFileShowsUnderItsFirstNameOnOtherComputers) {
+    GuestResult r = run_home(R"sh(
+mkdir d1 d2 d3
+echo shared > d1/a
+check primary.link2 ln d1/a d2/b
+check primary.link3 ln d1/a 'd3/c:odd'
+echo more >> 'd3/c:odd'
+echo object > tmp && ln tmp d2/obj && rm tmp
+mkdir e && echo inner > e/f && ln e/f g && mv e e2
+)sh",
+                             R"sh(
+expect_eq primary.count 3 "$(stat -c %h d2/b)"
+expect_eq primary.data "$(printf 'shared\nmore')" "$(cat d2/b)"
+expect_eq primary.obj object "$(cat d2/obj)"
+expect_eq primary.moved_dir inner "$(cat g)"
+expect_eq primary.moved_dir_count 2 "$(stat -c %h e2/f)"
+)sh");
+    expect_listing_survived();
+    EXPECT_TRUE(r.all_passed());
+    EXPECT_TRUE(r.passed_all("primary."));
+    expect_stick_is_sound();
+    auto has = [](const std::vector<std::string>& v, const std::string& n) {
+        return std::find(v.begin(), v.end(), n) != v.end();
+    };
+    try {
+        EXPECT_TRUE(has(mdir_names(image_, "::/pershome/d1"), "a"));
+        EXPECT_FALSE(has(mdir_names(image_, "::/pershome/d2"), "b"));
+        EXPECT_FALSE(has(mdir_names(image_, "::/pershome/d3"), "c_odd"));
+        // link, then unlink of the old name (git's objects): under the new one.
+        EXPECT_TRUE(has(mdir_names(image_, "::/pershome/d2"), "obj"));
+        EXPECT_FALSE(has(mdir_names(image_, "::/pershome"), "tmp"));
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+    }
+    ToolResult a = run_tool({"mtype", "-i", image_.string(), "::/pershome/d1/a"});
+    EXPECT_EQ(a.status, 0) << a.text();
+    EXPECT_EQ(a.out, "shared\nmore\n");
+    ToolResult obj = run_tool({"mtype", "-i", image_.string(), "::/pershome/d2/obj"});
+    EXPECT_EQ(obj.out, "object\n") << obj.text();
+}
+
 TEST_F(VfatHome, FifosAndSocketsSurviveRemountAndWork) {
     GuestResult r = run_home(R"sh(
 check fifo.make mkfifo fifo

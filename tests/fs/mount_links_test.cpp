@@ -1,0 +1,355 @@
+// Hard-linked files stay visible to computers that read the stick without
+// pershome-fs: the data stays under one of the file's names (the primary),
+// the other names live in their directories' indexes. Checked on a plain
+// backing directory, as another computer lists it, and through states a
+// crash leaves between the steps of link, unlink and rename.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "fs/index_format.hpp"
+#include "tests/fs/mount_harness.hpp"
+
+namespace pershome::fs::test {
+namespace {
+
+using pershome::fs::Entry;
+using pershome::fs::IndexContent;
+using pershome::fs::NodeType;
+
+// A backing directory as another computer lists it (pershome's own files
+// are hidden there).
+std::set<std::string> backing_files(const std::string& dir) {
+    std::set<std::string> out;
+    DIR* d = opendir(dir.c_str());
+    if (!d) return out;
+    while (dirent* de = readdir(d)) {
+        const std::string n = de->d_name;
+        if (n != "." && n != ".." && n != "PERSHOME.IDX") out.insert(n);
+    }
+    closedir(d);
+    return out;
+}
+
+struct stat lst(const std::string& p) {
+    struct stat st {};
+    EXPECT_EQ(lstat(p.c_str(), &st), 0) << p << ": " << std::strerror(errno);
+    return st;
+}
+
+bool exists(const std::string& p) {
+    struct stat st {};
+    return lstat(p.c_str(), &st) == 0;
+}
+
+// `pershome-fs --check DIR`'s exit status: 0 clean, 1 catch-up, 2 damage.
+int check(const std::string& backing, bool repair = false) {
+    const std::string cmd = fs_binary() + " --check " + (repair ? "--repair " : "") + "'" +
+                            backing + "' > /dev/null 2>&1";
+    const int st = std::system(cmd.c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::string check_output(const std::string& backing) {
+    std::string out;
+    FILE* p = popen((fs_binary() + " --check '" + backing + "' 2>&1").c_str(), "r");
+    char buf[512];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    if (p) pclose(p);
+    return out;
+}
+
+class LinksTest : public ::testing::Test {
+  protected:
+    std::string b(const std::string& rel) const { return t.backing() + "/" + rel; }
+    // d1/a with "data", linked as d2/b and (three names) d3/c:odd.
+    void make_group(Mount& m, bool three) {
+        for (const char* d : {"d1", "d2", "d3"}) ASSERT_EQ(mkdir(m.path(d).c_str(), 0755), 0);
+        write_file(m.path("d1/a"), "data");
+        ASSERT_EQ(link(m.path("d1/a").c_str(), m.path("d2/b").c_str()), 0);
+        if (three) {
+            ASSERT_EQ(link(m.path("d1/a").c_str(), m.path("d3/c:odd").c_str()), 0);
+        }
+    }
+    TempTree t;
+};
+
+TEST_F(LinksTest, LinkedFileKeepsItsDataUnderItsFirstName) {
+    ino_t ino = 0;
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 3u);
+        ino = lst(m.path("d1/a")).st_ino;
+        EXPECT_EQ(lst(m.path("d2/b")).st_ino, ino);
+        write_file(m.path("d3/c:odd"), "changed through c");
+        // What another computer sees, with the mount still up.
+        EXPECT_EQ(read_file(b("d1/a")), "changed through c");
+        EXPECT_EQ(backing_files(b("d2")), std::set<std::string>{});
+        EXPECT_EQ(backing_files(b("d3")), std::set<std::string>{});
+        EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d1/a")), "changed through c");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    ino = lst(m.path("d1/a")).st_ino;  // (a hard-linked file's number is its group's)
+    for (const char* n : {"d1/a", "d2/b", "d3/c:odd"}) {
+        EXPECT_EQ(read_file(m.path(n)), "changed through c") << n;
+        EXPECT_EQ(lst(m.path(n)).st_nlink, 3u) << n;
+        EXPECT_EQ(lst(m.path(n)).st_ino, ino) << n;
+    }
+}
+
+TEST_F(LinksTest, UnlinkingThePrimaryKeepsTheDataReachable) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d2/b")), "data");
+        EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 2u);
+        EXPECT_FALSE(exists(b("d1/a")));
+        m.unmount();
+    }
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    {
+        Mount m(t.backing(), t.mnt());
+        EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
+        // Down to one name: the data is under it again, for other computers
+        // (when that name's directory is loaded, as a listing does).
+        EXPECT_EQ(read_file(m.path("d2/b")), "data");
+        ASSERT_EQ(unlink(m.path("d3/c:odd").c_str()), 0);
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        EXPECT_EQ(read_file(b("d2/b")), "data");
+        m.unmount();
+    }
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+}
+
+TEST_F(LinksTest, LinkThenUnlinkTheOldNameLeavesTheFileUnderTheNewOne) {
+    // git's way of storing an object (link a temporary, unlink it).
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, false);
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        EXPECT_EQ(read_file(b("d2/b")), "data");
+        EXPECT_FALSE(exists(b("d1/a")));
+        m.unmount();
+    }
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d2/b")), "data");
+}
+
+TEST_F(LinksTest, UnlinkingTheOtherNameMakesThePrimaryAPlainFile) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, false);
+        ASSERT_EQ(chmod(m.path("d2/b").c_str(), 0640), 0);
+        ASSERT_EQ(unlink(m.path("d2/b").c_str()), 0);
+        EXPECT_EQ(lst(m.path("d1/a")).st_nlink, 1u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d1/a")), "data");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(lst(m.path("d1/a")).st_mode & 0777, 0640u);
+    EXPECT_EQ(lst(m.path("d1/a")).st_nlink, 1u);
+}
+
+TEST_F(LinksTest, RenamingThePrimaryOrItsDirectoryKeepsTheDataReachable) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        ASSERT_EQ(rename(m.path("d1/a").c_str(), m.path("d2/z?").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
+        EXPECT_EQ(read_file(m.path("d2/z?")), "data");
+        write_file(m.path("d1/e"), "second");
+        ASSERT_EQ(link(m.path("d1/e").c_str(), m.path("d3/f").c_str()), 0);
+        ASSERT_EQ(rename(m.path("d1").c_str(), m.path("d1 moved").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d3/f")), "second");
+        EXPECT_EQ(read_file(m.path("d1 moved/e")), "second");
+        m.unmount();
+    }
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d2/z?")), "data");
+    EXPECT_EQ(read_file(m.path("d2/b")), "data");
+    EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 3u);
+    EXPECT_EQ(read_file(m.path("d1 moved/e")), "second");
+    EXPECT_EQ(read_file(m.path("d3/f")), "second");
+    EXPECT_EQ(lst(m.path("d3/f")).st_nlink, 2u);
+}
+
+// ---- States a crash leaves between two steps, written as the stick holds
+// them (docs/on-stick-format.md, sections 5 and 7) ----
+
+void write_index(const std::string& dir, const IndexContent& c) {
+    const std::string slot = encode_slot(1, pershome::fs::kSlotAlign * 2, serialize_payload(c));
+    write_file(dir + "/PERSHOME.IDX", slot);
+}
+
+Entry file_entry(const std::string& name, const std::string& real, std::uint64_t link_id) {
+    Entry e;
+    e.name = name;
+    e.real = real;
+    e.type = NodeType::File;
+    e.mode = 0640;
+    e.link_id = link_id;
+    e.mtime = e.ctime = e.atime = {1700000000, 0};
+    return e;
+}
+
+Entry dir_entry(const std::string& name) {
+    Entry e = file_entry(name, name, 0);
+    e.type = NodeType::Dir;
+    e.mode = 0755;
+    return e;
+}
+
+// The pool's entry of group 1.
+Entry group(const std::string& real, const std::string& prev, bool at_path, std::uint32_t nlink) {
+    Entry e = file_entry("0000000000000001", real, 0);
+    e.at_path = at_path;
+    e.real_prev = prev;
+    e.nlink = nlink;
+    return e;
+}
+
+class CrashStateTest : public LinksTest {
+  protected:
+    // d1/a (data under `a_real` or nowhere), d2/b linked to group 1 as
+    // `b_linked` says; the pool holds `g`, its file `pool_file` if given.
+    void lay_out(const Entry* g, bool a_linked, bool a_has_real, bool a_file, bool b_linked,
+                 bool pool_file) {
+        for (const char* d : {"d1", "d2", "PERSHOME.LNK"}) ASSERT_EQ(mkdir(b(d).c_str(), 0755), 0);
+        // (Files with the indexed mtime: not taken for edits made elsewhere.)
+        const timespec ts[2] = {{1700000000, 0}, {1700000000, 0}};
+        if (a_file) {
+            write_file(b("d1/a"), "data");
+            ASSERT_EQ(utimensat(AT_FDCWD, b("d1/a").c_str(), ts, 0), 0);
+        }
+        if (pool_file) {
+            write_file(b("PERSHOME.LNK/0000000000000001"), "data");
+            ASSERT_EQ(utimensat(AT_FDCWD, b("PERSHOME.LNK/0000000000000001").c_str(), ts, 0), 0);
+        }
+        IndexContent root;
+        root.self = dir_entry("");
+        root.entries = {dir_entry("d1"), dir_entry("d2")};
+        write_index(t.backing(), root);
+        IndexContent d1, d2, pool;
+        d1.entries = {file_entry("a", a_has_real ? "a" : "", a_linked ? 1 : 0)};
+        write_index(b("d1"), d1);
+        if (b_linked) d2.entries = {file_entry("b", "", 1)};
+        write_index(b("d2"), d2);
+        if (g) pool.entries = {*g};
+        write_index(b("PERSHOME.LNK"), pool);
+    }
+    // Every name the state holds reads the data, and --check finds no
+    // damage (what a crash leaves is catch-up at most).
+    void expect_readable(const std::vector<std::string>& names, nlink_t nlink) {
+        EXPECT_LE(check(t.backing()), 1) << check_output(t.backing());
+        {
+            Mount m(t.backing(), t.mnt());
+            for (const auto& n : names) {
+                EXPECT_EQ(read_file(m.path(n)), "data") << n;
+                EXPECT_EQ(lst(m.path(n)).st_nlink, nlink) << n;
+            }
+            // Still a working file system after it: a new name, then all go.
+            ASSERT_EQ(link(m.path(names[0]).c_str(), m.path("d2/new").c_str()), 0);
+            EXPECT_EQ(read_file(m.path("d2/new")), "data");
+            m.unmount();
+        }
+        EXPECT_LE(check(t.backing(), true), 1) << check_output(t.backing());
+        EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    }
+};
+
+TEST_F(CrashStateTest, LinkAfterThePrimaryWasMarkedOnly) {
+    // Also what unlink leaves between the group's removal and the file's
+    // (a name whose group is missing and whose file is there: a plain file).
+    lay_out(nullptr, true, true, true, false, false);
+    expect_readable({"d1/a"}, 1);
+}
+
+// (The order of earlier builds: a group no name refers to yet.)
+TEST_F(CrashStateTest, LinkAfterThePoolEntryOnly) {
+    const Entry g = group("d1/a", "", true, 2);
+    lay_out(&g, false, true, true, false, false);
+    expect_readable({"d1/a"}, 1);
+}
+
+TEST_F(CrashStateTest, LinkAfterThePrimaryAndGroupWereWritten) {
+    const Entry g = group("d1/a", "", true, 2);
+    lay_out(&g, true, true, true, false, false);
+    expect_readable({"d1/a"}, 2);  // a count one too high: catch-up
+}
+
+TEST_F(CrashStateTest, LinkDone) {
+    const Entry g = group("d1/a", "", true, 2);
+    lay_out(&g, true, true, true, true, false);
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+TEST_F(CrashStateTest, MoveIntoThePoolBeforeTheRename) {
+    const Entry g = group("PERSHOME.LNK/0000000000000001", "d1/a", true, 2);
+    lay_out(&g, true, true, true, true, false);
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+TEST_F(CrashStateTest, MoveIntoThePoolAfterTheRename) {
+    const Entry g = group("PERSHOME.LNK/0000000000000001", "d1/a", true, 2);
+    lay_out(&g, true, true, false, true, true);
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+TEST_F(CrashStateTest, MoveIntoThePoolDoneBeforeThePrimaryForgotItsFile) {
+    const Entry g = group("0000000000000001", "", false, 2);
+    lay_out(&g, true, true, false, true, true);
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+TEST_F(CrashStateTest, PrimaryDeletedOnAnotherComputer) {
+    // The group goes with its file; the names with the group.
+    const Entry g = group("d1/a", "", true, 2);
+    lay_out(&g, true, true, false, true, false);
+    EXPECT_LE(check(t.backing()), 1) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_FALSE(exists(m.path("d1/a")));
+    EXPECT_FALSE(exists(m.path("d2/b")));
+}
+
+TEST_F(CrashStateTest, OldStickWithItsDataInTheLinkPoolLoads) {
+    // Written by pershome-fs before primary names: the file in the pool,
+    // every name an index entry.
+    const Entry g = group("0000000000000001", "", false, 2);
+    lay_out(&g, true, false, false, true, true);
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    {
+        Mount m(t.backing(), t.mnt());
+        EXPECT_EQ(read_file(m.path("d1/a")), "data");
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 2u);
+        ASSERT_EQ(link(m.path("d2/b").c_str(), m.path("d2/c").c_str()), 0);
+        write_file(m.path("d2/c"), "more");
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        ASSERT_EQ(unlink(m.path("d2/b").c_str()), 0);
+        EXPECT_EQ(lst(m.path("d2/c")).st_nlink, 1u);
+        m.unmount();
+    }
+    // Down to one name, the old layout's file came out of the pool too.
+    EXPECT_EQ(read_file(b("d2/c")), "more");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+}
+
+}  // namespace
+}  // namespace pershome::fs::test
