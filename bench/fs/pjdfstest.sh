@@ -85,7 +85,9 @@ if [[ " $WHERE " == *" uml "* ]]; then
         echo "uml: not run: $why"
         status=1
     else
-        uml_fat32 "$T/stick.img" 512
+        # open/25.t writes at 2 GiB + 1: FAT has no holes, so the stick
+        # must hold 2 GiB (sparse here until written).
+        uml_fat32 "$T/stick.img" 3072
         cat > "$T/guest.sh" << EOF
 mkdir -p /run/stick /run/home
 check vfat mount -t vfat -o shortname=mixed,utf8 /dev/ubdb /run/stick || exit 1
