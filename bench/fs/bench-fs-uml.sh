@@ -76,7 +76,8 @@ for n in $CREATES; do
     echo "index, $n illegal-name creates in $t s ($intervals flush=$FLUSH intervals), medians:" \
         "$(get "$k,writes") writes (the mount's root included), $bytes bytes; final index file" \
         "$size bytes: bytes/size $(awk -v b="$bytes" -v s="$size" 'BEGIN { printf "%.2f", s ? b / s : 0 }')" \
-        "(target: <= 2 + one write per interval, <= $((intervals + 2)) writes);" \
+        "(target: <= 2; writes <= $((2 * (intervals + 1))): the directory and the root, which holds its times," \
+        "each at most once per interval and at unmount);" \
         "legal names: $(get "index,plain,$n,writes") writes, $(get "index,plain,$n,bytes") bytes"
 done
 

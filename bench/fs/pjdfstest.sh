@@ -46,7 +46,8 @@ cp -a "$PJD/pjdfstest" "$PJD/tests" "$T/pjd/"
 TEST_PATHS=$(for f in $FILES; do printf '%s ' "$T/pjd/tests/$f"; done)
 
 # summarize WHERE TAP_LOG: the failing files with their counts, one total.
-# Subtests a file planned but never reported (it died) count as failed.
+# Subtests a file planned but never reported (it died) count as failed; a
+# "not ok # TODO" (known to differ on Linux) passes, as prove counts it.
 summarize() {
     awk -v where="$1" '
         function done_file() {
@@ -57,6 +58,7 @@ summarize() {
         }
         /^\/.*\.t \.+/ { done_file(); file = $1; sub(/.*\/tests\//, "", file); good = bad = plan = 0; next }
         /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
+        /^not ok .*# TODO/ { good++; next }
         /^not ok / { bad++; next }
         /^ok / { good++ }
         END { done_file()
