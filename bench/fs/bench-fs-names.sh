@@ -67,5 +67,6 @@ for kind in plain mapped; do
     echo "index, 10000 $kind creates in ${t} s ($intervals flush=$FLUSH intervals):" \
         "$writes writes (mount's root included), $bytes bytes;" \
         "final index file $size bytes: bytes/size $(awk -v b="$bytes" -v s="$size" 'BEGIN { printf "%.2f", b / s }')" \
-        "(target: <= 2 + one write per interval, <= $((intervals + 2)) writes)"
+        "(target: <= 2; writes <= $((2 * (intervals + 1))): d and the root, which holds d's times," \
+        "each at most once per interval and once at unmount)"
 done
