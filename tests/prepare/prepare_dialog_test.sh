@@ -51,8 +51,10 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=0755 tmpfs /media
 
-# Xvfb picks a free display itself and tells us which.
-Xvfb -displayfd 3 -screen 0 800x600x24 -nolisten tcp 3>"$work/display" 2>"$work/xvfb.log" &
+# Xvfb picks a free display itself and tells us which. Only its socket in
+# our private /tmp: the abstract one (-nolisten local) is shared by every
+# mount namespace, and a second test's Xvfb, also :0 there, answered ours.
+Xvfb -displayfd 3 -screen 0 800x600x24 -nolisten tcp -nolisten local 3>"$work/display" 2>"$work/xvfb.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/display" ] && break; sleep 0.1; done
 [ -s "$work/display" ] || fail "Xvfb did not start: $(cat "$work/xvfb.log")"
