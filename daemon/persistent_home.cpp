@@ -9,6 +9,7 @@
 
 #include <fmt/core.h>
 
+#include <cctype>
 #include <thread>
 
 #include "common/bus_names.hpp"
@@ -130,6 +131,24 @@ void append(std::string& note, const std::string& more) {
     note += more;
 }
 
+// A path as systemd names its mount unit (systemd-escape --path --suffix=mount).
+std::string mount_unit_name(const std::string& path) {
+    std::string name;
+    std::size_t b = path.find_first_not_of('/'), e = path.find_last_not_of('/');
+    if (b == std::string::npos) return "-.mount";
+    for (std::size_t i = b; i <= e; ++i) {
+        const unsigned char c = static_cast<unsigned char>(path[i]);
+        if (c == '/') {
+            if (name.empty() || name.back() != '-') name += '-';
+        } else if (std::isalnum(c) || c == ':' || c == '_' || (c == '.' && i != b)) {
+            name += static_cast<char>(c);
+        } else {
+            name += fmt::format("\\x{:02x}", c);
+        }
+    }
+    return name + ".mount";
+}
+
 // Steps 3 on, with the raw stick mounted at s.stick_dir (by mount(2) or a backend).
 tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s, PersistentMounted out);
 
@@ -143,7 +162,11 @@ std::vector<std::string> pershome_fs_command(const PersistentSpec& s, bool under
         argv = {"systemd-run", "--scope", "--quiet", "--collect",
                 fmt::format("--unit=pershome-fs-{}-{}", s.user.uid, s.now.time),
                 fmt::format("--description=pershome-fs: home of {} on {}", s.user.name, s.device),
-                "--",
+                // Stopped before the stick is unmounted at shutdown: its last
+                // index write goes to the stick. Ordering only: the mount
+                // unit may not be loaded yet, and a pulled stick must not
+                // stop the scope.
+                fmt::format("--property=After={}", mount_unit_name(s.stick_dir)), "--",
                 // Its own journal stream, opened from inside the scope: its
                 // lines carry the scope's unit, not pershomed's. Both exec.
                 "systemd-cat", "--identifier=pershome-fs"};

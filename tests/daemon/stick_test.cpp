@@ -205,6 +205,15 @@ TEST(PershomeFsCommand, UnderSystemdItGetsAScopeOfItsOwn) {
     EXPECT_TRUE(std::equal(plain.rbegin(), plain.rend(), scoped.rbegin()));
     // Its journal stream is opened inside the scope, right before pershome-fs.
     EXPECT_EQ(scoped[scoped.size() - plain.size() - 2], "systemd-cat");
+    // Stopped before the stick's mount unit at shutdown (systemd-escape --path).
+    EXPECT_NE(
+        std::find(scoped.begin(), scoped.end(), "--property=After=run-pershome-sticks-sdb1.mount"),
+        scoped.end());
+    spec.stick_dir = "/run/pershome/sticks/dm-0";
+    scoped = pershome_fs_command(spec, true);
+    EXPECT_NE(std::find(scoped.begin(), scoped.end(),
+                        "--property=After=run-pershome-sticks-dm\\x2d0.mount"),
+              scoped.end());
 }
 
 }  // namespace

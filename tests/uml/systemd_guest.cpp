@@ -44,6 +44,9 @@ const char* const kHostUnits[] = {
     "local-fs.target",
     "shutdown.target",
     "umount.target",
+    "final.target",
+    "poweroff.target",
+    "systemd-poweroff.service",
 };
 
 void write(const fs::path& p, const std::string& text) {

@@ -108,6 +108,21 @@ check safe_to_remove wait_until 30 prop_is device_prop ubdb State 's "safe-to-re
 check fsck_clean fsck.fat -n /dev/ubdb
 check fs_logs_as_its_scope sh -c "journalctl -u '$SCOPE' -t pershome-fs -o cat | grep -q 'index writes'"
 check daemon_logs_to_journal sh -c 'journalctl -u pershomed.service -o cat | grep -q joseph'
+
+# Logged in again when the machine shuts down, pershomed stopped first (so no
+# logout tears the home down): systemd must stop the scope before it unmounts
+# the stick (the host reads the order on the console, and the stick).
+login_start b joseph
+exec 8>/run/login-b.in
+check open_b login_wait_open b || exit 1
+check open_b_ok login_opened b
+check write_before_shutdown login_run b 8 'cd && echo last > shutdown.txt'
+FS=$(pgrep -x pershome-fs)
+check scope_after_stick sh -c "systemctl show -P After \"\$(sed -n 's|^0::/system\.slice/||p' /proc/$FS/cgroup)\" | grep -qw run-pershome-sticks-ubdb.mount"
+check stop_for_shutdown systemctl stop pershomed.service
+# The session stays open until the shutdown ends the runner.
+sleep 1000 > /run/login-b.in &
+: > "$SHARED/uml/poweroff-orderly"
 )sh";
     UmlMachine m(tmp.path(), "psysd" + std::to_string(::getpid()));
     m.add_disk("ubdb", stick);
@@ -124,9 +139,17 @@ check daemon_logs_to_journal sh -c 'journalctl -u pershomed.service -o cat | gre
     std::cerr << "systemd guest: runner started " << r.boot_time.count() << " ms after boot, "
               << r.total_time.count() << " ms in all\n";
     EXPECT_NE(read_text(tmp / "fs-cgroup").find(".scope"), std::string::npos);
+    // At the orderly shutdown: pershome-fs ended (its index written) before
+    // the stick under it was unmounted.
+    const std::string console = read_text(tmp / "uml/console.log");
+    const auto scope_stopped = console.find("Stopped pershome-fs-20001-");
+    const auto stick_unmounted = console.find("Unmounting run-pershome-sticks-ubdb");
+    EXPECT_NE(scope_stopped, std::string::npos);
+    EXPECT_NE(stick_unmounted, std::string::npos);
+    EXPECT_LT(scope_stopped, stick_unmounted);
     FsckResult f = fsck_vfat(stick);
     EXPECT_TRUE(f.clean) << f.output;
-    for (const char* name : {"before.txt", "restart.txt", "kill.txt", "stop.txt"}) {
+    for (const char* name : {"before.txt", "restart.txt", "kill.txt", "stop.txt", "shutdown.txt"}) {
         auto names = mdir_names(stick, "::/pershome");
         EXPECT_NE(std::find(names.begin(), names.end(), name), names.end()) << name;
     }

@@ -17,6 +17,11 @@ journalctl -b -o short-monotonic --no-pager > "$SHARED/journal.log" 2>&1
 journalctl -b -o short-monotonic --no-pager -u pershomed.service > "$SHARED/pershomed.log" 2>&1
 mv "$U/status.tmp" "$U/status"
 sync
-# --force twice: reboot(2) at once, no orderly stop of units (nothing here
-# needs one: the overlay's writes are thrown away with the machine).
-systemctl poweroff --force --force
+# A script that left $U/poweroff-orderly wants the real shutdown: every unit
+# stopped in order, every mount undone. Otherwise --force twice: reboot(2)
+# at once (the overlay's writes are thrown away with the machine).
+if [ -e "$U/poweroff-orderly" ]; then
+    systemctl poweroff
+else
+    systemctl poweroff --force --force
+fi
