@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <atomic>
 
 #include <fmt/core.h>
 
+#include <atomic>
 #include <cctype>
 #include <thread>
 
@@ -155,12 +157,16 @@ tl::expected<PersistentMounted, OpError> mount_home(const PersistentSpec& s, Per
 }  // namespace
 
 std::vector<std::string> pershome_fs_command(const PersistentSpec& s, bool under_systemd) {
+    // A logout and a login of one user within a second, before systemd has
+    // collected the old scope, must not meet its name (pid: across restarts).
+    static std::atomic<unsigned> scopes_started{0};
     std::vector<std::string> argv;
     if (under_systemd) {
         // A scope of its own: outside pershomed's cgroup, so that a restart,
         // a crash or KillMode=mixed of pershomed never takes a home with it.
         argv = {"systemd-run", "--scope", "--quiet", "--collect",
-                fmt::format("--unit=pershome-fs-{}-{}", s.user.uid, s.now.time),
+                fmt::format("--unit=pershome-fs-{}-{}-{}-{}", s.user.uid, s.now.time, ::getpid(),
+                            ++scopes_started),
                 fmt::format("--description=pershome-fs: home of {} on {}", s.user.name, s.device),
                 // Stopped before the stick is unmounted at shutdown: its last
                 // index write goes to the stick. Ordering only: the mount

@@ -200,8 +200,15 @@ TEST(PershomeFsCommand, UnderSystemdItGetsAScopeOfItsOwn) {
     ASSERT_GT(scoped.size(), plain.size());
     EXPECT_EQ(scoped[0], "systemd-run");
     EXPECT_EQ(scoped[1], "--scope");
-    EXPECT_NE(std::find(scoped.begin(), scoped.end(), "--unit=pershome-fs-20001-1764633600"),
-              scoped.end());
+    const std::string unit = "--unit=pershome-fs-20001-1764633600-" + std::to_string(::getpid());
+    auto unit_of = [&](const std::vector<std::string>& argv) {
+        auto it = std::find_if(argv.begin(), argv.end(),
+                               [&](const std::string& a) { return a.starts_with(unit + "-"); });
+        return it == argv.end() ? std::string() : *it;
+    };
+    ASSERT_NE(unit_of(scoped), "");
+    EXPECT_NE(unit_of(pershome_fs_command(spec, true)), unit_of(scoped))
+        << "a second login in the same second gets another scope name";
     EXPECT_TRUE(std::equal(plain.rbegin(), plain.rend(), scoped.rbegin()));
     // Its journal stream is opened inside the scope, right before pershome-fs.
     EXPECT_EQ(scoped[scoped.size() - plain.size() - 2], "systemd-cat");
