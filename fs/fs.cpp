@@ -878,16 +878,19 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
     mark_dirty(d);
     p->remove(link_name(id));
     mark_dirty(p);
+    node_leaves_group(id, dir_ino, name);
+}
+
+void Fs::node_leaves_group(std::uint64_t id, fuse_ino_t dir_ino, const std::string& name) {
     auto it = by_link_.find(id);
-    if (it != by_link_.end()) {
-        const fuse_ino_t ino = it->second;
-        by_link_.erase(it);
-        Node* n = node(ino);
-        n->link_id = 0;
-        n->parent = dir_ino;
-        n->name = name;
-        by_name_[{dir_ino, name}] = ino;
-    }
+    if (it == by_link_.end()) return;
+    const fuse_ino_t ino = it->second;
+    by_link_.erase(it);
+    Node* n = node(ino);
+    n->link_id = 0;
+    n->parent = dir_ino;
+    n->name = name;
+    by_name_[{dir_ino, name}] = ino;
 }
 
 void Fs::last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, DirState* d,
@@ -936,16 +939,7 @@ void Fs::last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, Di
     d->remove(name);
     d->add(plain);
     mark_dirty(d);
-    auto it = by_link_.find(id);
-    if (it != by_link_.end()) {
-        const fuse_ino_t ino = it->second;
-        by_link_.erase(it);
-        Node* n = node(ino);
-        n->link_id = 0;
-        n->parent = dir_ino;
-        n->name = name;
-        by_name_[{dir_ino, name}] = ino;
-    }
+    node_leaves_group(id, dir_ino, name);
 }
 
 void Fs::mark_dirty(DirState* d, bool atime_only) {

@@ -324,6 +324,9 @@ class Fs {
     // name becomes a plain entry.
     void last_name_in_place(OpLocks& l, std::uint64_t id, fuse_ino_t dir_ino, DirState* d,
                             const std::string& name, DirState* from);
+    // Group `id`'s inode, if the node table knows it, becomes the plain
+    // file `name` in `dir_ino` there too, as it just did in the index.
+    void node_leaves_group(std::uint64_t id, fuse_ino_t dir_ino, const std::string& name);
     // Link groups whose data stays under one of their names (link_groups.cpp).
     // The backing path of directory `dir` from the backing root, "" for the
     // root, else ending in '/'; nullopt if not known (not loaded).
