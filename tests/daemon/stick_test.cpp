@@ -145,6 +145,24 @@ TEST_F(FatImage, DirtyBitOfFat32AndFat16) {
     EXPECT_EQ(stick_dirty(f16, "vfat"), true);
 }
 
+// exfat's dirty flag (VolumeFlags bit 1, outside the boot checksum) and
+// fsck.exfat -y, which clears it: the repair path of an exfat stick, run
+// here on an image since no kernel on these machines mounts exfat.
+TEST_F(FatImage, DirtyFlagOfExfatAndItsRepair) {
+    if (run_command({"mkfs.exfat", "-V"}, std::chrono::seconds(10)).status < 0)
+        GTEST_SKIP() << "exfatprogs is not installed";
+    const std::string img = (tmp_ / "exfat.img").string();
+    { std::ofstream(img).close(); }
+    ASSERT_EQ(::truncate(img.c_str(), 64 << 20), 0);
+    CommandResult made = run_command({"mkfs.exfat", img}, std::chrono::seconds(30));
+    ASSERT_EQ(made.status, 0) << made.output;
+    EXPECT_EQ(stick_dirty(img, "exfat"), false);
+    set_byte(img, 106, 0x02);
+    EXPECT_EQ(stick_dirty(img, "exfat"), true);
+    ASSERT_TRUE(repair_stick(img, "exfat", std::chrono::seconds(30)));
+    EXPECT_EQ(stick_dirty(img, "exfat"), false);
+}
+
 TEST_F(FatImage, UnreadableDeviceIsAnErrorNamingIt) {
     auto r = stick_dirty((tmp_ / "missing.img").string(), "vfat");
     ASSERT_FALSE(r);
