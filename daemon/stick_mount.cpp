@@ -129,11 +129,12 @@ tl::expected<UniqueFd, std::string> open_home_folder(const std::string& target) 
     UniqueFd home(
         root ? ::openat(root.get(), kHomeFolder, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
              : -1);
-    struct stat in {
-    }, top{};
+    struct stat in {};
+    struct stat top {};
+    // A symlink there fails O_DIRECTORY with ENOTDIR.
     if (!home || ::fstat(home.get(), &in) != 0 || ::fstat(root.get(), &top) != 0)
-        return tl::unexpected(fmt::format("cannot open {}/{}: {}", target, kHomeFolder,
-                                          errno_text(errno == ELOOP ? ENOTDIR : errno)));
+        return tl::unexpected(
+            fmt::format("cannot open {}/{}: {}", target, kHomeFolder, errno_text(errno)));
     // Another filesystem there (mounted by a backend) is not the stick.
     if (in.st_dev != top.st_dev)
         return tl::unexpected(
