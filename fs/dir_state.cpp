@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/msdos_fs.h>
+#include <linux/openat2.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,13 +48,25 @@ bool DirState::has_room_for(const Entry& e) const {
     return entries.size() < kMaxIndexEntries && bytes + index_bytes(e) <= kIndexBudget;
 }
 
+std::optional<BeneathPath> open_parent_beneath(int root_fd, const std::string& path) {
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_fd, dir.c_str(), &how, sizeof how)));
+    if (!fd) return std::nullopt;
+    return BeneathPath{std::move(fd), slash == std::string::npos ? path : path.substr(slash + 1)};
+}
+
 DataPath settle_data_path(int root_fd, Entry& e) {
     std::string found;
     bool unknown = false;
     for (const std::string* cand : {&e.real_prev, &e.real}) {
         struct stat st {};
         if (cand->empty()) continue;
-        if (fstatat(root_fd, cand->c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        auto at = open_parent_beneath(root_fd, *cand);
+        if (at && fstatat(at->dir.get(), at->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             !S_ISDIR(st.st_mode)) {
             found = *cand;
             break;

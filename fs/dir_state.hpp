@@ -161,6 +161,18 @@ inline mode_t reconcile_default_mode(bool is_dir, mode_t umask) {
 // so (a file that reached the pool makes `e` an ordinary pool entry); Gone:
 // neither exists; Unknown: the backing would not say.
 enum class DataPath { Same, Settled, Gone, Unknown };
+// A path below the backing root ("d1/d2/a", a hard link's data at its
+// primary name): its directory opened O_PATH with no symlink followed and
+// no mount crossed on the way (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|
+// RESOLVE_NO_XDEV), and the last component, for the caller's *at call with
+// its own no-follow flag. A backend may show a symlink where FAT cannot,
+// and pershome-fs runs as root.
+struct BeneathPath {
+    UniqueFd dir;
+    std::string name;
+};
+std::optional<BeneathPath> open_parent_beneath(int root_fd, const std::string& path);
+
 DataPath settle_data_path(int root_fd, Entry& e);
 
 // Reads the index of the directory `fd` (an O_PATH or O_RDONLY fd) and

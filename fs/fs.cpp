@@ -335,7 +335,7 @@ void Fs::settle(DirState& d, Entry& e) {
 std::optional<Location> Fs::locate(fuse_ino_t ino) {
     Node* n = node(ino);
     if (!n || n->detached) return std::nullopt;
-    if (ino == FUSE_ROOT_ID) return Location{dir_fd(*n->dir), ""};
+    if (ino == FUSE_ROOT_ID) return Location{dir_fd(*n->dir), "", {}};
     if (n->link_id) {
         DirState* p = pool();
         Entry* pe = p ? p->find(link_name(n->link_id)) : nullptr;
@@ -343,18 +343,25 @@ std::optional<Location> Fs::locate(fuse_ino_t ino) {
             // Under its primary name; in the middle of a move, where it
             // was until it is gone from there (link_groups.cpp).
             struct stat st {};
-            if (!pe->real_prev.empty() &&
-                fstatat(root_fd_.get(), pe->real_prev.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
-                return Location{root_fd_.get(), pe->real_prev};
-            return Location{root_fd_.get(), pe->real};
+            for (const std::string* path : {&pe->real_prev, &pe->real}) {
+                if (path->empty()) continue;
+                auto at = open_parent_beneath(root_fd_.get(), *path);
+                if (!at) continue;
+                if (path == &pe->real_prev &&
+                    fstatat(at->dir.get(), at->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+                    continue;
+                const int fd = at->dir.get();
+                return Location{fd, std::move(at->name), std::move(at->dir)};
+            }
+            return std::nullopt;
         }
-        if (pe) return Location{dir_fd(*p), pe->real};
+        if (pe) return Location{dir_fd(*p), pe->real, {}};
     }
     Node* parent = node(n->parent);
     if (!parent || !parent->dir) return std::nullopt;
     Entry* e = parent->dir->find(n->name);
     if (!e || e->real.empty()) return std::nullopt;
-    return Location{dir_fd(*parent->dir), e->real};
+    return Location{dir_fd(*parent->dir), e->real, {}};
 }
 
 std::string Fs::path_of(fuse_ino_t ino) {

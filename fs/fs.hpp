@@ -139,10 +139,12 @@ struct Node {
 };
 
 // Where a node's data lives on the backing: name relative to an O_PATH
-// directory fd (empty name: the directory fd itself).
+// directory fd (empty name: the directory fd itself). `held` owns that fd
+// when it was opened for this location (a hard link's data at its path).
 struct Location {
     int dirfd;
     std::string name;
+    UniqueFd held;
 };
 
 // The entry holding a node's attributes and the directory to mark dirty.

@@ -114,7 +114,8 @@ int Fs::group_to_pool(OpLocks& l, std::uint64_t id, DirState* home) {
         return err;
     }
     const int pfd = dir_fd(*p);
-    if (renameat2(root_fd_.get(), from.c_str(), pfd, to.c_str(), RENAME_NOREPLACE) != 0) {
+    auto at = open_parent_beneath(root_fd_.get(), from);
+    if (!at || renameat2(at->dir.get(), at->name.c_str(), pfd, to.c_str(), RENAME_NOREPLACE) != 0) {
         const int err = errno;
         set_path(from, "", true);
         (void)flush(l, p);  // (the old place is read first either way)

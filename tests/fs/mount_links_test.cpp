@@ -329,6 +329,27 @@ TEST_F(CrashStateTest, PrimaryDeletedOnAnotherComputer) {
     EXPECT_FALSE(exists(m.path("d2/b")));
 }
 
+// A backend (ltspfs) may show a symlink where FAT cannot: a group whose
+// path runs through one is never followed by pershome-fs, which runs as
+// root. Its name stays (a path it cannot judge is not a file gone), but the
+// file outside is neither read through it nor touched.
+TEST_F(CrashStateTest, AGroupPathThroughASymlinkIsNotFollowed) {
+    const std::string outside = t.backing() + "-outside";
+    ASSERT_EQ(mkdir(outside.c_str(), 0700), 0);
+    write_file(outside + "/a", "secret");
+    const Entry g = group("d3/a", "", true, 2);
+    lay_out(&g, false, false, false, true, false);
+    ASSERT_EQ(symlink(outside.c_str(), b("d3").c_str()), 0);
+    {
+        Mount m(t.backing(), t.mnt());
+        const int fd = open(m.path("d2/b").c_str(), O_RDONLY | O_CLOEXEC);
+        EXPECT_LT(fd, 0) << "read through the symlink: " << read_file(m.path("d2/b"));
+        if (fd >= 0) close(fd);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(outside + "/a"), "secret");
+}
+
 TEST_F(CrashStateTest, OldStickWithItsDataInTheLinkPoolLoads) {
     // Written by pershome-fs before primary names: the file in the pool,
     // every name an index entry.
