@@ -21,6 +21,7 @@
 #include "daemon/manager_bus.hpp"
 #include "daemon/state_store.hpp"
 #include "daemon/udev_watch.hpp"
+#include "daemon/user_db.hpp"
 #include "daemon/worker_pool.hpp"
 #include "homework/errno_text.hpp"
 
@@ -84,6 +85,7 @@ int run(const pershome::config::DaemonConfig& cfg) {
     umask(022);
     EventLoop loop;
     StateStore store(cfg.state_dir);
+    prime_user_db();
     WorkerPool workers(loop, static_cast<unsigned>(cfg.workers));
     ManagerSettings settings;
     settings.default_skel = cfg.default_skel;

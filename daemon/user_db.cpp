@@ -29,4 +29,12 @@ tl::expected<UserInfo, std::string> lookup_user(const std::string& name) {
     return UserInfo{pw.pw_name, pw.pw_uid, pw.pw_gid, pw.pw_dir ? pw.pw_dir : ""};
 }
 
+void prime_user_db() {
+    char buf[4096];
+    passwd pw{};
+    passwd* result = nullptr;
+    // Only the module's setup matters here; root's entry itself is not used.
+    (void)getpwuid_r(0, &pw, buf, sizeof buf, &result);
+}
+
 }  // namespace pershome

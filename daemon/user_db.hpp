@@ -19,4 +19,9 @@ struct UserInfo {
 
 [[nodiscard]] tl::expected<UserInfo, std::string> lookup_user(const std::string& name);
 
+// An NSS module may set itself up on its first lookup without a lock
+// (nss_wrapper does, and lookups racing it fail or crash): call this once,
+// before any worker thread starts, so that first lookup is never a race.
+void prime_user_db();
+
 }  // namespace pershome

@@ -3,6 +3,7 @@
 // through nss_wrapper (LD_PRELOAD set by ctest, the files written here);
 // homes are made and removed for real below the test's own tmphome root.
 #include "daemon/manager.hpp"
+#include "daemon/user_db.hpp"
 
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -41,9 +42,7 @@ class ManagerTest : public ::testing::Test {
         test::write_file(tmp / "group", "alice:x:30001:\nbob:x:30002:\n");
         setenv("NSS_WRAPPER_PASSWD", (tmp / "passwd").c_str(), 1);
         setenv("NSS_WRAPPER_GROUP", (tmp / "group").c_str(), 1);
-        // nss_wrapper reads its files at the first lookup, and not safely
-        // from two threads at once: the first is made here, before workers.
-        (void)getpwnam("alice");
+        prime_user_db();  // as pershomed's main does, before workers
         make_manager();
     }
     ~ManagerTest() override {
