@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "common/unique_fd.hpp"
+#include "fs/alloc_lock.hpp"
 #include "fs/index_format.hpp"
 
 namespace pershome::fs {
@@ -55,7 +57,10 @@ struct IndexWriter {
     // filesystem's mutex; they may reach this lock out of order. One older
     // than what landed is skipped: older content must never land with a
     // newer generation.
-    std::uint64_t landed = 0;     // newest snapshot on the stick (fsynced)
+    // Newest snapshot on the stick (fsynced). Written under `mu`; read
+    // without it too, by a holder of the filesystem's mutex, which never
+    // waits for `mu` (a write holds it across a slow fsync).
+    std::atomic<std::uint64_t> landed = 0;
     std::uint64_t attempted = 0;  // newest snapshot whose write is over, landed or not
     int last_error = 0;           // of the newest failed write
     bool gone = false;            // the backing directory was removed: nothing to write
@@ -202,10 +207,14 @@ bool settle_entry(Entry& e, const struct stat& st);
 // carries it.
 inline constexpr std::size_t kSnapshotChunk = 256;
 IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()>& pause = {});
-// Does the job's fsyncs and index write under the writer's lock; needs no
-// other lock. The index write's errno, or 0 (also when skipped as older
+// Does the job's fsyncs and index write under the writer's lock, and
+// under `alloc` (if given; the caller holds neither it nor the filesystem's
+// mutex): shared for a write inside the index file's clusters, exclusive
+// for one that grows the file and for the fsyncs of renamed files and of
+// the directory. The index write's errno, or 0 (also when skipped as older
 // than what landed).
-[[nodiscard]] int run_index_job(IndexJob& job, IndexStats* stats);
+[[nodiscard]] int run_index_job(IndexJob& job, IndexStats* stats,
+                                BackingAllocLock* alloc = nullptr);
 // A job that failed: `d` dirty again.
 void restore_after_failure(DirState& d);
 // Waits until snapshot `seq` of `w`'s directory has been written or has

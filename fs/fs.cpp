@@ -974,7 +974,7 @@ void Fs::note_renamed(DirState* d, const std::string& real) {
 
 int Fs::run_job(IndexJob& job) {
     IndexStats s;
-    const int err = run_index_job(job, &s);
+    const int err = run_index_job(job, &s, &alloc_);
     index_writes_ += s.writes;
     index_bytes_ += s.bytes;
     if (err) log(std::string("index write failed: ") + std::strerror(err));
@@ -1002,19 +1002,15 @@ int Fs::flush(OpLocks& l, DirState* d) {
         return 0;
     }
     bool write = d->dirty || d->atime_dirty;
-    if (!write && d->seq != 0) {
-        // A snapshot taken before may still be on its way (waiting for
-        // alloc_ exclusive, which our shared hold keeps from it, so the
-        // writer's lock is free now): write a fresh one.
-        std::lock_guard wl(d->writer->mu);
-        write = d->writer->landed < d->seq;
-    }
+    // A snapshot taken before may still be on its way (perhaps waiting for
+    // alloc_, or in a slow fsync): write a fresh one rather than wait.
+    if (!write && d->seq != 0) write = d->writer->landed < d->seq;
     if (write || !d->renamed_in.empty()) {
         IndexJob job = snapshot(l.mu(), *d, write);
         dirty_.erase(d);
-        // Only this directory's lock is held meanwhile (and alloc_
-        // exclusive): d stays, other directories go on.
-        if (int err = l.exclusive_io([&] { return run_job(job); })) {
+        // Only this directory's lock is held meanwhile: d stays, other
+        // directories go on.
+        if (int err = l.index_io([&] { return run_job(job); })) {
             restore_after_failure(*d);
             dirty_.insert(d);
             return err;
@@ -1034,11 +1030,7 @@ int Fs::flush_released(std::unique_lock<std::mutex>& lk, DirState* d, bool sync_
     const std::uint64_t target = d->seq;  // ours, or the newest taken before
     dirty_.erase(d);
     lk.unlock();
-    int err = 0;
-    {
-        std::unique_lock excl(alloc_);
-        err = run_job(job);
-    }
+    int err = run_job(job);
     if (!err && target) err = wait_landed(*job.writer, target);
     lk.lock();
     if (err) redirty(job);
@@ -1088,8 +1080,8 @@ void Fs::settle_all(std::unique_lock<std::mutex>& lk, DirState& d) {
 
 void Fs::write_back(std::unique_lock<std::mutex>& lk, bool all) {
     // Each directory due: its snapshot under its directory lock (and mu_,
-    // let go now and then), its write (fsyncs: slow on a stick) under
-    // alloc_ exclusive alone.
+    // let go now and then), its write (fsyncs: slow on a stick) under its
+    // writer's lock and alloc_ alone.
     std::vector<std::pair<std::uint64_t, std::shared_ptr<std::mutex>>> due;
     for (DirState* d : dirty_)
         if (all || d->dirty || !d->renamed_in.empty())
@@ -1112,12 +1104,7 @@ void Fs::write_back(std::unique_lock<std::mutex>& lk, bool all) {
         if (!d->dirty && !d->atime_dirty && d->renamed_in.empty()) dirty_.erase(d);
         lk.unlock();
         dl.unlock();
-        bool failed = false;
-        {
-            std::unique_lock excl(alloc_);
-            failed = run_job(job) != 0;
-        }
-        if (failed) {
+        if (run_job(job) != 0) {
             lk.lock();
             redirty(job);
             lk.unlock();

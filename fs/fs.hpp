@@ -14,11 +14,11 @@
 //      or destroys its DirState, or adds or removes its entries
 //      (unlink_last_but_one only try_locks); a holder may use the
 //      directory's fd without mu_ (Node::dir_pins keeps it open).
-//   2. Fs::alloc_ (alloc_lock()), see BackingAllocLock: shared by whatever
-//      may allocate FAT clusters on the backing (namespace operations, file
-//      writes, truncates, fsyncs of files), exclusive for every index write
-//      and every backing fsync a namespace operation makes (exclusive_io).
-//      Never taken twice by one thread.
+//   2. Fs::alloc_ (alloc_lock()), see BackingAllocLock (alloc_lock.hpp):
+//      shared by whatever may allocate FAT clusters on the backing and by
+//      in-place index writes, exclusive for an index write that grows its
+//      file and every backing fsync a namespace operation makes
+//      (exclusive_io). Never taken twice by one thread.
 //   3. Fs::mu_ (mutex()): the node table and every loaded DirState's
 //      content; held briefly, never across an index load or write: those
 //      let it go (OpLocks::unlocked, OpLocks::exclusive_io) while the
@@ -30,9 +30,10 @@
 //      directory in the middle of an operation is a state that operation
 //      itself writes to the index (so a lazy snapshot of it is as safe).
 //   4. IndexWriter::mu of one directory: its index file and slot
-//      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync,
-//      which only run with alloc_ exclusive, so whoever holds alloc_ shared
-//      never waits for it long.
+//      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync
+//      (run_index_job takes alloc_ first, in the mode the write needs).
+//      Whoever holds mu_ never waits for it: rmdir and a rename over a
+//      directory let mu_ go to take it, and then take mu_ back.
 //   5. IndexWriter::pending_mu (a leaf).
 //   (backing_fsync's own mutex is a leaf around the fsync call alone, and
 //   so is WriteBehind's; its worker takes 2 then, after letting go, 3, so
@@ -60,6 +61,7 @@
 #include <vector>
 
 #include "common/unique_fd.hpp"
+#include "fs/alloc_lock.hpp"
 #include "fs/dir_state.hpp"
 #include "fs/options.hpp"
 #include "fs/passthrough.hpp"
@@ -68,56 +70,6 @@
 namespace pershome::fs {
 
 inline constexpr std::uint64_t kFatMaxFileSize = 0xFFFFFFFFull;  // 4 GiB - 1
-
-// Keeps FAT cluster allocation on the backing away from an index fsync that
-// runs without mu_. vfat keeps every dirty FAT sector on one list that each
-// fsync takes and writes; an fsync overlapping another one, or allocations
-// racing the one in flight, returned before the FAT sectors of its file
-// were on the stick: a pull then left a file whose clusters were free
-// (tests/uml RandomPulls found it twice). backing_fsync (dir_state.hpp)
-// runs fsyncs one at a time, which closes the overlap itself; this lock
-// also keeps allocations out of a write-back's fsync. Shared: anything
-// that may allocate; exclusive: every index write, and the backing fsyncs
-// of namespace operations (OpLocks::exclusive_io). Exclusive waiters go
-// first, so a stream of writes cannot starve the write-back.
-// Lookups, getattr and readdir never take it.
-class BackingAllocLock {
-  public:
-    void lock() {
-        std::unique_lock l(m_);
-        ++exclusive_waiting_;
-        cv_.wait(l, [this] { return !exclusive_ && shared_ == 0; });
-        --exclusive_waiting_;
-        exclusive_ = true;
-    }
-    void unlock() {
-        {
-            std::lock_guard l(m_);
-            exclusive_ = false;
-        }
-        cv_.notify_all();
-    }
-    void lock_shared() {
-        std::unique_lock l(m_);
-        cv_.wait(l, [this] { return !exclusive_ && exclusive_waiting_ == 0; });
-        ++shared_;
-    }
-    void unlock_shared() {
-        bool last = false;
-        {
-            std::lock_guard l(m_);
-            last = --shared_ == 0;
-        }
-        if (last) cv_.notify_all();
-    }
-
-  private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    int shared_ = 0;
-    int exclusive_waiting_ = 0;
-    bool exclusive_ = false;
-};
 
 struct Node {
     fuse_ino_t parent = 0;
@@ -191,10 +143,25 @@ class OpLocks {
         return f();
     }
     // Runs `f` with mu_ and alloc_ (shared) let go and alloc_ held
-    // exclusive: an index write or a backing fsync, which no cluster
-    // allocation may overlap (BackingAllocLock).
+    // exclusive: a backing fsync of a namespace operation, which no cluster
+    // allocation or index write may overlap (BackingAllocLock).
     template <class F>
     auto exclusive_io(F&& f);
+    // Takes the writer lock of a directory this operation holds: at once
+    // if free, else with mu_ let go while waiting (a write holds it across
+    // a slow fsync). Look again at what mu_ guards afterwards.
+    std::unique_lock<std::mutex> writer_lock(IndexWriter& w) {
+        std::unique_lock wl(w.mu, std::try_to_lock);
+        if (!wl.owns_lock()) unlocked([&] { wl.lock(); });
+        return wl;
+    }
+    // Runs `f` with mu_ and alloc_ (shared) let go: an index job, which
+    // takes alloc_ itself in the mode its write needs (run_index_job).
+    template <class F>
+    auto index_io(F&& f) {
+        Relock r(*this, true);
+        return f();
+    }
 
   private:
     struct Held {
@@ -368,7 +335,7 @@ class Fs {
     // Writes `d`'s index now if dirty (after fsyncing the files renamed into
     // it), for namespace operations whose next step relies on the index
     // being on the stick; `l` holds `d`'s directory lock (or the pool's),
-    // and alloc_ shared; the write runs in l.exclusive_io(). If `d` is clean
+    // and alloc_ shared; the write runs in l.index_io(). If `d` is clean
     // but a snapshot of it is still in flight, writes a fresh one.
     [[nodiscard]] int flush(OpLocks& l, DirState* d);
     // The same for fsync/fsyncdir, with `lk` (holding mutex()) released
@@ -427,7 +394,7 @@ class Fs {
     [[nodiscard]] int place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& real,
                                const MakeBacking& make, bool sync, bool* make_failed);
     // Runs a prepared job and counts what it wrote; the caller holds
-    // alloc_ exclusive and not mu_.
+    // neither alloc_ nor mu_.
     [[nodiscard]] int run_job(IndexJob& job);
     // A node for `name` in `parent` (a hard-linked inode if `link_id`),
     // with an st_ino no live node has; erase_node forgets both.

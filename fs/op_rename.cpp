@@ -243,12 +243,12 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
         // Replace: reuse the target's backing name so the backing rename
         // replaces it atomically.
         target = dst->real;
-        // The replaced directory's writer lock (order: mutex, then writer)
-        // keeps a lazy write of it in flight from recreating its index
-        // between the unlink and the rename, or writing after it.
+        // The replaced directory's writer lock keeps a lazy write of it in
+        // flight from recreating its index between the unlink and the
+        // rename, or writing after it.
         std::unique_lock<std::mutex> wl;
         if (dst_dir_state) {
-            wl = std::unique_lock(dst_dir_state->writer->mu);
+            wl = l.writer_lock(*dst_dir_state->writer);
             // (An empty directory may have none; failing, the rename below
             // fails with ENOTEMPTY and says so.)
             (void)unlinkat(fs.dir_fd(*dst_dir_state), std::string(kIndexFileName).c_str(), 0);

@@ -15,16 +15,18 @@ void remove_dir(fuse_req_t req, Fs& fs, OpLocks& l, fuse_ino_t parent, DirState*
     int err = 0;
     DirState* child = fs.dir_of(l, ino, &err);
     if (!child) return (void)fuse_reply_err(req, err);
-    // (Loading the child let go of mu_: d's entries are ours, but look again.)
-    Entry* e = d->find(name);
-    if (!e) return (void)fuse_reply_err(req, ENOENT);
-    if (!child->entries.empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
+    Entry* e = nullptr;
     {
-        // Under the child's writer lock (order: mu_, then writer), so a
-        // lazy write of the child in flight cannot recreate its index
-        // between the unlink and the rmdir, nor write after it.
+        // Under the child's writer lock, so a lazy write of the child in
+        // flight cannot recreate its index between the unlink and the
+        // rmdir, nor write after it.
         IndexWriter& w = *child->writer;
-        std::lock_guard wl(w.mu);
+        auto wl = l.writer_lock(w);
+        // (Loading the child, or waiting for its writer, let go of mu_:
+        // d's and the child's entries are ours, but look again.)
+        e = d->find(name);
+        if (!e) return (void)fuse_reply_err(req, ENOENT);
+        if (!child->entries.empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
         // The index of an empty directory holds only its own attributes.
         if (unlinkat(fs.dir_fd(*child), std::string(kIndexFileName).c_str(), 0) == 0)
             w.index_exists = false;

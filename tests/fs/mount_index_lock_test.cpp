@@ -101,12 +101,29 @@ void directory_b_answers(GatedBacking& g, Mount& m) {
     });
 }
 
+// A create and a write in B: they may allocate FAT clusters, which an
+// index write that grows its file must not overlap (BackingAllocLock), but
+// an index write inside its file's clusters, as A's are here, does not
+// hold them up.
+void allocations_in_b_answer(GatedBacking& g, Mount& m) {
+    timed_answer(g, "create in another directory", [&] {
+        const int fd = ::open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        EXPECT_GE(fd, 0) << std::strerror(errno);
+        if (fd >= 0) close(fd);
+    });
+    timed_answer(g, "write in another directory", [&] {
+        const int fd = ::open(m.path("B/g").c_str(), O_WRONLY | O_APPEND);
+        ASSERT_GE(fd, 0) << std::strerror(errno);
+        const std::string block(4096, 'w');
+        EXPECT_EQ(write(fd, block.data(), block.size()), static_cast<ssize_t>(block.size()));
+        close(fd);
+    });
+}
+
 // While an index write of directory A is held at the gate: getattr and
-// lookup in A, and getattr, lookup and readdir in B answer. A create in B
-// is started too; it may wait for the write (creates may allocate FAT
-// clusters, which must not overlap an index fsync: see BackingAllocLock in
-// fs/fs.hpp), and must complete once the gate opens (create_landed).
-std::future<int> other_operations_answer(GatedBacking& g, Mount& m) {
+// lookup in A, and getattr, lookup, readdir, a create and a write in B
+// answer.
+void other_operations_answer(GatedBacking& g, Mount& m) {
     directory_b_answers(g, m);
     timed_answer(g, "getattr in the same directory", [&] {
         mode_t mode = 0;
@@ -117,18 +134,7 @@ std::future<int> other_operations_answer(GatedBacking& g, Mount& m) {
         struct stat st {};
         EXPECT_NE(stat(m.path("A/nonexistent").c_str(), &st), 0);
     });
-    return std::async(std::launch::async, [&] {
-        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-        if (fd < 0) return errno;
-        close(fd);
-        return 0;
-    });
-}
-
-void create_landed(std::future<int>& create) {
-    ASSERT_EQ(create.wait_for(kEventDeadline), std::future_status::ready)
-        << "a create waiting for a held index write never went on";
-    EXPECT_EQ(create.get(), 0);
+    allocations_in_b_answer(g, m);
 }
 
 // Directories A and B with one 0644 file each, then A/f chmod 0600 with the
@@ -173,13 +179,12 @@ TEST(IndexLock, FsyncHeldInIndexWriteStallsNoOtherOperation) {
     });
     ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
         << "the fsync never reached the index write";
-    auto create = other_operations_answer(g, m);
+    other_operations_answer(g, m);
     EXPECT_EQ(fsync_done.wait_for(0s), std::future_status::timeout)
         << "the fsync returned while its index write was held";
     g.open_gate();
     ASSERT_EQ(fsync_done.wait_for(kEventDeadline), std::future_status::ready);
     EXPECT_EQ(fsync_done.get(), 0);
-    create_landed(create);
     chmod_landed(t, g, m);
 }
 
@@ -192,7 +197,7 @@ TEST(IndexLock, LazyWriteBackHeldStallsNoOtherOperation) {
     std::printf("lazy write-back of A held in its index write:\n");
     ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline))
         << "the write-back never reached the index write";
-    auto create = other_operations_answer(g, m);
+    other_operations_answer(g, m);
     // An fsync now finds A clean (the held write took its snapshot) and
     // must wait for that write rather than report success early.
     auto fsync_done = std::async(std::launch::async, [&] {
@@ -208,7 +213,6 @@ TEST(IndexLock, LazyWriteBackHeldStallsNoOtherOperation) {
     g.open_gate();
     ASSERT_EQ(fsync_done.wait_for(kEventDeadline), std::future_status::ready);
     EXPECT_EQ(fsync_done.get(), 0);
-    create_landed(create);
     chmod_landed(t, g, m);
 }
 
@@ -235,24 +239,19 @@ TEST(IndexLock, RmdirWhileItsIndexWriteIsHeldSucceeds) {
 }
 
 // Runs `op` (something of directory A) until it is held at a gate
-// (`held`); meanwhile B answers (and, with `create`, a create there: not
-// while an index fsync is held, see BackingAllocLock), `op` does not; then
-// `open` lets it go. Its result, or -1 if it never reached the gate.
+// (`held`); meanwhile B answers (with `allocations`, a create and a write
+// there too), `op` does not; then `open` lets it go. Its result, or -1 if
+// it never reached the gate.
 int held_while_b_answers(GatedBacking& g, Mount& m, const std::function<int()>& op,
                          const std::function<bool()>& held, const std::function<void()>& open,
-                         bool create) {
+                         bool allocations) {
     auto done = std::async(std::launch::async, op);
     if (!wait_until(held, kEventDeadline)) {
         ADD_FAILURE() << "the operation in A never reached the gate";
         return -1;
     }
     directory_b_answers(g, m);
-    if (create)
-        timed_answer(g, "create in another directory", [&] {
-            const int fd = ::open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-            EXPECT_GE(fd, 0) << std::strerror(errno);
-            if (fd >= 0) close(fd);
-        });
+    if (allocations) allocations_in_b_answer(g, m);
     EXPECT_EQ(done.wait_for(0s), std::future_status::timeout)
         << "the operation in A answered while held at the gate";
     open();
@@ -300,7 +299,11 @@ TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
     ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
     ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
     write_file(m.path("B/g"), "b");
+    // A has an index already, so the create's write stays inside its file.
+    write_file(m.path("A/f"), "a");
+    ASSERT_EQ(chmod(m.path("A/f").c_str(), 0600), 0);
     fsync_dirs(m, {"", "A", "B"});
+    ASSERT_TRUE(exists(g.source() + "/A/PERSHOME.IDX"));
     g.close_gate();
     // A 0600 file's entry reaches the index before the file exists
     // (keeps_mode_only_in_index): the create waits for that write.
@@ -313,8 +316,44 @@ TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
             close(fd);
             return 0;
         },
-        [&] { return g.holding(); }, [&] { g.open_gate(); }, false);
+        [&] { return g.holding(); }, [&] { g.open_gate(); }, true);
     EXPECT_EQ(err, 0);
+}
+
+// The first index write of a directory creates its file: it allocates, so
+// a create elsewhere waits for it (BackingAllocLock); reads there do not,
+// and the create goes on once the write is over.
+TEST(DirLock, AFirstIndexWriteHeldDelaysACreateElsewhereUntilItLands) {
+    TempTree t;
+    GatedBacking g(t.root());
+    Mount m(g.mnt(), t.mnt(), "flush=3600");
+    ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
+    write_file(m.path("B/g"), "b");
+    fsync_dirs(m, {"", "B"});
+    ASSERT_FALSE(exists(g.source() + "/A/PERSHOME.IDX"));
+    g.close_gate();
+    auto key = std::async(std::launch::async, [&] {
+        const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0) return errno;
+        close(fd);
+        return 0;
+    });
+    ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline));
+    std::printf("first index write of A held:\n");
+    directory_b_answers(g, m);
+    auto create = std::async(std::launch::async, [&] {
+        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd < 0) return errno;
+        close(fd);
+        return 0;
+    });
+    g.open_gate();
+    ASSERT_EQ(key.wait_for(kEventDeadline), std::future_status::ready);
+    EXPECT_EQ(key.get(), 0);
+    ASSERT_EQ(create.wait_for(kEventDeadline), std::future_status::ready)
+        << "a create waiting for a held index write never went on";
+    EXPECT_EQ(create.get(), 0);
 }
 
 // A rename or link acknowledged to the caller survives a crash because its

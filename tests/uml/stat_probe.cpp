@@ -1,8 +1,10 @@
-// uml_stat_probe CREATE STAT: creates CREATE (mode 0600, O_EXCL) in one
-// thread and meanwhile stats STAT again and again in another, each stat
+// uml_stat_probe CREATE STAT [DIR]: creates CREATE (mode 0600, O_EXCL) in
+// one thread and meanwhile stats STAT again and again in another, each stat
 // asking the filesystem (AT_STATX_FORCE_SYNC), until the create returns.
-// Prints "create_us N", then "stat_us N" for each stat begun while the
-// create still ran. One process: in user-mode Linux a fork+exec of stat(1)
+// With DIR, each round also creates a file in DIR and appends 4 KiB to
+// STAT (things that may allocate clusters). Prints "create_us N", then
+// "stat_us N" for each stat and "alloc_us N" for each create+append begun
+// while the create still ran. One process: in user-mode Linux a fork+exec of stat(1)
 // costs about 120 ms on a loaded machine, which would hide what is timed.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,14 +15,37 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
+namespace {
+
+int create_and_append(const char* made, const char* append_to, long long* create_us) {
+    const auto start = std::chrono::steady_clock::now();
+    const int c = open(made, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (c < 0) return errno;
+    close(c);
+    *create_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - start)
+                     .count();
+    const int a = open(append_to, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (a < 0) return errno;
+    const std::string block(4096, 'w');
+    const ssize_t n = write(a, block.data(), block.size());
+    const int err = n == static_cast<ssize_t>(block.size()) ? 0 : n < 0 ? errno : EIO;
+    close(a);
+    return err;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: uml_stat_probe CREATE STAT\n");
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: uml_stat_probe CREATE STAT [DIR]\n");
         return 2;
     }
+    const char* alloc_dir = argc == 4 ? argv[3] : nullptr;
     using Clock = std::chrono::steady_clock;
     auto us = [](Clock::duration d) {
         return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
@@ -36,7 +61,7 @@ int main(int argc, char** argv) {
         end = Clock::now();
         done = true;
     });
-    std::vector<long long> stats;
+    std::vector<long long> stats, allocs, creates;
     while (!done) {
         // Every stat begun before the create returned counts, also one that
         // ends after it (one held up by the create ends only then).
@@ -49,6 +74,18 @@ int main(int argc, char** argv) {
         }
         const auto e = Clock::now();
         stats.push_back(us(e - s));
+        if (alloc_dir && !done) {
+            const std::string made = std::string(alloc_dir) + "/n" + std::to_string(allocs.size());
+            long long created = 0;
+            if (int err = create_and_append(made.c_str(), argv[2], &created)) {
+                std::fprintf(stderr, "uml_stat_probe: create %s or append to %s: %s\n",
+                             made.c_str(), argv[2], std::strerror(err));
+                creator.join();
+                return 1;
+            }
+            allocs.push_back(us(Clock::now() - e));
+            creates.push_back(created);
+        }
     }
     creator.join();
     if (create_err) {
@@ -57,5 +94,7 @@ int main(int argc, char** argv) {
     }
     std::printf("create_us %lld\n", static_cast<long long>(us(end - start)));
     for (long long s : stats) std::printf("stat_us %lld\n", s);
+    for (long long a : allocs) std::printf("alloc_us %lld\n", a);
+    for (long long c : creates) std::printf("newfile_us %lld\n", c);
     return 0;
 }
