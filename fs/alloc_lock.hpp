@@ -1,5 +1,5 @@
-// The lock that keeps FAT cluster allocation on the backing apart from the
-// index writes and namespace fsyncs that must not overlap it.
+// The lock that keeps a namespace operation's directory syncs apart from
+// every other write to the backing.
 #pragma once
 
 #include <condition_variable>
@@ -7,19 +7,22 @@
 
 namespace pershome::fs {
 
-// Shared: whatever may allocate or free FAT clusters on the backing
-// (namespace operations, file writes, truncates, file fsyncs) and an index
-// write that stays inside its file's clusters (an in-place slot or delta:
-// it allocates nothing). Exclusive: an index write that grows or creates
-// its file, the renamed-file and directory fsyncs of an index job, and the
-// backing fsyncs of namespace operations (OpLocks::exclusive_io), whose
-// order of directory writes no other write of the same directory may
-// come between (vfat writes a whole directory block with an index's
-// entry). backing_fsync runs every fsync one at a time, which is what
-// keeps vfat's one list of dirty FAT sectors from being taken by two
-// fsyncs at once (dir_state.hpp). Exclusive waiters go first, so a stream
-// of writes cannot starve the write-back. Lookups, getattr and readdir
-// never take it.
+// Keeps the ordered directory writes of a namespace operation apart from
+// every other write to the backing. mkdir, a move into or out of the link
+// pool, or a link syncs one directory right after changing it, because
+// vfat keeps what makes the change whole (a new directory's own cluster,
+// the other half of a rename) in buffers that reach the stick only with
+// that sync, while a write of any entry in the same directory block (an
+// index fsync, a renamed file's fsync) would carry the change's first
+// half alone. Those syncs take this lock exclusive (exclusive_io);
+// everything that writes the backing takes it shared: namespace
+// operations, file writes, truncates, fsyncs, and index writes (which run
+// without the directory's lock). Shared holders run side by side: vfat
+// keeps one list of dirty FAT sectors, which only two fsyncs at once could
+// lose (one finds the list taken by the other), and backing_fsync runs
+// every fsync one at a time (dir_state.hpp). Exclusive waiters go first,
+// so a stream of writes cannot starve a sync. Lookups, getattr and
+// readdir never take it.
 class BackingAllocLock {
   public:
     void lock() {

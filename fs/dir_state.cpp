@@ -468,41 +468,18 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
 namespace {
 
-// The next write of an index, planned under its writer's lock: a delta
-// record of what changed since the last write, or the next full slot.
-struct SlotPlan {
-    IndexWrite iw;
-    UniqueFd file;           // the index file, when it exists
-    std::uint64_t size = 0;  // its size
-    bool grows = true;       // the write allocates clusters (or creates the file)
-};
-
-SlotPlan plan_slot(IndexWriter& w, int dir_fd, const RecordSet& records) {
+// Writes `records` to `w`'s index file in `dir_fd` as a delta record of
+// what changed since the last write, or as the next full slot, and fsyncs;
+// call with w.mu held. Neither overlaps the newest verified slot or its
+// deltas, so a torn write leaves what they say readable
+// (docs/on-stick-format.md, 2a).
+int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats) {
     // A file to rebuild, or none (never written, or unlinked by an rmdir
     // that then failed): start afresh, a full slot at offset 0.
     if (w.rebuild || !w.index_exists) w.state = IndexWriteState{};
-    SlotPlan p;
-    p.iw = plan_index_write(w.state, records);
-    if (p.iw.kind == IndexWrite::Kind::Nothing) {
-        p.grows = false;
-        return p;
-    }
-    if (w.rebuild || !w.index_exists) return p;
-    p.file.reset(
-        openat(dir_fd, std::string(kIndexFileName).c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
-    struct stat st {};
-    if (p.file && fstat(p.file.get(), &st) == 0) {
-        p.size = static_cast<std::uint64_t>(st.st_size);
-        p.grows = p.iw.offset + p.iw.bytes.size() > p.size || p.iw.extend_to > p.size;
-    }
-    return p;
-}
-
-// Writes `p` to `w`'s index file in `dir_fd` and fsyncs; call with w.mu
-// held. Neither overlaps the newest verified slot or its deltas, so a torn
-// write leaves what they say readable (docs/on-stick-format.md, 2a).
-int write_slot(IndexWriter& w, int dir_fd, SlotPlan& p, RecordSet records, IndexStats* stats) {
-    const IndexWrite& iw = p.iw;
+    // A delta record when the change is small, else the next full slot;
+    // either lies apart from the newest slot and its deltas.
+    const IndexWrite iw = plan_index_write(w.state, records);
     if (iw.kind == IndexWrite::Kind::Nothing) return 0;  // the stick already shows it
     const std::string& slot = iw.bytes;
     // Never an index the reader refuses (it would show the directory with
@@ -512,15 +489,12 @@ int write_slot(IndexWriter& w, int dir_fd, SlotPlan& p, RecordSet records, Index
         return EFBIG;
 
     const std::string name(kIndexFileName);
-    UniqueFd& f = p.file;
+    UniqueFd f(openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
     if (!f) {
-        f.reset(openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
-        if (!f) {
-            f.reset(openat(dir_fd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                           0600));
-            if (!f) return errno;
-            mark_hidden(f.get());
-        }
+        f.reset(
+            openat(dir_fd, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!f) return errno;
+        mark_hidden(f.get());
     }
     if (w.rebuild && ftruncate(f.get(), 0) != 0) return errno;
     // FAT has no holes: a write past the end makes the driver write zeros
@@ -588,90 +562,51 @@ IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()
     return job;
 }
 
-namespace {
-
-bool renames_pending(IndexWriter& w) {
-    std::lock_guard pl(w.pending_mu);
-    return !w.pending_renamed.empty();
-}
-
-// Renamed files first, then the directory, then the index naming them:
-// vfat carries a renamed file's clusters only with its own write-back.
-void sync_renamed(IndexWriter& w, IndexJob& job) {
-    std::vector<std::string> renamed;
-    {
-        std::lock_guard pl(w.pending_mu);
-        renamed.swap(w.pending_renamed);
-    }
-    for (const auto& real : renamed) {
-        const int e = fsync_backing(job.dirfd.get(), real);
-        // ENOENT: renamed again or removed since, nothing to carry.
-        if (e && e != ENOENT && job.sync_error == 0) job.sync_error = e;
-    }
-    // A renamed file's fsync stores the sector of its new 8.3 entry
-    // (clusters and size); its long-name slots stay in the directory's
-    // buffers, perhaps in another sector, until the directory is synced
-    // (kernel write-back: 30 s). A pull in between left the file under
-    // its 8.3 alias only (G_25_~~1 for "g:25?", a RandomPulls run): the
-    // directory follows at once.
-    if (job.sync_dir || !renamed.empty()) {
-        const int e = fsync_backing(job.dirfd.get(), "");
-        if (e && job.sync_error == 0) job.sync_error = e;
-    }
-}
-
-}  // namespace
-
 int run_index_job(IndexJob& job, IndexStats* stats, BackingAllocLock* alloc) {
+    // Shared: no namespace operation's ordered directory writes may have
+    // this write come between them (BackingAllocLock).
+    std::shared_lock<BackingAllocLock> shared;
+    if (alloc) shared = std::shared_lock(*alloc);
     IndexWriter& w = *job.writer;
-    if (alloc && !job.dup_error && (job.sync_dir || renames_pending(w))) {
-        // The fsyncs first, alone (exclusive); the index naming the renamed
-        // files follows, whoever writes it.
-        std::unique_lock excl(*alloc);
-        std::lock_guard wl(w.mu);
-        sync_renamed(w, job);
-        job.sync_dir = false;  // done
-    }
-    // Shared unless the write grows the file, which shows only under w.mu,
-    // which comes after alloc: a wrong guess starts over.
-    bool exclusive = false;
-    for (;;) {
-        std::unique_lock<BackingAllocLock> excl;
-        std::shared_lock<BackingAllocLock> shared;
-        if (alloc && exclusive) excl = std::unique_lock(*alloc);
-        if (alloc && !exclusive) shared = std::shared_lock(*alloc);
-        std::lock_guard wl(w.mu);
-        int err = job.dup_error;
-        if (!err) {
-            // (Renamed names a newer snapshot handed over meanwhile, or all
-            // of them when there is no `alloc` to take.)
-            if (renames_pending(w) || (!alloc && job.sync_dir)) {
-                if (alloc && !exclusive) {
-                    exclusive = true;
-                    continue;
-                }
-                sync_renamed(w, job);
-            }
-            if (job.seq > w.landed && !w.gone) {
-                SlotPlan plan = plan_slot(w, job.dirfd.get(), job.records);
-                if (alloc && !exclusive && plan.grows) {
-                    exclusive = true;
-                    continue;
-                }
-                err = write_slot(w, job.dirfd.get(), plan, std::move(job.records), stats);
-            }
+    std::lock_guard wl(w.mu);
+    int err = job.dup_error;
+    if (!err) {
+        // Renamed files first, then the directory, then the index naming
+        // them: vfat carries a renamed file's clusters only with its own
+        // write-back.
+        std::vector<std::string> renamed;
+        {
+            std::lock_guard pl(w.pending_mu);
+            renamed.swap(w.pending_renamed);
         }
-        if (job.seq == 0) return err;
-        if (err == 0) {
-            // Also when skipped: what landed is at least as new.
-            w.landed = std::max(w.landed.load(), job.seq);
-        } else {
-            w.last_error = err;
+        for (const auto& real : renamed) {
+            const int e = fsync_backing(job.dirfd.get(), real);
+            // ENOENT: renamed again or removed since, nothing to carry.
+            if (e && e != ENOENT && job.sync_error == 0) job.sync_error = e;
         }
-        w.attempted = std::max(w.attempted, job.seq);
-        w.done_cv.notify_all();
-        return err;
+        // A renamed file's fsync stores the sector of its new 8.3 entry
+        // (clusters and size); its long-name slots stay in the directory's
+        // buffers, perhaps in another sector, until the directory is synced
+        // (kernel write-back: 30 s). A pull in between left the file under
+        // its 8.3 alias only (G_25_~~1 for "g:25?", a RandomPulls run): the
+        // directory follows at once.
+        if (job.sync_dir || !renamed.empty()) {
+            const int e = fsync_backing(job.dirfd.get(), "");
+            if (e && job.sync_error == 0) job.sync_error = e;
+        }
+        if (job.seq > w.landed && !w.gone)
+            err = write_slot(w, job.dirfd.get(), std::move(job.records), stats);
     }
+    if (job.seq == 0) return err;
+    if (err == 0) {
+        // Also when skipped: what landed is at least as new.
+        w.landed = std::max(w.landed.load(), job.seq);
+    } else {
+        w.last_error = err;
+    }
+    w.attempted = std::max(w.attempted, job.seq);
+    w.done_cv.notify_all();
+    return err;
 }
 
 void restore_after_failure(DirState& d) {

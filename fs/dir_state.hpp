@@ -208,11 +208,9 @@ bool settle_entry(Entry& e, const struct stat& st);
 inline constexpr std::size_t kSnapshotChunk = 256;
 IndexJob prepare_index_job(DirState& d, bool payload, const std::function<void()>& pause = {});
 // Does the job's fsyncs and index write under the writer's lock, and
-// under `alloc` (if given; the caller holds neither it nor the filesystem's
-// mutex): shared for a write inside the index file's clusters, exclusive
-// for one that grows the file and for the fsyncs of renamed files and of
-// the directory. The index write's errno, or 0 (also when skipped as older
-// than what landed).
+// under `alloc` shared if given (the caller holds neither it nor the
+// filesystem's mutex). The index write's errno, or 0 (also when skipped as
+// older than what landed).
 [[nodiscard]] int run_index_job(IndexJob& job, IndexStats* stats,
                                 BackingAllocLock* alloc = nullptr);
 // A job that failed: `d` dirty again.

@@ -15,10 +15,9 @@
 //      (unlink_last_but_one only try_locks); a holder may use the
 //      directory's fd without mu_ (Node::dir_pins keeps it open).
 //   2. Fs::alloc_ (alloc_lock()), see BackingAllocLock (alloc_lock.hpp):
-//      shared by whatever may allocate FAT clusters on the backing and by
-//      in-place index writes, exclusive for an index write that grows its
-//      file and every backing fsync a namespace operation makes
-//      (exclusive_io). Never taken twice by one thread.
+//      shared by whatever writes the backing (index writes too), exclusive
+//      for the directory syncs a namespace operation makes (exclusive_io).
+//      Never taken twice by one thread.
 //   3. Fs::mu_ (mutex()): the node table and every loaded DirState's
 //      content; held briefly, never across an index load or write: those
 //      let it go (OpLocks::unlocked, OpLocks::exclusive_io) while the
@@ -31,7 +30,7 @@
 //      itself writes to the index (so a lazy snapshot of it is as safe).
 //   4. IndexWriter::mu of one directory: its index file and slot
 //      bookkeeping (dir_state.hpp); held across that index's pwrite+fsync
-//      (run_index_job takes alloc_ first, in the mode the write needs).
+//      (run_index_job takes alloc_ shared first).
 //      Whoever holds mu_ never waits for it: rmdir and a rename over a
 //      directory let mu_ go to take it, and then take mu_ back.
 //   5. IndexWriter::pending_mu (a leaf).
@@ -143,8 +142,8 @@ class OpLocks {
         return f();
     }
     // Runs `f` with mu_ and alloc_ (shared) let go and alloc_ held
-    // exclusive: a backing fsync of a namespace operation, which no cluster
-    // allocation or index write may overlap (BackingAllocLock).
+    // exclusive: a namespace operation's directory sync, which no other
+    // write may come between (BackingAllocLock).
     template <class F>
     auto exclusive_io(F&& f);
     // Takes the writer lock of a directory this operation holds: at once
@@ -156,7 +155,7 @@ class OpLocks {
         return wl;
     }
     // Runs `f` with mu_ and alloc_ (shared) let go: an index job, which
-    // takes alloc_ itself in the mode its write needs (run_index_job).
+    // takes alloc_ itself (run_index_job).
     template <class F>
     auto index_io(F&& f) {
         Relock r(*this, true);

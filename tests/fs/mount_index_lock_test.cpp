@@ -101,10 +101,8 @@ void directory_b_answers(GatedBacking& g, Mount& m) {
     });
 }
 
-// A create and a write in B: they may allocate FAT clusters, which an
-// index write that grows its file must not overlap (BackingAllocLock), but
-// an index write inside its file's clusters, as A's are here, does not
-// hold them up.
+// A create and a write in B (both may allocate FAT clusters) do not wait
+// for an index write of A.
 void allocations_in_b_answer(GatedBacking& g, Mount& m) {
     timed_answer(g, "create in another directory", [&] {
         const int fd = ::open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
@@ -320,10 +318,9 @@ TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
     EXPECT_EQ(err, 0);
 }
 
-// The first index write of a directory creates its file: it allocates, so
-// a create elsewhere waits for it (BackingAllocLock); reads there do not,
-// and the create goes on once the write is over.
-TEST(DirLock, AFirstIndexWriteHeldDelaysACreateElsewhereUntilItLands) {
+// The first index write of a directory creates its file and allocates its
+// clusters; creates and writes elsewhere do not wait for it either.
+TEST(DirLock, AFirstIndexWriteHeldStallsNoOtherDirectory) {
     TempTree t;
     GatedBacking g(t.root());
     Mount m(g.mnt(), t.mnt(), "flush=3600");
@@ -333,27 +330,17 @@ TEST(DirLock, AFirstIndexWriteHeldDelaysACreateElsewhereUntilItLands) {
     fsync_dirs(m, {"", "B"});
     ASSERT_FALSE(exists(g.source() + "/A/PERSHOME.IDX"));
     g.close_gate();
-    auto key = std::async(std::launch::async, [&] {
-        const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-        if (fd < 0) return errno;
-        close(fd);
-        return 0;
-    });
-    ASSERT_TRUE(wait_until([&] { return g.holding(); }, kEventDeadline));
-    std::printf("first index write of A held:\n");
-    directory_b_answers(g, m);
-    auto create = std::async(std::launch::async, [&] {
-        const int fd = open(m.path("B/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
-        if (fd < 0) return errno;
-        close(fd);
-        return 0;
-    });
-    g.open_gate();
-    ASSERT_EQ(key.wait_for(kEventDeadline), std::future_status::ready);
-    EXPECT_EQ(key.get(), 0);
-    ASSERT_EQ(create.wait_for(kEventDeadline), std::future_status::ready)
-        << "a create waiting for a held index write never went on";
-    EXPECT_EQ(create.get(), 0);
+    std::printf("first index write of A (a 0600 create) held:\n");
+    const int err = held_while_b_answers(
+        g, m,
+        [&] {
+            const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+            if (fd < 0) return errno;
+            close(fd);
+            return 0;
+        },
+        [&] { return g.holding(); }, [&] { g.open_gate(); }, true);
+    EXPECT_EQ(err, 0);
 }
 
 // A rename or link acknowledged to the caller survives a crash because its

@@ -1,12 +1,15 @@
 // uml_stat_probe CREATE STAT [DIR]: creates CREATE (mode 0600, O_EXCL) in
 // one thread and meanwhile stats STAT again and again in another, each stat
 // asking the filesystem (AT_STATX_FORCE_SYNC), until the create returns.
-// With DIR, each round also creates a file in DIR and appends 4 KiB to
-// STAT (things that may allocate clusters). Prints "create_us N", then
-// "stat_us N" for each stat and "alloc_us N" for each create+append begun
-// while the create still ran. One process: in user-mode Linux a fork+exec of stat(1)
-// costs about 120 ms on a loaded machine, which would hide what is timed.
+// With DIR, each round also creates a file in DIR (named after CREATE's
+// last component and a count) and appends 4 KiB to STAT: things that may
+// allocate clusters. Prints "create_us N", then "stat_us N" for each stat,
+// "alloc_us N" for each create+append and "newfile_us N" for each create
+// begun while the create still ran. One process: in user-mode Linux a
+// fork+exec of stat(1) costs about 120 ms on a loaded machine, which would
+// hide what is timed.
 #include <fcntl.h>
+#include <libgen.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,7 +78,8 @@ int main(int argc, char** argv) {
         const auto e = Clock::now();
         stats.push_back(us(e - s));
         if (alloc_dir && !done) {
-            const std::string made = std::string(alloc_dir) + "/n" + std::to_string(allocs.size());
+            const std::string made = std::string(alloc_dir) + "/" + basename(argv[1]) + "." +
+                                     std::to_string(allocs.size());
             long long created = 0;
             if (int err = create_and_append(made.c_str(), argv[2], &created)) {
                 std::fprintf(stderr, "uml_stat_probe: create %s or append to %s: %s\n",
