@@ -260,6 +260,20 @@ int held_while_b_answers(GatedBacking& g, Mount& m, const std::function<int()>& 
     return done.get();
 }
 
+// A 0600 create in A, whose entry reaches A's index before the file exists
+// (keeps_mode_only_in_index), held in that write while B answers.
+int create_held_while_b_answers(GatedBacking& g, Mount& m) {
+    return held_while_b_answers(
+        g, m,
+        [&] {
+            const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+            if (fd < 0) return errno;
+            close(fd);
+            return 0;
+        },
+        [&] { return g.holding(); }, [&] { g.open_gate(); }, true);
+}
+
 TEST(DirLock, IndexLoadHeldStallsNoOtherDirectory) {
     TempTree t;
     GatedBacking g(t.root());
@@ -303,19 +317,8 @@ TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
     fsync_dirs(m, {"", "A", "B"});
     ASSERT_TRUE(exists(g.source() + "/A/PERSHOME.IDX"));
     g.close_gate();
-    // A 0600 file's entry reaches the index before the file exists
-    // (keeps_mode_only_in_index): the create waits for that write.
     std::printf("index write of a 0600 create in A held:\n");
-    const int err = held_while_b_answers(
-        g, m,
-        [&] {
-            const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-            if (fd < 0) return errno;
-            close(fd);
-            return 0;
-        },
-        [&] { return g.holding(); }, [&] { g.open_gate(); }, true);
-    EXPECT_EQ(err, 0);
+    EXPECT_EQ(create_held_while_b_answers(g, m), 0);
 }
 
 // The first index write of a directory creates its file and allocates its
@@ -331,16 +334,7 @@ TEST(DirLock, AFirstIndexWriteHeldStallsNoOtherDirectory) {
     ASSERT_FALSE(exists(g.source() + "/A/PERSHOME.IDX"));
     g.close_gate();
     std::printf("first index write of A (a 0600 create) held:\n");
-    const int err = held_while_b_answers(
-        g, m,
-        [&] {
-            const int fd = open(m.path("A/key").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-            if (fd < 0) return errno;
-            close(fd);
-            return 0;
-        },
-        [&] { return g.holding(); }, [&] { g.open_gate(); }, true);
-    EXPECT_EQ(err, 0);
+    EXPECT_EQ(create_held_while_b_answers(g, m), 0);
 }
 
 // A rename or link acknowledged to the caller survives a crash because its
