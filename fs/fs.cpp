@@ -715,9 +715,13 @@ int Fs::place_new(OpLocks& l, DirState& d, const Entry& e, const MakeBacking& ma
     }
     for (std::uint32_t attempt = 0; attempt < 64; ++attempt) {
         const std::string g = generated(e.name, attempt);
+        if (d.claimed.count(g)) continue;
+        // A synced create names `g` in the index before making it, so `g`
+        // must be free on the backing first; a lazy one makes it first and
+        // exclusively (EEXIST: the next attempt). vfat looks a name up by
+        // reading the whole directory: one lookup less per create counts.
         struct stat st {};
-        if (d.claimed.count(g) || fstatat(dir_fd(d), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
-            continue;
+        if (sync && fstatat(dir_fd(d), g.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
         make_failed = false;
         const int err = place_as(l, d, e, g, make, sync, &make_failed);
         if (err != EEXIST || !make_failed) return err;

@@ -22,7 +22,9 @@
 # BENCH_UML_REPS (default 3) rounds, the targets in rotating order, at 1,000
 # creates, walk and storm; BENCH_UML_REPS_10K (default 1) at 10,000 creates
 # (vfat's creates are quadratic in a directory's size: minutes a round).
-# Times are medians, ratios the median of each round's ratio. vfat is
+# BENCH_UML_ONLY=creates|walks runs that part alone; BENCH_UML_FS_OPTS are
+# pershome-fs options for the walk (e.g. -s). Times are medians, ratios
+# the median of each round's ratio. vfat is
 # mounted as udisks does it, without `flush` (about 100 ms per close in
 # UML). Needs root and user-mode Linux (packages user-mode-linux, dosfstools,
 # bindfs).
@@ -35,6 +37,8 @@ REPS_BIG=${BENCH_UML_REPS_10K:-1}
 CREATES=${BENCH_UML_CREATES:-1000 10000}
 WALK_FILES=${BENCH_UML_WALK_FILES:-20000}
 WALK_DIRS=${BENCH_UML_WALK_DIRS:-200}
+ONLY=${BENCH_UML_ONLY:-}
+FS_OPTS=${BENCH_UML_FS_OPTS:-}
 FLUSH=5
 
 # shellcheck source=bench/fs/common.sh
@@ -49,7 +53,7 @@ uml_fat32 "$T/stick.img" 4096
 
 cat > "$T/guest.sh" << EOF
 FS='$FS' WL='$WL' OUT='$T/results' LOG='$T/pershome-fs.log'
-REPS=$REPS REPS_BIG=$REPS_BIG FLUSH=$FLUSH CREATES='$CREATES' WALK_FILES=$WALK_FILES WALK_DIRS=$WALK_DIRS
+REPS=$REPS REPS_BIG=$REPS_BIG FLUSH=$FLUSH CREATES='$CREATES' WALK_FILES=$WALK_FILES WALK_DIRS=$WALK_DIRS ONLY='$ONLY' FS_OPTS='$FS_OPTS'
 . '$UML_SRC/bench/fs/uml-guest.sh'
 EOF
 echo "bench-fs-uml: one boot of user-mode Linux, $(uname -m) host, kernel vfat on a FAT32 image ($REPS rounds)"
@@ -60,6 +64,7 @@ while read -r key value; do R[$key]+=" $value"; done < "$T/results"
 get() { median "${R[$1]:-}"; }
 
 ratio() { paired "${R[$1]:-}" "${R[$2]:-}"; }
+creates_table() {
 echo
 printf '%-24s %10s %10s %12s %14s %8s %11s\n' "creates in one directory" "vfat (s)" "legal (s)" \
     "illegal (s)" "illegal/legal" target "legal/vfat"
@@ -80,6 +85,9 @@ for n in $CREATES; do
         "each at most once per interval and at unmount);" \
         "legal names: $(get "index,plain,$n,writes") writes, $(get "index,plain,$n,bytes") bytes"
 done
+}
+[ "$ONLY" = walks ] || creates_table
+[ "$ONLY" != creates ] || exit 0
 
 echo
 echo "walk: $(get walk,files) files in $(get walk,dirs) directories, made on vfat direct"
@@ -96,6 +104,7 @@ for kind in find ls; do
         "$(($(get "after,$kind,rss_kib") / 1024)) MiB, $(get "after,$kind,fds") open fds"
 done
 
+[ "$ONLY" != walks ] || exit 0
 echo
 printf '%-24s %9s %10s %12s %14s %15s\n' workload "vfat (s)" "bindfs (s)" "pershome (s)" "pershome/vfat" \
     "pershome/bindfs"

@@ -2,7 +2,8 @@
 # tests/uml/guest/functions.sh): times the creates, walk and storm on the
 # kernel's vfat (/dev/ubdb) and through pershome-fs over it, and appends
 # "KEY SECONDS" lines to $OUT for the host to turn into ratios. Set by the
-# host: FS, WL, OUT, LOG, REPS, FLUSH, CREATES, REPS_BIG, WALK_FILES, WALK_DIRS.
+# host: FS, WL, OUT, LOG, REPS, FLUSH, CREATES, REPS_BIG, WALK_FILES, WALK_DIRS, ONLY,
+# FS_OPTS (pershome-fs options for the walk).
 # shellcheck shell=sh disable=SC2153  # those are set by the host
 S=/run/stick H=/run/home B=/run/bindfs FS_PID=
 VFAT_OPTS=shortname=mixed,utf8
@@ -86,7 +87,7 @@ walk() {
     case $1 in
         direct) _dir=$S/pershome/walk ;;
         bindfs) bindfs_up "$S/pershome/walk" && _dir=$B ;;
-        pershome) fs_up "$S/pershome" && _dir=$H/walk ;;
+        pershome) fs_up "$S/pershome" ${FS_OPTS:-} && _dir=$H/walk ;;
     esac
     _t=$(now_ns); find "$_dir" $3 > /dev/null; rec "walk,$1,${2}_cold" "$(secs_since "$_t")"
     _t=$(now_ns); find "$_dir" $3 > /dev/null; rec "walk,$1,${2}_warm" "$(secs_since "$_t")"
@@ -136,8 +137,11 @@ storms() {
 : > "$OUT"
 mkdir -p "$S" "$H" "$B"
 check vfat stick_up || exit 1
-creates
-walks
-storms
+# ONLY=creates or walks: that part alone (a quick look at one change).
+case ${ONLY:-} in
+    creates) creates ;;
+    walks) walks ;;
+    *) creates; walks; storms ;;
+esac
 stick_down
 check fsck fsck.vfat -n /dev/ubdb
