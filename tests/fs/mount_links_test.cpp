@@ -108,16 +108,22 @@ TEST_F(LinksTest, LinkedFileKeepsItsDataUnderItsFirstName) {
     }
 }
 
-TEST_F(LinksTest, UnlinkingThePrimaryKeepsTheDataReachable) {
+TEST_F(LinksTest, UnlinkingThePrimaryMovesTheDataToAnotherName) {
     {
         Mount m(t.backing(), t.mnt());
         make_group(m, true);
         ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
         EXPECT_EQ(read_file(m.path("d2/b")), "data");
         EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 2u);
+        // Another computer sees the file under b (a name FAT holds as
+        // itself goes before one it cannot), and nothing in the pool.
         EXPECT_FALSE(exists(b("d1/a")));
+        EXPECT_EQ(read_file(b("d2/b")), "data");
+        EXPECT_EQ(backing_files(b("d3")), std::set<std::string>{});
+        EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
         m.unmount();
     }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
     {
         Mount m(t.backing(), t.mnt());
@@ -132,6 +138,48 @@ TEST_F(LinksTest, UnlinkingThePrimaryKeepsTheDataReachable) {
     }
     EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+}
+
+TEST_F(LinksTest, AnHeirFatCannotNameHoldsTheDataUnderItsGeneratedName) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        ASSERT_EQ(unlink(m.path("d2/b").c_str()), 0);
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
+        EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 1u);
+        m.unmount();
+    }
+    const auto d3 = backing_files(b("d3"));
+    ASSERT_EQ(d3.size(), 1u);
+    EXPECT_EQ(read_file(b("d3/" + *d3.begin())), "data") << *d3.begin();
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
+}
+
+TEST_F(LinksTest, ReplacingThePrimaryByARenameHandsTheDataOn) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        write_file(m.path("d1/x"), "other");
+        ASSERT_EQ(rename(m.path("d1/x").c_str(), m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d1/a")), "other");
+        EXPECT_EQ(lst(m.path("d1/a")).st_nlink, 1u);
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 2u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d1/a")), "other");
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d1/a")), "other");
+    for (const char* n : {"d2/b", "d3/c:odd"}) {
+        EXPECT_EQ(read_file(m.path(n)), "data") << n;
+        EXPECT_EQ(lst(m.path(n)).st_nlink, 2u) << n;
+    }
 }
 
 TEST_F(LinksTest, LinkThenUnlinkTheOldNameLeavesTheFileUnderTheNewOne) {
@@ -166,28 +214,67 @@ TEST_F(LinksTest, UnlinkingTheOtherNameMakesThePrimaryAPlainFile) {
     EXPECT_EQ(lst(m.path("d1/a")).st_nlink, 1u);
 }
 
-TEST_F(LinksTest, RenamingThePrimaryOrItsDirectoryKeepsTheDataReachable) {
+TEST_F(LinksTest, RenamingThePrimaryOrItsDirectoryTakesTheDataAlong) {
     {
         Mount m(t.backing(), t.mnt());
         make_group(m, true);
-        ASSERT_EQ(rename(m.path("d1/a").c_str(), m.path("d2/z?").c_str()), 0);
+        ASSERT_EQ(rename(m.path("d1/a").c_str(), m.path("d2/z").c_str()), 0);
         EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
-        EXPECT_EQ(read_file(m.path("d2/z?")), "data");
+        EXPECT_EQ(read_file(m.path("d2/z")), "data");
+        EXPECT_EQ(lst(m.path("d2/z")).st_nlink, 3u);
+        // The file moved on the backing with its name.
+        EXPECT_EQ(read_file(b("d2/z")), "data");
+        EXPECT_FALSE(exists(b("d1/a")));
+        // Then within its directory, to a name FAT cannot hold.
+        ASSERT_EQ(rename(m.path("d2/z").c_str(), m.path("d2/z?").c_str()), 0);
+        EXPECT_EQ(backing_files(b("d2")).size(), 1u);
+        EXPECT_FALSE(exists(b("d2/z")));
         write_file(m.path("d1/e"), "second");
         ASSERT_EQ(link(m.path("d1/e").c_str(), m.path("d3/f").c_str()), 0);
         ASSERT_EQ(rename(m.path("d1").c_str(), m.path("d1 moved").c_str()), 0);
         EXPECT_EQ(read_file(m.path("d3/f")), "second");
         EXPECT_EQ(read_file(m.path("d1 moved/e")), "second");
+        EXPECT_EQ(read_file(b("d1 moved/e")), "second");
+        // And a directory renamed into another one.
+        ASSERT_EQ(rename(m.path("d1 moved").c_str(), m.path("d2/sub").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d3/f")), "second");
         m.unmount();
     }
+    EXPECT_EQ(read_file(b("d2/sub/e")), "second");
+    const auto d2 = backing_files(b("d2"));
+    ASSERT_EQ(d2.size(), 2u);  // sub, and the data under z?'s generated name
+    for (const auto& n : d2) {
+        if (n == "sub") continue;
+        EXPECT_EQ(read_file(b("d2/" + n)), "data") << n;
+    }
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
     Mount m(t.backing(), t.mnt());
     EXPECT_EQ(read_file(m.path("d2/z?")), "data");
     EXPECT_EQ(read_file(m.path("d2/b")), "data");
     EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 3u);
-    EXPECT_EQ(read_file(m.path("d1 moved/e")), "second");
+    EXPECT_EQ(lst(m.path("d2/z?")).st_nlink, 3u);
+    EXPECT_EQ(read_file(m.path("d2/sub/e")), "second");
     EXPECT_EQ(read_file(m.path("d3/f")), "second");
     EXPECT_EQ(lst(m.path("d3/f")).st_nlink, 2u);
+}
+
+TEST_F(LinksTest, RenamingThePrimaryOverAFileKeepsTheDataUnderTheNewName) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, false);
+        write_file(m.path("d2/old"), "replaced");
+        ASSERT_EQ(rename(m.path("d1/a").c_str(), m.path("d2/old").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d2/old")), "data");
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 2u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/old")), "data");
+    EXPECT_EQ(backing_files(b("d2")), std::set<std::string>{"old"});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d2/b")), "data");
+    EXPECT_EQ(lst(m.path("d2/old")).st_nlink, 2u);
 }
 
 // ---- States a crash leaves between two steps, written as the stick holds
