@@ -11,6 +11,9 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -360,6 +363,190 @@ class CrashStateTest : public LinksTest {
         EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
     }
 };
+
+// A stick as a crash in the middle of a move of group 1's data leaves it
+// (section 7): directories, their indexes, the files holding "data".
+struct Stick {
+    std::vector<std::string> root_index = {"d1", "d2"};  // directories the root's index names
+    std::vector<std::string> dirs = {"d1", "d2"};        // on the backing
+    std::vector<std::pair<std::string, std::vector<Entry>>> indexes;
+    std::vector<std::string> files;
+    Entry group;
+};
+
+class MoveStateTest : public CrashStateTest {
+  protected:
+    void lay_out(const Stick& s) {
+        ASSERT_EQ(mkdir(b("PERSHOME.LNK").c_str(), 0755), 0);
+        for (const auto& d : s.dirs) ASSERT_EQ(mkdir(b(d).c_str(), 0755), 0);
+        const timespec ts[2] = {{1700000000, 0}, {1700000000, 0}};
+        for (const auto& f : s.files) {
+            write_file(b(f), "data");
+            ASSERT_EQ(utimensat(AT_FDCWD, b(f).c_str(), ts, 0), 0);
+        }
+        IndexContent root, pool;
+        root.self = dir_entry("");
+        for (const auto& d : s.root_index) root.entries.push_back(dir_entry(d));
+        write_index(t.backing(), root);
+        for (const auto& [d, entries] : s.indexes) {
+            IndexContent c;
+            c.entries = entries;
+            write_index(b(d), c);
+        }
+        pool.entries = {s.group};
+        write_index(b("PERSHOME.LNK"), pool);
+    }
+    // What another computer sees once pershome-fs has been by: the data
+    // under exactly one backing name, `at` if given, the pool empty.
+    void expect_data_under_a_name(const std::string& at = "") {
+        EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+        if (at.empty()) return;
+        EXPECT_EQ(read_file(b(at)), "data") << at;
+    }
+};
+
+// Unlink (or replacement) of the primary d1/a, d2/b its heir.
+TEST_F(MoveStateTest, HeirAfterItNamedItsBackingName) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d1/a", "", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+    EXPECT_FALSE(exists(b("d2/b")));
+}
+
+TEST_F(MoveStateTest, HeirBeforeTheRename) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d2/b", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, HeirAfterTheRename) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d2/b"};
+    s.group = group("d2/b", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d2/b");
+}
+
+// A pull between vfat's two directory updates of the rename: both entries
+// on the stick (on FAT sharing clusters; here two files). The old place is
+// read, the heir's file kept claimed: never shown twice, never removed.
+TEST_F(MoveStateTest, HeirRenameTornByAPull) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d1/a", "d2/b"};
+    s.group = group("d2/b", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+    EXPECT_TRUE(exists(b("d2/b")));
+}
+
+TEST_F(MoveStateTest, HeirSettledBeforeTheOldNameForgotItsFile) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d2/b"};
+    s.group = group("d2/b", "", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d2/b");
+}
+
+TEST_F(MoveStateTest, HeirDoneTheOldNameGone) {
+    Stick s;
+    s.indexes = {{"d1", {}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d2/b"};
+    s.group = group("d2/b", "", true, 2);
+    lay_out(s);
+    expect_readable({"d2/b"}, 2);  // the count drops after the name: catch-up
+    expect_data_under_a_name("d2/b");
+}
+
+// Rename of the primary d1/a to d2/z, d2/b its other name: the count
+// covers both names of the file while both may be on the stick.
+TEST_F(MoveStateTest, PrimaryRenameAfterTheGroupNamedBothPlaces) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 3);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, PrimaryRenameAfterTheNewNameWasWritten) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}},
+                 {"d2", {file_entry("b", "", 1), file_entry("z", "z", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b", "d2/z"}, 3);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, PrimaryRenameAfterTheFileMoved) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}},
+                 {"d2", {file_entry("b", "", 1), file_entry("z", "z", 1)}}};
+    s.files = {"d2/z"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b", "d2/z"}, 3);
+    expect_data_under_a_name("d2/z");
+}
+
+TEST_F(MoveStateTest, PrimaryRenameAfterTheOldNameWent) {
+    Stick s;
+    s.indexes = {{"d1", {}}, {"d2", {file_entry("b", "", 1), file_entry("z", "z", 1)}}};
+    s.files = {"d2/z"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d2/b", "d2/z"}, 3);  // one too high: catch-up
+    expect_data_under_a_name("d2/z");
+}
+
+// Rename of directory d1 (holding the primary a) to d9.
+TEST_F(MoveStateTest, DirectoryRenameBeforeTheBackingRename) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d9/a", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, DirectoryRenameBeforeTheIndexes) {
+    Stick s;
+    s.dirs = {"d9", "d2"};  // the root's index still names d1
+    s.indexes = {{"d9", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d9/a"};
+    s.group = group("d9/a", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d9/a", "d2/b"}, 2);
+    expect_data_under_a_name("d9/a");
+}
+
+TEST_F(MoveStateTest, DirectoryRenameBeforeThePathsSettled) {
+    Stick s;
+    s.root_index = s.dirs = {"d9", "d2"};
+    s.indexes = {{"d9", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d9/a"};
+    s.group = group("d9/a", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d9/a", "d2/b"}, 2);
+    expect_data_under_a_name("d9/a");
+}
 
 TEST_F(CrashStateTest, LinkAfterThePrimaryWasMarkedOnly) {
     // Also what unlink leaves between the group's removal and the file's
