@@ -61,7 +61,9 @@ std::vector<std::pair<fuse_ino_t, std::string>> Fs::heirs(std::uint64_t id) {
         if (!n.dir || n.detached) continue;
         std::optional<std::string> path;
         for (auto& [ename, e] : n.dir->entries) {
-            if (e.link_id != id || is_primary(ino, e)) continue;
+            // (A name with a backing name is the primary, or keeps a file
+            // a torn move left, which must stay claimed: not an heir.)
+            if (e.link_id != id || !e.real.empty()) continue;
             if (!path && !(path = backing_path(ino))) break;
             found.emplace_back(!stored_as_itself(ename), *path + ename, ino, ename);
         }
