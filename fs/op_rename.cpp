@@ -191,6 +191,55 @@ tl::expected<std::string, int> to_generated(Fs& fs, OpLocks& l, DirState* sd, Di
     return tl::unexpected(EEXIST);
 }
 
+AroundRename around_dir_rename(Fs& fs, OpLocks& l, fuse_ino_t moving_dir, fuse_ino_t newparent,
+                               std::vector<std::string>& groups) {
+    AroundRename around;
+    around.before = [&fs, &l, &groups, moving_dir, newparent](const std::string& target) {
+        return moving_dir ? fs.group_paths_follow(l, moving_dir, newparent, target, &groups) : 0;
+    };
+    around.after = [&fs, &l, &groups](bool moved) {
+        const int e = fs.settle_group_paths(l, groups, moved);
+        groups.clear();
+        return e;
+    };
+    return around;
+}
+
+// Replace: the target's backing name is reused so that the backing rename
+// replaces it atomically; its entry goes.
+int replace_target(Fs& fs, DirState* sd, const std::string& old_real, fuse_ino_t newparent,
+                   DirState* dd, const std::string& newname, DirState* dst_dir_state,
+                   const AroundRename& around) {
+    const std::string target = dd->find(newname)->real;
+    if (int err = around.before(target)) {
+        (void)around.after(false);
+        return err;
+    }
+    // (The write above let go of mu_; the entries are ours all the same.)
+    // The replaced directory's writer lock (order: mutex, then writer)
+    // keeps a lazy write of it in flight from recreating its index
+    // between the unlink and the rename, or writing after it.
+    std::unique_lock<std::mutex> wl;
+    if (dst_dir_state) {
+        wl = std::unique_lock(dst_dir_state->writer->mu);
+        // (An empty directory may have none; failing, the rename below
+        // fails with ENOTEMPTY and says so.)
+        (void)unlinkat(fs.dir_fd(*dst_dir_state), std::string(kIndexFileName).c_str(), 0);
+    }
+    if (renameat(fs.dir_fd(*sd), old_real.c_str(), fs.dir_fd(*dd), target.c_str()) != 0) {
+        const int err = errno;
+        wl = {};
+        (void)around.after(false);
+        return err;
+    }
+    if (dst_dir_state) dst_dir_state->writer->gone = true;
+    wl = {};
+    const Entry copy = *dd->find(newname);
+    dd->remove(newname);
+    fs.detach(newparent, newname, copy);
+    return 0;
+}
+
 std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino_t parent,
                                  const std::string& name, fuse_ino_t newparent,
                                  const std::string& newname, unsigned flags) {
@@ -259,16 +308,7 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     // settle after it (link_moves.cpp).
     const fuse_ino_t moving_dir = src_dir && l.holds_pool() ? fs.node_for(parent, *src) : 0;
     std::vector<std::string> groups;
-    AroundRename around;
-    around.before = [&](const std::string& target) {
-        return moving_dir ? fs.group_paths_follow(l, moving_dir, newparent, target, &groups) : 0;
-    };
-    around.after = [&](bool moved) {
-        const int e = fs.settle_group_paths(l, groups, moved);
-        groups.clear();
-        return e;
-    };
-    if (moving_dir && !(src = sd->find(name))) return ENOENT;
+    const AroundRename around = around_dir_rename(fs, l, moving_dir, newparent, groups);
 
     const std::string old_real = src->real;
     std::string target;
@@ -277,32 +317,8 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
         // Replace: reuse the target's backing name so the backing rename
         // replaces it atomically.
         target = dst->real;
-        if ((err = around.before(target))) {
-            (void)around.after(false);
+        if ((err = replace_target(fs, sd, old_real, newparent, dd, newname, dst_dir_state, around)))
             return err;
-        }
-        if (!(src = sd->find(name)) || !(dst = dd->find(newname))) return ENOENT;
-        // The replaced directory's writer lock (order: mutex, then writer)
-        // keeps a lazy write of it in flight from recreating its index
-        // between the unlink and the rename, or writing after it.
-        std::unique_lock<std::mutex> wl;
-        if (dst_dir_state) {
-            wl = std::unique_lock(dst_dir_state->writer->mu);
-            // (An empty directory may have none; failing, the rename below
-            // fails with ENOTEMPTY and says so.)
-            (void)unlinkat(fs.dir_fd(*dst_dir_state), std::string(kIndexFileName).c_str(), 0);
-        }
-        if (renameat(fs.dir_fd(*sd), old_real.c_str(), fs.dir_fd(*dd), target.c_str()) != 0) {
-            err = errno;
-            wl = {};
-            (void)around.after(false);
-            return err;
-        }
-        if (dst_dir_state) dst_dir_state->writer->gone = true;
-        wl = {};
-        const Entry copy = *dst;
-        dd->remove(newname);
-        fs.detach(newparent, newname, copy);
         done = true;
     } else if (dst) {
         if ((err = fs.remove_name(l, newparent, *dd, newname))) return err;
