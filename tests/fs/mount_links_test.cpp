@@ -162,6 +162,30 @@ TEST_F(LinksTest, AnHeirFatCannotNameHoldsTheDataUnderItsGeneratedName) {
     EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
 }
 
+// Only names in directories visited since mount are known: with none, the
+// data goes into the pool (no name shows it elsewhere) until one name is
+// left in a visited directory.
+TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownUsesThePool) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        m.unmount();
+    }
+    {
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(backing_files(b("PERSHOME.LNK")).size(), 1u);
+        EXPECT_EQ(read_file(m.path("d2/b")), "data");
+        EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 2u);
+        ASSERT_EQ(unlink(m.path("d3/c:odd").c_str()), 0);
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+}
+
 TEST_F(LinksTest, ReplacingThePrimaryByARenameHandsTheDataOn) {
     {
         Mount m(t.backing(), t.mnt());
