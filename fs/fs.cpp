@@ -740,8 +740,8 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
         bool data_gone = false;
         if (is_primary(parent, *e)) {
             if (group_at_path(id)->nlink > 1) {
-                // Other names remain: the data goes where they all find it.
-                if (int err = group_to_pool(l, id, &d)) return err;
+                // Other names remain: the data moves to one of them.
+                if (int err = group_leaves_primary(l, id, &d)) return err;
                 if (!(e = d.find(name))) return ENOENT;  // (not while its lock is held)
             } else {
                 // The group leaves the stick first: a crash before the

@@ -312,9 +312,32 @@ class Fs {
     // directory, whose entry then forgets the backing name. `l` holds the
     // pool's lock.
     [[nodiscard]] int group_to_pool(OpLocks& l, std::uint64_t id, DirState* home);
-    // The same for every group whose primary lies below directory `dir`
-    // (before `dir` moves).
-    [[nodiscard]] int groups_under_to_pool(OpLocks& l, fuse_ino_t dir);
+    // The primary of group `id` is about to go (unlinked, or replaced by a
+    // rename): its data moves to another of its names, the heir, as
+    // heir_dir() orders them (link_moves.cpp), or into the pool if none
+    // can take it. `home`: as for group_to_pool.
+    [[nodiscard]] int group_leaves_primary(OpLocks& l, std::uint64_t id, DirState* home);
+    // The directory of the name group `id`'s data would move to if its
+    // primary went (for the caller to take its lock in order); 0 if none.
+    fuse_ino_t heir_dir(std::uint64_t id);
+    // Renames the primary `name` of `sd` (`parent`) to `newname` in `dd`
+    // (`newparent`), its data following on the backing; nullopt if no
+    // backing name or path can hold it there (the caller moves the data to
+    // another name first). Locks: both directories' and the pool's.
+    std::optional<int> rename_primary(OpLocks& l, fuse_ino_t parent, DirState* sd,
+                                      const std::string& name, fuse_ino_t newparent, DirState* dd,
+                                      const std::string& newname);
+    // Before directory `dir` is renamed to backing name `target` in
+    // `newparent`: the data paths of the groups below it name the new place
+    // and the old one, written (a path too long for the format moves its
+    // data into the pool instead). settle_group_paths() afterwards writes
+    // where the data is (`moved`: the rename happened).
+    // `groups` gets the pool names of the groups whose paths changed.
+    [[nodiscard]] int group_paths_follow(OpLocks& l, fuse_ino_t dir, fuse_ino_t newparent,
+                                         const std::string& target,
+                                         std::vector<std::string>* groups);
+    [[nodiscard]] int settle_group_paths(OpLocks& l, const std::vector<std::string>& groups,
+                                         bool moved);
     // The link pool, null if there is none yet.
     DirState* pool() { return pool_.get(); }
     // The link pool, made if there is none (`l` holds the pool's lock).
@@ -388,6 +411,17 @@ class Fs {
     // prepare_index_job of `d`, letting go of mu_ (held by `lk`) between
     // chunks; the caller holds `d`'s directory lock.
     IndexJob snapshot(std::unique_lock<std::mutex>& lk, DirState& d, bool payload);
+    // The names group `id`'s data may move to when its primary goes, in
+    // the order tried: names FAT holds as themselves first, then by backing
+    // path (bytewise); only names in loaded directories are known.
+    std::vector<std::pair<fuse_ino_t, std::string>> heirs(std::uint64_t id);
+    // Moves group `id`'s data from its primary to `name` in `d` (its lock
+    // held), at path `to` (link_moves.cpp).
+    [[nodiscard]] int group_to_heir(OpLocks& l, std::uint64_t id, DirState& d,
+                                    const std::string& name, const std::string& to, DirState* home);
+    // The loaded directory holding group `id`'s primary, its lock held by
+    // `l` or taken now if free; else null.
+    DirState* primary_home(OpLocks& l, std::uint64_t id);
     // place_new under backing name `real`; `make_failed`: the error is
     // make's (the backing's answer), not the index write's.
     [[nodiscard]] int place_as(OpLocks& l, DirState& d, const Entry& e, const std::string& real,

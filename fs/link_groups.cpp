@@ -1,19 +1,19 @@
 // Hard-link groups whose data stays under one of their names (the
 // "primary", docs/on-stick-format.md section 5): the link pool's entry says
 // where (Entry::at_path), so other computers, which know nothing of the
-// index, still see the file. Whatever would move the primary (its unlink,
-// its rename, the rename of a directory above it) first moves the data into
-// the pool, the layout older sticks have, crash-safely: the pool's entry
-// names both places while the file moves, and a reader takes the old one
-// while it exists.
+// index, still see the file. When the primary goes, the data moves to
+// another name (link_moves.cpp), or, when no other name can take it, into
+// the pool, the layout older sticks have (here), crash-safely: the pool's
+// entry names both places while the file moves, and a reader takes the old
+// one while it exists.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstring>
 
 #include "fs/fs.hpp"
+#include "fs/link_paths.hpp"
 #include "fs/name_codec.hpp"
 
 namespace pershome::fs {
@@ -97,13 +97,7 @@ int Fs::group_to_pool(OpLocks& l, std::uint64_t id, DirState* home) {
     const std::string pname = pe->name, from = pe->real, to = pool_backing_name(id);
     if (p->claimed.count(to)) return EEXIST;  // (a crafted pool)
     auto set_path = [&](const std::string& real, const std::string& prev, bool at_path) {
-        Entry e = *p->find(pname);
-        e.real = real;
-        e.real_prev = prev;
-        e.at_path = at_path;
-        p->remove(pname);
-        p->add(e);
-        mark_dirty(p);
+        set_group_path(*this, *p, pname, real, prev, at_path);
     };
     // 1. The pool's entry names both places, written; 2. the file moves;
     // 3. the entry is an ordinary pool entry again, written before the old
@@ -137,19 +131,7 @@ int Fs::group_to_pool(OpLocks& l, std::uint64_t id, DirState* home) {
             std::strerror(err));
         return err;
     }
-    if (home) {
-        const auto slash = from.rfind('/');
-        const std::string base = slash == std::string::npos ? from : from.substr(slash + 1);
-        for (auto& [n, e] : home->entries) {
-            if (e.link_id != id || e.real != base) continue;
-            Entry plain = e;
-            plain.real.clear();
-            home->remove(plain.name);
-            home->add(plain);
-            mark_dirty(home);
-            break;
-        }
-    }
+    forget_primary(*this, home, id, from);
     return 0;
 }
 
@@ -161,34 +143,30 @@ bool Fs::has_groups_at_path() {
     return false;
 }
 
-int Fs::groups_under_to_pool(OpLocks& l, fuse_ino_t dir) {
-    DirState* p = pool();
-    if (!p) return 0;
-    const auto path = backing_path(dir);
-    if (!path) return EIO;  // (never: the directory is loaded, so are those above)
-    std::vector<std::uint64_t> ids;
-    for (const auto& [n, e] : p->entries) {
-        if (!e.at_path || !e.real.starts_with(*path)) continue;
-        std::uint64_t id = 0;
-        if (std::from_chars(n.data(), n.data() + n.size(), id, 16).ec == std::errc{})
-            ids.push_back(id);
+void set_group_path(Fs& fs, DirState& p, const std::string& pname, const std::string& real,
+                    const std::string& prev, bool at_path) {
+    Entry e = *p.find(pname);
+    e.real = real;
+    e.real_prev = prev;
+    e.at_path = at_path;
+    p.remove(pname);
+    p.add(std::move(e));
+    fs.mark_dirty(&p);
+}
+
+void forget_primary(Fs& fs, DirState* home, std::uint64_t id, const std::string& from) {
+    if (!home) return;
+    const auto slash = from.rfind('/');
+    const std::string base = slash == std::string::npos ? from : from.substr(slash + 1);
+    for (auto& [n, e] : home->entries) {
+        if (e.link_id != id || e.real != base) continue;
+        Entry plain = e;
+        plain.real.clear();
+        home->remove(plain.name);
+        home->add(std::move(plain));
+        fs.mark_dirty(home);
+        return;
     }
-    for (std::uint64_t id : ids) {
-        // The primary's directory, when loaded and free, forgets the name
-        // it no longer holds; otherwise its next load does.
-        DirState* home = nullptr;
-        for (auto& [ino, n] : nodes_) {
-            if (!n.dir || n.detached || home) continue;
-            for (auto& [ename, e] : n.dir->entries)
-                if (e.link_id == id && !e.real.empty() && is_primary(ino, e) &&
-                    (l.holds(ino) || l.try_add(ino, dir_mutex(ino)))) {
-                    home = n.dir.get();
-                    break;
-                }
-        }
-        if (int err = group_to_pool(l, id, home)) return err;
-    }
-    return 0;
 }
 
 }  // namespace pershome::fs

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <optional>
 
 #include <tl/expected.hpp>
@@ -65,8 +66,9 @@ int exchange(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* d, const std::stri
 // The locks a rename needs beyond its two directories, learnt from what
 // the names are (a first pass without them, then again with them).
 struct RenameLocks {
-    fuse_ino_t dst_dir = 0;  // a directory being replaced (it goes)
-    bool pool = false;       // a hard link is moved or replaced
+    fuse_ino_t dst_dir = 0;   // a directory being replaced (it goes)
+    fuse_ino_t heir_dir = 0;  // where a replaced primary's data moves
+    bool pool = false;        // a hard link is moved or replaced
     bool operator==(const RenameLocks&) const = default;
 };
 
@@ -89,7 +91,7 @@ void rename(fuse_req_t req, fuse_ino_t parent, const char* name_c, fuse_ino_t ne
     std::optional<int> err;
     for (RenameLocks held; !err;) {
         // May allocate clusters: see BackingAllocLock.
-        OpLocks l(fs, {parent, newparent, held.dst_dir}, held.pool, true);
+        OpLocks l(fs, {parent, newparent, held.dst_dir, held.heir_dir}, held.pool, true);
         RenameLocks want = held;
         err = locked_rename(fs, l, &want, parent, name, newparent, newname, flags);
         held = want;
@@ -142,12 +144,21 @@ int move_link_name(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* sd, const st
     return err;
 }
 
+// What a directory's rename does around its backing rename for the
+// hard-linked files below it (Fs::group_paths_follow): `before` the new
+// backing name, `after` whether it moved.
+struct AroundRename {
+    std::function<int(const std::string&)> before;
+    std::function<int(bool)> after;
+};
+
 // A name the backing cannot hold: the new entry reaches the index (beside
 // the old one) before the backing rename to its generated name, so the
 // file never shows under a name nobody gave it. The generated name, or an
 // errno.
 tl::expected<std::string, int> to_generated(Fs& fs, OpLocks& l, DirState* sd, DirState* dd,
-                                            const Entry& src, const std::string& newname) {
+                                            const Entry& src, const std::string& newname,
+                                            const AroundRename& around) {
     const std::string old_real = src.real;
     Entry pending = src;
     pending.name = newname;
@@ -165,13 +176,68 @@ tl::expected<std::string, int> to_generated(Fs& fs, OpLocks& l, DirState* sd, Di
             dd->remove(newname);
             return tl::unexpected(err);
         }
+        if (int err = around.before(g)) {
+            dd->remove(newname);
+            fs.mark_dirty(dd);
+            return tl::unexpected(err);
+        }
         const int err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), g);
         if (err == 0) return g;
+        (void)around.after(false);
         dd->remove(newname);
         fs.mark_dirty(dd);
         if (err != EEXIST) return tl::unexpected(err);
     }
     return tl::unexpected(EEXIST);
+}
+
+AroundRename around_dir_rename(Fs& fs, OpLocks& l, fuse_ino_t moving_dir, fuse_ino_t newparent,
+                               std::vector<std::string>& groups) {
+    AroundRename around;
+    around.before = [&fs, &l, &groups, moving_dir, newparent](const std::string& target) {
+        return moving_dir ? fs.group_paths_follow(l, moving_dir, newparent, target, &groups) : 0;
+    };
+    around.after = [&fs, &l, &groups](bool moved) {
+        const int e = fs.settle_group_paths(l, groups, moved);
+        groups.clear();
+        return e;
+    };
+    return around;
+}
+
+// Replace: the target's backing name is reused so that the backing rename
+// replaces it atomically; its entry goes.
+int replace_target(Fs& fs, OpLocks& l, DirState* sd, const std::string& old_real,
+                   fuse_ino_t newparent, DirState* dd, const std::string& newname,
+                   DirState* dst_dir_state, const AroundRename& around) {
+    const std::string target = dd->find(newname)->real;
+    if (int err = around.before(target)) {
+        (void)around.after(false);
+        return err;
+    }
+    // (The write above let go of mu_; the entries are ours all the same.)
+    // The replaced directory's writer lock keeps a lazy write of it in
+    // flight from recreating its index between the unlink and the rename,
+    // or writing after it.
+    std::unique_lock<std::mutex> wl;
+    if (dst_dir_state) {
+        wl = l.writer_lock(*dst_dir_state->writer);
+        // (An empty directory may have none; failing, the rename below
+        // fails with ENOTEMPTY and says so.)
+        (void)unlinkat(fs.dir_fd(*dst_dir_state), std::string(kIndexFileName).c_str(), 0);
+    }
+    if (renameat(fs.dir_fd(*sd), old_real.c_str(), fs.dir_fd(*dd), target.c_str()) != 0) {
+        const int err = errno;
+        wl = {};
+        (void)around.after(false);
+        return err;
+    }
+    if (dst_dir_state) dst_dir_state->writer->gone = true;
+    wl = {};
+    const Entry copy = *dd->find(newname);
+    dd->remove(newname);
+    fs.detach(newparent, newname, copy);
+    return 0;
 }
 
 std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino_t parent,
@@ -193,7 +259,11 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
         (src->type == NodeType::Dir && !(flags & RENAME_EXCHANGE) && fs.has_groups_at_path());
     if (dst && dst->type == NodeType::Dir && !(flags & RENAME_EXCHANGE))
         need.dst_dir = fs.node_for(newparent, *dst);
-    if ((need.pool && !l.holds_pool()) || (need.dst_dir && !l.holds(need.dst_dir))) {
+    // (A replaced name holding a hard-linked file's data hands it on.)
+    if (dst && dst->linked() && !(flags & RENAME_EXCHANGE) && fs.is_primary(newparent, *dst))
+        need.heir_dir = fs.heir_dir(dst->link_id);
+    if ((need.pool && !l.holds_pool()) || (need.dst_dir && !l.holds(need.dst_dir)) ||
+        (need.heir_dir && !l.holds(need.heir_dir))) {
         *want = need;
         return std::nullopt;
     }
@@ -225,16 +295,20 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     // Within the caps of the destination's index (the reader's).
     if (!dst && sd != dd && !dd->has_room_for(*src)) return ENOSPC;
     if (src->linked() && fs.is_primary(parent, *src)) {
-        // Its data moves with no name: into the pool, where every name
-        // finds it, before the name moves (link_groups.cpp).
-        if ((err = fs.group_to_pool(l, src->link_id, sd))) return err;
+        // Its data follows it on the backing (link_moves.cpp); where no
+        // backing name can hold it, it moves to another name first.
+        if (auto r = fs.rename_primary(l, parent, sd, name, newparent, dd, newname)) return *r;
+        if (!(src = sd->find(name))) return ENOENT;
+        if ((err = fs.group_leaves_primary(l, src->link_id, sd))) return err;
         if (!(src = sd->find(name))) return ENOENT;
     }
     if (src->linked()) return move_link_name(fs, l, parent, sd, name, newparent, dd, newname);
-    if (src_dir && l.holds_pool()) {
-        if ((err = fs.groups_under_to_pool(l, fs.node_for(parent, *src)))) return err;
-        if (!(src = sd->find(name))) return ENOENT;
-    }
+    // A directory's backing rename carries the hard-linked files below it:
+    // their data paths name the new place and the old one before it, and
+    // settle after it (link_moves.cpp).
+    const fuse_ino_t moving_dir = src_dir && l.holds_pool() ? fs.node_for(parent, *src) : 0;
+    std::vector<std::string> groups;
+    const AroundRename around = around_dir_rename(fs, l, moving_dir, newparent, groups);
 
     const std::string old_real = src->real;
     std::string target;
@@ -243,34 +317,25 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
         // Replace: reuse the target's backing name so the backing rename
         // replaces it atomically.
         target = dst->real;
-        // The replaced directory's writer lock keeps a lazy write of it in
-        // flight from recreating its index between the unlink and the
-        // rename, or writing after it.
-        std::unique_lock<std::mutex> wl;
-        if (dst_dir_state) {
-            wl = l.writer_lock(*dst_dir_state->writer);
-            // (An empty directory may have none; failing, the rename below
-            // fails with ENOTEMPTY and says so.)
-            (void)unlinkat(fs.dir_fd(*dst_dir_state), std::string(kIndexFileName).c_str(), 0);
-        }
-        if (renameat(fs.dir_fd(*sd), old_real.c_str(), fs.dir_fd(*dd), target.c_str()) != 0)
-            return errno;
-        if (dst_dir_state) dst_dir_state->writer->gone = true;
-        wl = {};
-        const Entry copy = *dst;
-        dd->remove(newname);
-        fs.detach(newparent, newname, copy);
+        if ((err = replace_target(fs, l, sd, old_real, newparent, dd, newname, dst_dir_state,
+                                  around)))
+            return err;
         done = true;
     } else if (dst) {
         if ((err = fs.remove_name(l, newparent, *dd, newname))) return err;
     }
     if (!done && fs.stored_as_itself(newname) && !dd->claimed.count(newname)) {
+        if ((err = around.before(newname))) {
+            (void)around.after(false);
+            return err;
+        }
         err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), newname);
         if (err == 0) {
             target = newname;
             done = true;
-        } else if (!backing_refused_name(err)) {
-            return err;
+        } else {
+            (void)around.after(false);
+            if (!backing_refused_name(err)) return err;
         }
     }
     if (!done && sd == dd && old_real != name) {
@@ -279,7 +344,7 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
         done = true;
     }
     if (!done) {
-        auto g = to_generated(fs, l, sd, dd, *src, newname);
+        auto g = to_generated(fs, l, sd, dd, *sd->find(name), newname, around);
         if (!g) return g.error();
         target = *g;
     }
@@ -297,7 +362,10 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     fs.rekey(parent, name, newparent, newname);
     fs.touch_dir(parent);
     fs.touch_dir(newparent);
-    return flush_both(fs, l, dd, sd);
+    const int err1 = flush_both(fs, l, dd, sd);
+    // (After the directories: a crash before finds the old paths gone.)
+    const int err2 = around.after(true);
+    return err1 ? err1 : err2;
 }
 
 }  // namespace

@@ -51,7 +51,8 @@ void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     auto& fs = fs_of(req);
     if (fs.opt().read_only) return (void)fuse_reply_err(req, EROFS);
     // A hard link's name also changes the pool, and the directory of the
-    // name that stays when one stays (its file moves there): the first pass
+    // name its file moves to (when the name holding it goes, or when one
+    // name stays): the first pass
     // learns which locks are needed, the next takes them in order.
     fuse_ino_t last = 0;
     for (bool pool = false;;) {
@@ -62,7 +63,9 @@ void unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
         if (!d) return (void)fuse_reply_err(req, err);
         const Entry* e = d->find(name);
         if (e && e->linked()) {
-            const fuse_ino_t want = fs.last_other_name_dir(e->link_id, parent, name);
+            // (The primary's data moves to another name: its directory.)
+            fuse_ino_t want = fs.is_primary(parent, *e) ? fs.heir_dir(e->link_id) : 0;
+            if (!want) want = fs.last_other_name_dir(e->link_id, parent, name);
             if (!pool || (want && !l.holds(want))) {
                 pool = true;
                 last = want;

@@ -1,8 +1,9 @@
 // SIGKILL the filesystem at random points while hard-linked files are made
 // and their primary names unlinked or renamed, and the directory holding
-// them renamed (each of which moves the data, link_groups.cpp): after each
+// them renamed (each of which moves the data, link_moves.cpp): after each
 // kill, every file whose create returned is still there under one of its
-// names with its content, and --check finds no damage.
+// names with its content, --check finds no damage, and the link pool holds
+// no file (other computers see each file's data under one of its names).
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -96,6 +98,18 @@ std::map<int, std::map<std::string, std::string>> files_seen(const std::string& 
     return out;
 }
 
+// Files in the link pool's backing directory besides its index.
+std::vector<std::string> pool_files(const std::string& backing) {
+    std::vector<std::string> out;
+    DIR* d = opendir((backing + "/PERSHOME.LNK").c_str());
+    while (dirent* de = d ? readdir(d) : nullptr) {
+        const std::string n = de->d_name;
+        if (n != "." && n != ".." && n != "PERSHOME.IDX") out.push_back(n);
+    }
+    if (d) closedir(d);
+    return out;
+}
+
 std::string run(const std::string& cmd) {
     std::string out;
     FILE* p = popen(cmd.c_str(), "r");
@@ -143,6 +157,7 @@ TEST(LinksCrash, SigkillWhilePrimariesMoveLosesNothing) {
         std::smatch damage;
         ASSERT_TRUE(std::regex_search(check, damage, std::regex("([0-9]+) damage"))) << check;
         EXPECT_EQ(damage[1].str(), "0") << "round " << round << ":\n" << check;
+        EXPECT_EQ(pool_files(t.backing()), std::vector<std::string>{}) << "round " << round;
 
         Mount m(t.backing(), t.mnt());
         const auto seen = files_seen(t.mnt());

@@ -11,6 +11,9 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -108,16 +111,22 @@ TEST_F(LinksTest, LinkedFileKeepsItsDataUnderItsFirstName) {
     }
 }
 
-TEST_F(LinksTest, UnlinkingThePrimaryKeepsTheDataReachable) {
+TEST_F(LinksTest, UnlinkingThePrimaryMovesTheDataToAnotherName) {
     {
         Mount m(t.backing(), t.mnt());
         make_group(m, true);
         ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
         EXPECT_EQ(read_file(m.path("d2/b")), "data");
         EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 2u);
+        // Another computer sees the file under b (a name FAT holds as
+        // itself goes before one it cannot), and nothing in the pool.
         EXPECT_FALSE(exists(b("d1/a")));
+        EXPECT_EQ(read_file(b("d2/b")), "data");
+        EXPECT_EQ(backing_files(b("d3")), std::set<std::string>{});
+        EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
         m.unmount();
     }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
     {
         Mount m(t.backing(), t.mnt());
@@ -132,6 +141,72 @@ TEST_F(LinksTest, UnlinkingThePrimaryKeepsTheDataReachable) {
     }
     EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+}
+
+TEST_F(LinksTest, AnHeirFatCannotNameHoldsTheDataUnderItsGeneratedName) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        ASSERT_EQ(unlink(m.path("d2/b").c_str()), 0);
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
+        EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 1u);
+        m.unmount();
+    }
+    const auto d3 = backing_files(b("d3"));
+    ASSERT_EQ(d3.size(), 1u);
+    EXPECT_EQ(read_file(b("d3/" + *d3.begin())), "data") << *d3.begin();
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
+}
+
+// Only names in directories visited since mount are known: with none, the
+// data goes into the pool (no name shows it elsewhere) until one name is
+// left in a visited directory.
+TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownUsesThePool) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        m.unmount();
+    }
+    {
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(backing_files(b("PERSHOME.LNK")).size(), 1u);
+        EXPECT_EQ(read_file(m.path("d2/b")), "data");
+        EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 2u);
+        ASSERT_EQ(unlink(m.path("d3/c:odd").c_str()), 0);
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+}
+
+TEST_F(LinksTest, ReplacingThePrimaryByARenameHandsTheDataOn) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, true);
+        write_file(m.path("d1/x"), "other");
+        ASSERT_EQ(rename(m.path("d1/x").c_str(), m.path("d1/a").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d1/a")), "other");
+        EXPECT_EQ(lst(m.path("d1/a")).st_nlink, 1u);
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 2u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d1/a")), "other");
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d1/a")), "other");
+    for (const char* n : {"d2/b", "d3/c:odd"}) {
+        EXPECT_EQ(read_file(m.path(n)), "data") << n;
+        EXPECT_EQ(lst(m.path(n)).st_nlink, 2u) << n;
+    }
 }
 
 TEST_F(LinksTest, LinkThenUnlinkTheOldNameLeavesTheFileUnderTheNewOne) {
@@ -166,28 +241,67 @@ TEST_F(LinksTest, UnlinkingTheOtherNameMakesThePrimaryAPlainFile) {
     EXPECT_EQ(lst(m.path("d1/a")).st_nlink, 1u);
 }
 
-TEST_F(LinksTest, RenamingThePrimaryOrItsDirectoryKeepsTheDataReachable) {
+TEST_F(LinksTest, RenamingThePrimaryOrItsDirectoryTakesTheDataAlong) {
     {
         Mount m(t.backing(), t.mnt());
         make_group(m, true);
-        ASSERT_EQ(rename(m.path("d1/a").c_str(), m.path("d2/z?").c_str()), 0);
+        ASSERT_EQ(rename(m.path("d1/a").c_str(), m.path("d2/z").c_str()), 0);
         EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
-        EXPECT_EQ(read_file(m.path("d2/z?")), "data");
+        EXPECT_EQ(read_file(m.path("d2/z")), "data");
+        EXPECT_EQ(lst(m.path("d2/z")).st_nlink, 3u);
+        // The file moved on the backing with its name.
+        EXPECT_EQ(read_file(b("d2/z")), "data");
+        EXPECT_FALSE(exists(b("d1/a")));
+        // Then within its directory, to a name FAT cannot hold.
+        ASSERT_EQ(rename(m.path("d2/z").c_str(), m.path("d2/z?").c_str()), 0);
+        EXPECT_EQ(backing_files(b("d2")).size(), 1u);
+        EXPECT_FALSE(exists(b("d2/z")));
         write_file(m.path("d1/e"), "second");
         ASSERT_EQ(link(m.path("d1/e").c_str(), m.path("d3/f").c_str()), 0);
         ASSERT_EQ(rename(m.path("d1").c_str(), m.path("d1 moved").c_str()), 0);
         EXPECT_EQ(read_file(m.path("d3/f")), "second");
         EXPECT_EQ(read_file(m.path("d1 moved/e")), "second");
+        EXPECT_EQ(read_file(b("d1 moved/e")), "second");
+        // And a directory renamed into another one.
+        ASSERT_EQ(rename(m.path("d1 moved").c_str(), m.path("d2/sub").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d3/f")), "second");
         m.unmount();
     }
+    EXPECT_EQ(read_file(b("d2/sub/e")), "second");
+    const auto d2 = backing_files(b("d2"));
+    ASSERT_EQ(d2.size(), 2u);  // sub, and the data under z?'s generated name
+    for (const auto& n : d2) {
+        if (n == "sub") continue;
+        EXPECT_EQ(read_file(b("d2/" + n)), "data") << n;
+    }
+    EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
     Mount m(t.backing(), t.mnt());
     EXPECT_EQ(read_file(m.path("d2/z?")), "data");
     EXPECT_EQ(read_file(m.path("d2/b")), "data");
     EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 3u);
-    EXPECT_EQ(read_file(m.path("d1 moved/e")), "second");
+    EXPECT_EQ(lst(m.path("d2/z?")).st_nlink, 3u);
+    EXPECT_EQ(read_file(m.path("d2/sub/e")), "second");
     EXPECT_EQ(read_file(m.path("d3/f")), "second");
     EXPECT_EQ(lst(m.path("d3/f")).st_nlink, 2u);
+}
+
+TEST_F(LinksTest, RenamingThePrimaryOverAFileKeepsTheDataUnderTheNewName) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, false);
+        write_file(m.path("d2/old"), "replaced");
+        ASSERT_EQ(rename(m.path("d1/a").c_str(), m.path("d2/old").c_str()), 0);
+        EXPECT_EQ(read_file(m.path("d2/old")), "data");
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 2u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/old")), "data");
+    EXPECT_EQ(backing_files(b("d2")), std::set<std::string>{"old"});
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d2/b")), "data");
+    EXPECT_EQ(lst(m.path("d2/old")).st_nlink, 2u);
 }
 
 // ---- States a crash leaves between two steps, written as the stick holds
@@ -273,6 +387,190 @@ class CrashStateTest : public LinksTest {
         EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
     }
 };
+
+// A stick as a crash in the middle of a move of group 1's data leaves it
+// (section 7): directories, their indexes, the files holding "data".
+struct Stick {
+    std::vector<std::string> root_index = {"d1", "d2"};  // directories the root's index names
+    std::vector<std::string> dirs = {"d1", "d2"};        // on the backing
+    std::vector<std::pair<std::string, std::vector<Entry>>> indexes;
+    std::vector<std::string> files;
+    Entry group;
+};
+
+class MoveStateTest : public CrashStateTest {
+  protected:
+    void lay_out(const Stick& s) {
+        ASSERT_EQ(mkdir(b("PERSHOME.LNK").c_str(), 0755), 0);
+        for (const auto& d : s.dirs) ASSERT_EQ(mkdir(b(d).c_str(), 0755), 0);
+        const timespec ts[2] = {{1700000000, 0}, {1700000000, 0}};
+        for (const auto& f : s.files) {
+            write_file(b(f), "data");
+            ASSERT_EQ(utimensat(AT_FDCWD, b(f).c_str(), ts, 0), 0);
+        }
+        IndexContent root, pool;
+        root.self = dir_entry("");
+        for (const auto& d : s.root_index) root.entries.push_back(dir_entry(d));
+        write_index(t.backing(), root);
+        for (const auto& [d, entries] : s.indexes) {
+            IndexContent c;
+            c.entries = entries;
+            write_index(b(d), c);
+        }
+        pool.entries = {s.group};
+        write_index(b("PERSHOME.LNK"), pool);
+    }
+    // What another computer sees once pershome-fs has been by: the data
+    // under exactly one backing name, `at` if given, the pool empty.
+    void expect_data_under_a_name(const std::string& at = "") {
+        EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
+        if (at.empty()) return;
+        EXPECT_EQ(read_file(b(at)), "data") << at;
+    }
+};
+
+// Unlink (or replacement) of the primary d1/a, d2/b its heir.
+TEST_F(MoveStateTest, HeirAfterItNamedItsBackingName) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d1/a", "", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+    EXPECT_FALSE(exists(b("d2/b")));
+}
+
+TEST_F(MoveStateTest, HeirBeforeTheRename) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d2/b", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, HeirAfterTheRename) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d2/b"};
+    s.group = group("d2/b", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d2/b");
+}
+
+// A pull between vfat's two directory updates of the rename: both entries
+// on the stick (on FAT sharing clusters; here two files). The old place is
+// read, the heir's file kept claimed: never shown twice, never removed.
+TEST_F(MoveStateTest, HeirRenameTornByAPull) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d1/a", "d2/b"};
+    s.group = group("d2/b", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+    EXPECT_TRUE(exists(b("d2/b")));
+}
+
+TEST_F(MoveStateTest, HeirSettledBeforeTheOldNameForgotItsFile) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d2/b"};
+    s.group = group("d2/b", "", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d2/b");
+}
+
+TEST_F(MoveStateTest, HeirDoneTheOldNameGone) {
+    Stick s;
+    s.indexes = {{"d1", {}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"d2/b"};
+    s.group = group("d2/b", "", true, 2);
+    lay_out(s);
+    expect_readable({"d2/b"}, 2);  // the count drops after the name: catch-up
+    expect_data_under_a_name("d2/b");
+}
+
+// Rename of the primary d1/a to d2/z, d2/b its other name: the count
+// covers both names of the file while both may be on the stick.
+TEST_F(MoveStateTest, PrimaryRenameAfterTheGroupNamedBothPlaces) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 3);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, PrimaryRenameAfterTheNewNameWasWritten) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}},
+                 {"d2", {file_entry("b", "", 1), file_entry("z", "z", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b", "d2/z"}, 3);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, PrimaryRenameAfterTheFileMoved) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}},
+                 {"d2", {file_entry("b", "", 1), file_entry("z", "z", 1)}}};
+    s.files = {"d2/z"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b", "d2/z"}, 3);
+    expect_data_under_a_name("d2/z");
+}
+
+TEST_F(MoveStateTest, PrimaryRenameAfterTheOldNameWent) {
+    Stick s;
+    s.indexes = {{"d1", {}}, {"d2", {file_entry("b", "", 1), file_entry("z", "z", 1)}}};
+    s.files = {"d2/z"};
+    s.group = group("d2/z", "d1/a", true, 3);
+    lay_out(s);
+    expect_readable({"d2/b", "d2/z"}, 3);  // one too high: catch-up
+    expect_data_under_a_name("d2/z");
+}
+
+// Rename of directory d1 (holding the primary a) to d9.
+TEST_F(MoveStateTest, DirectoryRenameBeforeTheBackingRename) {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d1/a"};
+    s.group = group("d9/a", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d1/a", "d2/b"}, 2);
+    expect_data_under_a_name("d1/a");
+}
+
+TEST_F(MoveStateTest, DirectoryRenameBeforeTheIndexes) {
+    Stick s;
+    s.dirs = {"d9", "d2"};  // the root's index still names d1
+    s.indexes = {{"d9", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d9/a"};
+    s.group = group("d9/a", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d9/a", "d2/b"}, 2);
+    expect_data_under_a_name("d9/a");
+}
+
+TEST_F(MoveStateTest, DirectoryRenameBeforeThePathsSettled) {
+    Stick s;
+    s.root_index = s.dirs = {"d9", "d2"};
+    s.indexes = {{"d9", {file_entry("a", "a", 1)}}, {"d2", {file_entry("b", "", 1)}}};
+    s.files = {"d9/a"};
+    s.group = group("d9/a", "d1/a", true, 2);
+    lay_out(s);
+    expect_readable({"d9/a", "d2/b"}, 2);
+    expect_data_under_a_name("d9/a");
+}
 
 TEST_F(CrashStateTest, LinkAfterThePrimaryWasMarkedOnly) {
     // Also what unlink leaves between the group's removal and the file's

@@ -80,6 +80,10 @@ const std::vector<Step> kSteps = {
     {"rmdir", "rmdir empty", "."},
     {"chmod_640", "chmod 640 'y?'", "'y?'"},
     {"append", "printf 'more\\n' >> 'a:b'", "'a:b'"},
+    // A hard-linked file's first name goes: its data moves to the other
+    // name, in another directory (two directory updates on vfat).
+    {"link_across", "ln 'a:b' 'sub2:/al'", "'a:b' 'sub2:' ."},
+    {"unlink_primary", "rm 'a:b'", "'sub2:/al' 'sub2:' .", false, Issue::CrossDirRename},
 };
 
 const char* const kRecordAndReplay = R"sh(

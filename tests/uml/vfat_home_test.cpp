@@ -346,7 +346,9 @@ expect_eq link.data_after_unlink "$(printf 'shared\nmore\nagain')" "$(cat 'd:odd
 }
 
 // Another computer reads the stick with its own FAT driver (mtools here):
-// a file with several names shows under its first one, with its data.
+// a file with several names shows under its first one, with its data; under
+// another of its names once the first is unlinked; and under its new name
+// (or in its new directory) once renamed.
 TEST_F(VfatHome, HardLinkedFileShowsUnderItsFirstNameOnOtherComputers) {
     GuestResult r = run_home(R"sh(
 mkdir d1 d2 d3
@@ -356,6 +358,8 @@ check primary.link3 ln d1/a 'd3/c:odd'
 echo more >> 'd3/c:odd'
 echo object > tmp && ln tmp d2/obj && rm tmp
 mkdir e && echo inner > e/f && ln e/f g && mv e e2
+mkdir h2 h3 && echo second > h1 && ln h1 h2/k && ln h1 'h3/m:odd' && rm h1
+echo third > p1 && ln p1 h3/q && mv p1 h2/renamed
 )sh",
                              R"sh(
 expect_eq primary.count 3 "$(stat -c %h d2/b)"
@@ -363,6 +367,8 @@ expect_eq primary.data "$(printf 'shared\nmore')" "$(cat d2/b)"
 expect_eq primary.obj object "$(cat d2/obj)"
 expect_eq primary.moved_dir inner "$(cat g)"
 expect_eq primary.moved_dir_count 2 "$(stat -c %h e2/f)"
+expect_eq primary.heir "$(printf 'second\n2')" "$(cat 'h3/m:odd'; stat -c %h h2/k)"
+expect_eq primary.renamed "$(printf 'third\n2')" "$(cat h3/q; stat -c %h h2/renamed)"
 )sh");
     expect_listing_survived();
     EXPECT_TRUE(r.all_passed());
@@ -378,8 +384,20 @@ expect_eq primary.moved_dir_count 2 "$(stat -c %h e2/f)"
         // link, then unlink of the old name (git's objects): under the new one.
         EXPECT_TRUE(has(mdir_names(image_, "::/pershome/d2"), "obj"));
         EXPECT_FALSE(has(mdir_names(image_, "::/pershome"), "tmp"));
+        // The first name unlinked: under the next one FAT holds as itself.
+        EXPECT_FALSE(has(mdir_names(image_, "::/pershome"), "h1"));
+        EXPECT_TRUE(has(mdir_names(image_, "::/pershome/h2"), "k"));
+        EXPECT_TRUE(has(mdir_names(image_, "::/pershome/h2"), "renamed"));
+        EXPECT_FALSE(has(mdir_names(image_, "::/pershome/h3"), "q"));
+        // Nothing left in the (hidden) link pool.
+        EXPECT_EQ(mdir_names(image_, "::/pershome/PERSHOME.LNK"), std::vector<std::string>{});
     } catch (const std::exception& e) {
         ADD_FAILURE() << e.what();
+    }
+    for (const auto& [path, want] : std::vector<std::pair<std::string, std::string>>{
+             {"h2/k", "second\n"}, {"h2/renamed", "third\n"}, {"e2/f", "inner\n"}}) {
+        ToolResult got = run_tool({"mtype", "-i", image_.string(), "::/pershome/" + path});
+        EXPECT_EQ(got.out, want) << path << ": " << got.text();
     }
     ToolResult a = run_tool({"mtype", "-i", image_.string(), "::/pershome/d1/a"});
     EXPECT_EQ(a.status, 0) << a.text();
