@@ -226,6 +226,91 @@ bool settle_entry(Entry& e, const struct stat& st) {
     return false;
 }
 
+namespace {
+
+struct Listing {
+    std::map<std::string, BackingItem> items;  // by backing name
+    bool listed = false;                       // the directory could be read
+    bool has_index = false;                    // it holds an index file
+};
+
+Listing list_backing(int dir_fd, const ReconcileOptions& opt, std::vector<std::string>* problems) {
+    Listing l;
+    UniqueFd rd(openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    DIR* dir = rd ? fdopendir(rd.get()) : nullptr;
+    if (!dir) {
+        problems->push_back(std::string("cannot list directory: ") + std::strerror(errno));
+        return l;
+    }
+    rd.release();
+    l.listed = true;
+    while (dirent* de = readdir(dir)) {
+        const std::string name = de->d_name;
+        if (name == "." || name == "..") continue;
+        if (is_reserved_backing_name(name)) {
+            l.has_index = l.has_index || is_index_file_name(name);
+            continue;
+        }
+        struct stat st {};
+        if (opt.lazy_times && (de->d_type == DT_REG || de->d_type == DT_DIR)) {
+            l.items.emplace(name, BackingItem{de->d_type == DT_DIR, st, false});
+            continue;
+        }
+        if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        // FAT holds only files and directories; anything else on a
+        // test backing is not ours to show.
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
+        l.items.emplace(name, BackingItem{S_ISDIR(st.st_mode), st, true});
+    }
+    closedir(dir);
+    return l;
+}
+
+// The entries of `d`'s index file and its slot bookkeeping (into d's
+// writer); a file no slot of verifies marks `d` for a rebuild.
+std::vector<Entry> read_index_file(DirState& d, std::vector<std::string>* problems) {
+    std::uint64_t too_large = 0;
+    auto file = read_all(d.fd.get(), &too_large);
+    if (!file) return {};
+    IndexWriter& w = *d.writer;  // not shared yet: no lock needed
+    w.index_exists = true;
+    int seen = 0;
+    bool over_cap = false;
+    auto read = read_index(file->view(), problems, &seen, &over_cap);
+    if (!read) {
+        // One line, whatever the index holds: the cause, then the cure.
+        problems->push_back(
+            too_large
+                ? "index file of " + std::to_string(too_large) + " bytes, past the cap of " +
+                      std::to_string(kMaxIndexFileSize) + ": ignored, rebuilt from the directory"
+            : over_cap ? "index of more than " + std::to_string(kMaxIndexEntries) +
+                             " entries, past the cap: ignored, rebuilt from the directory"
+                       : "no index slot verifies (" + std::to_string(seen) +
+                             " seen): rebuilt from the directory");
+        w.rebuild = true;
+        d.dirty = true;
+        return {};
+    }
+    IndexWriteState& st = w.state;
+    st.layout.base = SlotSpan{read->base.offset, read->base.length};
+    st.layout.capacity = read->base.capacity;
+    for (const auto& delta : read->deltas)
+        st.layout.deltas.push_back(SlotSpan{delta.offset, delta.length});
+    st.generation = read->base.generation;
+    st.generation_floor = read->max_delta_base;
+    st.force_base = read->strays;
+    // What the stick shows before reconcile: the next write sends the
+    // difference (reconcile's own changes included).
+    st.on_stick = to_records(read->content);
+    d.self.mode = read->content.self.mode;
+    d.self.atime = read->content.self.atime;
+    d.self.mtime = read->content.self.mtime;
+    d.self.ctime = read->content.self.ctime;
+    return std::move(read->content.entries);
+}
+
+}  // namespace
+
 DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::string>* problems,
                   std::vector<std::string>* catch_up) {
     std::vector<std::string> ignored;
@@ -241,74 +326,15 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
     d.self.mtime = ts_of(self_st.st_mtim);
     d.self.ctime = ts_of(self_st.st_ctim);
 
-    // 1. The index, if any slot verifies.
-    std::vector<Entry> indexed;
-    std::uint64_t too_large = 0;
-    if (auto file = read_all(d.fd.get(), &too_large)) {
-        IndexWriter& w = *d.writer;  // not shared yet: no lock needed
-        w.index_exists = true;
-        int seen = 0;
-        bool over_cap = false;
-        auto read = read_index(file->view(), problems, &seen, &over_cap);
-        if (read) {
-            IndexWriteState& st = w.state;
-            st.layout.base = SlotSpan{read->base.offset, read->base.length};
-            st.layout.capacity = read->base.capacity;
-            for (const auto& delta : read->deltas)
-                st.layout.deltas.push_back(SlotSpan{delta.offset, delta.length});
-            st.generation = read->base.generation;
-            st.generation_floor = read->max_delta_base;
-            st.force_base = read->strays;
-            // What the stick shows before reconcile: the next write sends
-            // the difference (reconcile's own changes included).
-            st.on_stick = to_records(read->content);
-            auto content = &read->content;
-            d.self.mode = content->self.mode;
-            d.self.atime = content->self.atime;
-            d.self.mtime = content->self.mtime;
-            d.self.ctime = content->self.ctime;
-            indexed = std::move(content->entries);
-        } else {
-            // One line, whatever the index holds: the cause, then the cure.
-            problems->push_back(
-                too_large ? "index file of " + std::to_string(too_large) +
-                                " bytes, past the cap of " + std::to_string(kMaxIndexFileSize) +
-                                ": ignored, rebuilt from the directory"
-                : over_cap ? "index of more than " + std::to_string(kMaxIndexEntries) +
-                                 " entries, past the cap: ignored, rebuilt from the directory"
-                           : "no index slot verifies (" + std::to_string(seen) +
-                                 " seen): rebuilt from the directory");
-            w.rebuild = true;
-            d.dirty = true;
-        }
-    }
+    // 1. What the backing holds. A lookup of a name that is not there
+    // reads a whole FAT directory: the index file is opened only when the
+    // listing shows one (or the directory could not be listed).
+    Listing listing = list_backing(d.fd.get(), opt, problems);
+    std::map<std::string, BackingItem>& backing = listing.items;
 
-    // 2. What the backing holds.
-    std::map<std::string, BackingItem> backing;
-    {
-        UniqueFd rd(openat(d.fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        DIR* dir = rd ? fdopendir(rd.get()) : nullptr;
-        if (dir) {
-            rd.release();
-            while (dirent* de = readdir(dir)) {
-                const std::string name = de->d_name;
-                if (name == "." || name == ".." || is_reserved_backing_name(name)) continue;
-                struct stat st {};
-                if (opt.lazy_times && (de->d_type == DT_REG || de->d_type == DT_DIR)) {
-                    backing.emplace(name, BackingItem{de->d_type == DT_DIR, st, false});
-                    continue;
-                }
-                if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-                // FAT holds only files and directories; anything else on a
-                // test backing is not ours to show.
-                if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
-                backing.emplace(name, BackingItem{S_ISDIR(st.st_mode), st, true});
-            }
-            closedir(dir);
-        } else {
-            problems->push_back(std::string("cannot list directory: ") + std::strerror(errno));
-        }
-    }
+    // 2. The index, if any slot verifies.
+    std::vector<Entry> indexed;
+    if (listing.has_index || !listing.listed) indexed = read_index_file(d, problems);
 
     // 3. Index entries whose backing vanished drop out; the rest are checked
     // against what the backing says they are.

@@ -305,7 +305,7 @@ DirState* Fs::dir_of(OpLocks& l, fuse_ino_t ino, int* err) {
     return n->dir.get();
 }
 
-AttrRef Fs::attrs(fuse_ino_t ino) {
+AttrRef Fs::attrs(fuse_ino_t ino, std::optional<struct stat>* backing) {
     Node* n = node(ino);
     if (!n) return {};
     if (ino == FUSE_ROOT_ID) return {&n->dir->self, n->dir.get()};
@@ -318,11 +318,11 @@ AttrRef Fs::attrs(fuse_ino_t ino) {
     Node* parent = node(n->parent);
     if (!parent || !parent->dir) return {};
     Entry* e = parent->dir->find(n->name);
-    if (e) settle(*parent->dir, *e);
+    if (e) settle(*parent->dir, *e, backing);
     return {e, parent->dir.get()};
 }
 
-void Fs::settle(DirState& d, Entry& e) {
+void Fs::settle(DirState& d, Entry& e, std::optional<struct stat>* backing) {
     if (e.unsettled == Entry::Unsettled::No) return;
     struct stat st {};
     if (e.real.empty() || fstatat(dir_fd(d), e.real.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -330,6 +330,7 @@ void Fs::settle(DirState& d, Entry& e) {
         return;
     }
     if (settle_entry(e, st)) mark_dirty(&d);
+    if (backing) *backing = st;
 }
 
 std::optional<Location> Fs::locate(fuse_ino_t ino) {
@@ -405,7 +406,10 @@ void Fs::notice_passthrough_writes(fuse_ino_t ino, bool ours) {
 
 int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
     notice_passthrough_writes(ino);
-    AttrRef a = attrs(ino);
+    // A first lookup settles the entry from its backing object: that stat
+    // gives the size too (on vfat each stat reads the directory).
+    std::optional<struct stat> settled;
+    AttrRef a = attrs(ino, &settled);
     if (!a.entry) return ENOENT;
     const Entry& e = *a.entry;
     const Node* n = node(ino);
@@ -423,7 +427,9 @@ int Fs::stat_node(fuse_ino_t ino, struct stat* st) {
         st->st_size = static_cast<off_t>(e.target.size());
     } else if (e.type == NodeType::File || e.type == NodeType::Dir) {
         struct stat b {};
-        if (auto loc = locate(ino)) {
+        if (settled) {
+            b = *settled;
+        } else if (auto loc = locate(ino)) {
             const int flags = AT_SYMLINK_NOFOLLOW | (loc->name.empty() ? AT_EMPTY_PATH : 0);
             if (fstatat(loc->dirfd, loc->name.c_str(), &b, flags) != 0) return errno;
         } else if (!n->open_fds.empty()) {

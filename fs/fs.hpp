@@ -214,10 +214,12 @@ class Fs {
     // The lock of directory `ino` (null if there is no such node).
     std::shared_ptr<std::mutex> dir_mutex(fuse_ino_t ino);
     std::shared_ptr<std::mutex> pool_mutex() const { return pool_mu_; }
-    // (Settles the entry's backing times a lazy load left: settle().)
-    AttrRef attrs(fuse_ino_t ino);
-    // Looks up what a lazy load left of `e` (in `d`) in its backing object.
-    void settle(DirState& d, Entry& e);
+    // (Settles the entry's backing times a lazy load left: settle(); what
+    // that found of the backing object goes to `backing` if given.)
+    AttrRef attrs(fuse_ino_t ino, std::optional<struct stat>* backing = nullptr);
+    // Looks up what a lazy load left of `e` (in `d`) in its backing object
+    // (into `backing`, if given).
+    void settle(DirState& d, Entry& e, std::optional<struct stat>* backing = nullptr);
     std::optional<Location> locate(fuse_ino_t ino);
     // The O_PATH fd of `d`'s backing directory, opened again (from its
     // parent's, by its current backing name) if closed: at most kDirFds of

@@ -99,6 +99,10 @@ bool is_reserved_dos_name(std::string_view name) {
     return false;
 }
 
+bool is_index_file_name(std::string_view name) {
+    return iequals(name, kIndexFileName);
+}
+
 bool is_reserved_backing_name(std::string_view name) {
     return iequals(name, kIndexFileName) || iequals(name, kLinkPoolName) ||
            iequals(name, kLastUseName);

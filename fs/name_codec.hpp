@@ -31,6 +31,8 @@ bool is_reserved_dos_name(std::string_view name);
 
 // True for the index and link-pool names (any case).
 bool is_reserved_backing_name(std::string_view name);
+// `name` is the index file's (FAT folds case: so does this).
+bool is_index_file_name(std::string_view name);
 
 // True when a FAT long-name entry holds `name` exactly, so it can be stored
 // as itself and stays readable on other computers. Case-only collisions are
