@@ -56,8 +56,10 @@ FS='$FS' WL='$WL' OUT='$T/results' LOG='$T/pershome-fs.log'
 REPS=$REPS REPS_BIG=$REPS_BIG FLUSH=$FLUSH CREATES='$CREATES' WALK_FILES=$WALK_FILES WALK_DIRS=$WALK_DIRS ONLY='$ONLY' FS_OPTS='$FS_OPTS'
 . '$UML_SRC/bench/fs/uml-guest.sh'
 EOF
-echo "bench-fs-uml: one boot of user-mode Linux, $(uname -m) host, kernel vfat on a FAT32 image ($REPS rounds)"
+echo "bench-fs-uml: one boot of user-mode Linux, $(uname -m) host, kernel vfat on a FAT32 image ($REPS rounds)," \
+    "load average $(load_average) at the start"
 uml_run "$T" "$T/guest.sh" 3600 "ubdb=$T/stick.img" | grep -E '^(@@fail|@@\||#)' || true
+echo "bench-fs-uml: load average $(load_average) at the end"
 
 declare -A R
 while read -r key value; do R[$key]+=" $value"; done < "$T/results"
@@ -73,6 +75,9 @@ for n in $CREATES; do
         "$(get "creates,plain,$n")" "$(get "creates,mapped,$n")" \
         "$(ratio "creates,plain,$n" "creates,mapped,$n")" "<= 1.50" \
         "$(ratio "creates,direct,$n" "creates,plain,$n")"
+done
+for n in $CREATES; do
+    echo "illegal/legal at $n, each round: $(each_round "${R[creates,plain,$n]:-}" "${R[creates,mapped,$n]:-}")"
 done
 for n in $CREATES; do
     k=index,mapped,$n

@@ -44,3 +44,12 @@ paired() {
         for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
         printf "%.2f", r[int((n + 1) / 2)] }'
 }
+# each_round "TIMES_A" "TIMES_B": every round's B/A, in round order: how far
+# the rounds spread around the median that paired gives.
+each_round() {
+    awk -v p="$1" -v o="$2" 'BEGIN {
+        n = split(p, tp, " "); split(o, to, " ")
+        for (i = 1; i <= n; i++) printf "%s%.2f", (i > 1 ? " " : ""), (tp[i] > 0 ? to[i] / tp[i] : 0) }'
+}
+# load_average: the machine's 1-minute load average (figures depend on it).
+load_average() { cut -d' ' -f1 /proc/loadavg; }
