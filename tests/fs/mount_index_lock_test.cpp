@@ -260,6 +260,13 @@ int held_while_b_answers(GatedBacking& g, Mount& m, const std::function<int()>& 
     return done.get();
 }
 
+// Directories A and B, B with its file g (0644).
+void make_a_and_b(Mount& m) {
+    ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
+    write_file(m.path("B/g"), "b");
+}
+
 // A 0600 create in A, whose entry reaches A's index before the file exists
 // (keeps_mode_only_in_index), held in that write while B answers.
 int create_held_while_b_answers(GatedBacking& g, Mount& m) {
@@ -308,9 +315,7 @@ TEST(DirLock, IndexWriteOfAnOperationHeldStallsNoOtherDirectory) {
     TempTree t;
     GatedBacking g(t.root());
     Mount m(g.mnt(), t.mnt(), "flush=3600");
-    ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
-    ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
-    write_file(m.path("B/g"), "b");
+    make_a_and_b(m);
     // A has an index already, so the create's write stays inside its file.
     write_file(m.path("A/f"), "a");
     ASSERT_EQ(chmod(m.path("A/f").c_str(), 0600), 0);
@@ -327,9 +332,7 @@ TEST(DirLock, AFirstIndexWriteHeldStallsNoOtherDirectory) {
     TempTree t;
     GatedBacking g(t.root());
     Mount m(g.mnt(), t.mnt(), "flush=3600");
-    ASSERT_EQ(mkdir(m.path("A").c_str(), 0755), 0);
-    ASSERT_EQ(mkdir(m.path("B").c_str(), 0755), 0);
-    write_file(m.path("B/g"), "b");
+    make_a_and_b(m);
     fsync_dirs(m, {"", "B"});
     ASSERT_FALSE(exists(g.source() + "/A/PERSHOME.IDX"));
     g.close_gate();
