@@ -54,7 +54,11 @@ mount -t tmpfs -o mode=0755 tmpfs /media
 # Xvfb picks a free display itself and tells us which. Only its socket in
 # our private /tmp: the abstract one (-nolisten local) is shared by every
 # mount namespace, and a second test's Xvfb, also :0 there, answered ours.
-Xvfb -displayfd 3 -screen 0 800x600x24 -nolisten tcp -nolisten local 3>"$work/display" 2>"$work/xvfb.log" &
+# -noreset: an X server resets when its last client leaves, and a client
+# connecting meanwhile is refused ("cannot open display"), as the dialog
+# started right after the previous one's screenshot once was.
+Xvfb -displayfd 3 -screen 0 800x600x24 -nolisten tcp -nolisten local -noreset \
+    3>"$work/display" 2>"$work/xvfb.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/display" ] && break; sleep 0.1; done
 [ -s "$work/display" ] || fail "Xvfb did not start: $(cat "$work/xvfb.log")"
