@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "tests/support/temp_dir.hpp"
@@ -21,13 +20,6 @@ namespace fs = std::filesystem;
 using namespace pershome::test;
 using namespace pershome::test::uml;
 using namespace std::chrono_literals;
-
-std::string read_text(const fs::path& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 class PersistentHome : public testing::Test {
   protected:
@@ -55,9 +47,9 @@ class PersistentHome : public testing::Test {
         }
         return r;
     }
-    std::string daemon_log() { return read_text(tmp_ / "pershomed.log"); }
+    std::string daemon_log() { return read_file(tmp_ / "pershomed.log"); }
     std::string login_out(const std::string& name) {
-        return read_text(tmp_ / ("login-" + name + ".out"));
+        return read_file(tmp_ / ("login-" + name + ".out"));
     }
 
     TempDir tmp_{"pershome-uml"};
@@ -150,7 +142,7 @@ check fsck_clean_again fsck.fat -n /dev/ubdb
     auto names = mdir_names(stick, "::/pershome");
     for (const char* want : {"Biofuel feedstock report (draft 1).odt", "after-kill.txt", "Notes"})
         EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
-    std::string listing = read_text(tmp_ / "listing-1");
+    std::string listing = read_file(tmp_ / "listing-1");
     EXPECT_NE(listing.find("./1733300000.M1P2.host:2,S|f|640|1|5|"), std::string::npos) << listing;
     EXPECT_NE(listing.find("./hardlink.txt|f|644|2|2|"), std::string::npos) << listing;
     EXPECT_NE(listing.find("./latest.odt|l|777|1|"), std::string::npos) << listing;
@@ -434,10 +426,9 @@ TEST_F(PersistentHome, HostileAndManySticks) {
 check system_up system_up || exit 1
 signal_host ready
 check plugged wait_for_host plugged 60 || exit 1
-_prop_has() { device_prop "$1" "$2" | grep -q "$3"; }
-check probed wait_until 30 _prop_has ubdb HasHome "^b false" || exit 1
-check says_file _prop_has ubdb Error "pershome is a file, not a folder"
-check label_escaped _prop_has ubdb Label 'x1b\[31mY'
+check probed wait_until 30 prop_has ubdb HasHome "^b false" || exit 1
+check says_file prop_has ubdb Error "pershome is a file, not a folder"
+check label_escaped prop_has ubdb Label 'x1b\[31mY'
 login_start a joseph
 exec 7>/run/login-a.in
 check open_a login_wait_open a
@@ -488,11 +479,10 @@ TEST_F(PersistentHome, AnExfatStickWhereTheKernelHasNoExfatIsNamedAndFallsBack) 
 check system_up system_up || exit 1
 signal_host ready
 check plugged wait_for_host plugged 60 || exit 1
-_prop_has() { device_prop "$1" "$2" | grep -q "$3"; }
-check seen wait_until 30 _prop_has ubdb FsType '"exfat"' || exit 1
-check labelled _prop_has ubdb Label '"EXSTICK"'
-check failed wait_until 30 _prop_has ubdb State '"failed"'
-check says_why _prop_has ubdb Error "kernel cannot mount exfat (it has no exfat driver)"
+check seen wait_until 30 prop_has ubdb FsType '"exfat"' || exit 1
+check labelled prop_has ubdb Label '"EXSTICK"'
+check failed wait_until 30 prop_has ubdb State '"failed"'
+check says_why prop_has ubdb Error "kernel cannot mount exfat (it has no exfat driver)"
 check logged grep -q "ubdb.*this machine's kernel cannot mount exfat" "$SHARED/pershomed.log"
 login_start p patron
 exec 7>/run/login-p.in

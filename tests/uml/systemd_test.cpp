@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "tests/support/temp_dir.hpp"
@@ -24,13 +22,6 @@ namespace fs = std::filesystem;
 using namespace pershome::test;
 using namespace pershome::test::uml;
 using namespace std::chrono_literals;
-
-std::string read_text(const fs::path& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 // Joseph logs in with his stick; the admin restarts pershomed, then it is
 // killed with SIGKILL (systemd restarts it), then stopped (the next bus call
@@ -134,17 +125,17 @@ sleep 1000 > /run/login-b.in &
     if (!r.all_passed()) {
         tmp.keep();
         ADD_FAILURE() << r.describe() << "\nguest uptime at init, modules, switch to systemd: "
-                      << read_text(tmp / "uml/init-started")
-                      << read_text(tmp / "uml/modules-loaded") << read_text(tmp / "uml/switched")
+                      << read_file(tmp / "uml/init-started")
+                      << read_file(tmp / "uml/modules-loaded") << read_file(tmp / "uml/switched")
                       << "pershomed's journal:\n"
-                      << read_text(tmp / "pershomed.log");
+                      << read_file(tmp / "pershomed.log");
     }
     std::cerr << "systemd guest: runner started " << r.boot_time.count() << " ms after boot, "
               << r.total_time.count() << " ms in all\n";
-    EXPECT_NE(read_text(tmp / "fs-cgroup").find(".scope"), std::string::npos);
+    EXPECT_NE(read_file(tmp / "fs-cgroup").find(".scope"), std::string::npos);
     // At the orderly shutdown: pershome-fs ended (its index written) before
     // the stick under it was unmounted.
-    const std::string console = read_text(tmp / "uml/console.log");
+    const std::string console = read_file(tmp / "uml/console.log");
     const auto scope_stopped = console.find("Stopped pershome-fs-20001-");
     const auto stick_unmounted = console.find("Unmounting run-pershome-sticks-ubdb");
     EXPECT_NE(scope_stopped, std::string::npos);

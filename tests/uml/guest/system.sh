@@ -56,4 +56,6 @@ session_prop() {
         org.pershome1.Session "$2" 2>&1
 }
 prop_is() { [ "$("$1" "$2" "$3")" = "$4" ]; }
+# prop_has DEVICE PROPERTY REGEX: the device's property matches REGEX.
+prop_has() { device_prop "$1" "$2" | grep -q "$3"; }
 mounted_at() { awk -v p="$1" '$5 == p { t = $0 } END { if (t != "") { sub(/.* - /, "", t); split(t, a, " "); print a[1] } }' /proc/self/mountinfo; }
