@@ -49,13 +49,18 @@ bool DirState::has_room_for(const Entry& e) const {
     return entries.size() < kMaxIndexEntries && bytes + index_bytes(e) <= kIndexBudget;
 }
 
-std::optional<BeneathPath> open_parent_beneath(int root_fd, const std::string& path) {
-    const auto slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+UniqueFd open_dir_beneath(int root_fd, const std::string& path) {
     open_how how{};
     how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_fd, dir.c_str(), &how, sizeof how)));
+    const char* p = path.empty() ? "." : path.c_str();
+    return UniqueFd(static_cast<int>(::syscall(SYS_openat2, root_fd, p, &how, sizeof how)));
+}
+
+std::optional<BeneathPath> open_parent_beneath(int root_fd, const std::string& path) {
+    const auto slash = path.rfind('/');
+    UniqueFd fd =
+        open_dir_beneath(root_fd, slash == std::string::npos ? "" : path.substr(0, slash));
     if (!fd) return std::nullopt;
     return BeneathPath{std::move(fd), slash == std::string::npos ? path : path.substr(slash + 1)};
 }
