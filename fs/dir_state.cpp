@@ -394,15 +394,16 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                 // the two directory writes of a move into or out of the
                 // pool leaves (vfat writes the new entry first: on FAT both
                 // entries then share the file's clusters until fsck.vfat).
-                // Removing it would free those clusters: left alone.
+                // Removing it would free those clusters: left alone, and
+                // kept claimed (never shown twice, never an heir's name).
                 if (problem_room(catch_up))
                     catch_up->push_back(
                         "leftover of a move to or from the link pool, left alone: " + e.real);
                 pool_leftovers.insert(e.real);
+            } else if (!e.real.empty()) {
+                // A move out of the pool that never got to the rename.
                 e.real.clear();
                 d.dirty = true;
-            } else {
-                e.real.clear();
             }
             if (e.type == NodeType::Dir) e.type = NodeType::File;
             d.add(std::move(e));

@@ -772,10 +772,10 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
         }
         DirState* p = pool();
         Entry* pe = p ? p->find(link_name(id)) : nullptr;
-        // A leftover of a move into the pool (the pool has the file): its
-        // unlink failing leaves it for --check, the name goes anyway.
-        if (!e->real.empty() && !data_gone && (!pe || !pe->at_path))
-            (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
+        // A leftover of a move into or out of the pool (the pool has the
+        // file; on FAT both entries share its clusters until fsck.vfat) is
+        // never removed here: that would free them (section 7).
+        if (!e->real.empty() && !data_gone && !pe) (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
         d.remove(name);
         mark_dirty(&d);
         if (!pe) return 0;
