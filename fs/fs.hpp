@@ -37,6 +37,8 @@
 //   (backing_fsync's own mutex is a leaf around the fsync call alone, and
 //   so is WriteBehind's; its worker takes 2 then, after letting go, 3, so
 //   WriteBehind::drain is called holding none of 1-3.)
+// The background mover (link_pool_out.cpp) takes 1-3 as an operation does
+// (OpLocks, in order); its search of the tree holds none while it reads.
 // Writer locks of two directories are never held together.
 #pragma once
 

@@ -111,7 +111,7 @@ void Fs::move_out_of_pool(std::uint64_t id) {
             unlink_last_but_one(l, id, nullptr);
             pe = pool_->find(link_name(id));
             if (!pe || pe->at_path) return;
-            why = "its one name is not one FAT holds as itself";
+            why = "its one name cannot take it (not one FAT holds as itself, or taken)";
             break;
         }
         DirState* d = loaded_dir(dir);
