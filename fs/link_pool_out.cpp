@@ -95,7 +95,8 @@ void Fs::move_out_of_pool(std::uint64_t id) {
             const Entry* pe = pool_ ? pool_->find(link_name(id)) : nullptr;
             if (!pe || pe->at_path || stopping_) return;
             const auto h = heirs(id);
-            if (i >= h.size()) break;  // (none loaded: a later load queues it again)
+            if (h.empty()) return;  // (none loaded: a later load queues it again)
+            if (i >= h.size()) break;
             dir = h[i].first;
         }
         // The pool's lock keeps every move of a directory above it away
@@ -104,6 +105,7 @@ void Fs::move_out_of_pool(std::uint64_t id) {
         const Entry* pe = pool_ ? pool_->find(link_name(id)) : nullptr;
         if (!pe || pe->at_path) return;
         const auto h = heirs(id);
+        if (h.empty()) return;
         if (i >= h.size()) break;
         if (h[i].first != dir) continue;  // (changed meanwhile: the next round looks again)
         if (pe->nlink < 2) {

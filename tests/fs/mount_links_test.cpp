@@ -222,6 +222,31 @@ TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownMovesTheDataToOneFound)
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
 }
 
+// The same with two names: the one found is the file's last, and becomes
+// a plain file holding the data.
+TEST_F(LinksTest, UnlinkingThePrimaryWithItsOneOtherNameUnknownLeavesThatAPlainFile) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, false);
+        m.unmount();
+    }
+    {
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_TRUE(wait_until([&] {
+            return exists(b("d2/b")) && backing_files(b("PERSHOME.LNK")).empty();
+        })) << "pool: "
+            << backing_files(b("PERSHOME.LNK")).size() << " files";
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d2/b")), "data");
+    EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+}
+
 TEST_F(LinksTest, ReplacingThePrimaryByARenameHandsTheDataOn) {
     {
         Mount m(t.backing(), t.mnt());
