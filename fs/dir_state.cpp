@@ -49,13 +49,18 @@ bool DirState::has_room_for(const Entry& e) const {
     return entries.size() < kMaxIndexEntries && bytes + index_bytes(e) <= kIndexBudget;
 }
 
-std::optional<BeneathPath> open_parent_beneath(int root_fd, const std::string& path) {
-    const auto slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+UniqueFd open_dir_beneath(int root_fd, const std::string& path) {
     open_how how{};
     how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-    UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, root_fd, dir.c_str(), &how, sizeof how)));
+    const char* p = path.empty() ? "." : path.c_str();
+    return UniqueFd(static_cast<int>(::syscall(SYS_openat2, root_fd, p, &how, sizeof how)));
+}
+
+std::optional<BeneathPath> open_parent_beneath(int root_fd, const std::string& path) {
+    const auto slash = path.rfind('/');
+    UniqueFd fd =
+        open_dir_beneath(root_fd, slash == std::string::npos ? "" : path.substr(0, slash));
     if (!fd) return std::nullopt;
     return BeneathPath{std::move(fd), slash == std::string::npos ? path : path.substr(slash + 1)};
 }
@@ -389,15 +394,16 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
                 // the two directory writes of a move into or out of the
                 // pool leaves (vfat writes the new entry first: on FAT both
                 // entries then share the file's clusters until fsck.vfat).
-                // Removing it would free those clusters: left alone.
+                // Removing it would free those clusters: left alone, and
+                // kept claimed (never shown twice, never an heir's name).
                 if (problem_room(catch_up))
                     catch_up->push_back(
                         "leftover of a move to or from the link pool, left alone: " + e.real);
                 pool_leftovers.insert(e.real);
+            } else if (!e.real.empty()) {
+                // A move out of the pool that never got to the rename.
                 e.real.clear();
                 d.dirty = true;
-            } else {
-                e.real.clear();
             }
             if (e.type == NodeType::Dir) e.type = NodeType::File;
             d.add(std::move(e));

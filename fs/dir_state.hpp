@@ -177,6 +177,9 @@ struct BeneathPath {
     std::string name;
 };
 std::optional<BeneathPath> open_parent_beneath(int root_fd, const std::string& path);
+// The directory at `path` below the backing root ("" for the root itself,
+// "a/b/" or "a/b"), opened O_PATH the same way; invalid on failure.
+UniqueFd open_dir_beneath(int root_fd, const std::string& path);
 
 DataPath settle_data_path(int root_fd, Entry& e);
 

@@ -91,6 +91,7 @@ Fs::Fs(Options opt, UniqueFd root)
     r.dir->ino = FUSE_ROOT_ID;
     log_findings("/", problems);
     if (r.dir->dirty) dirty_.insert(r.dir.get());
+    queue_pool_out(*r.dir);
 }
 
 Fs::~Fs() {
@@ -302,6 +303,7 @@ DirState* Fs::dir_of(OpLocks& l, fuse_ino_t ino, int* err) {
     n->dir->ino = ino;
     fd_used(n->dir.get());
     if (n->dir->dirty) dirty_.insert(n->dir.get());
+    queue_pool_out(*n->dir);
     return n->dir.get();
 }
 
@@ -770,10 +772,10 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
         }
         DirState* p = pool();
         Entry* pe = p ? p->find(link_name(id)) : nullptr;
-        // A leftover of a move into the pool (the pool has the file): its
-        // unlink failing leaves it for --check, the name goes anyway.
-        if (!e->real.empty() && !data_gone && (!pe || !pe->at_path))
-            (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
+        // A leftover of a move into or out of the pool (the pool has the
+        // file; on FAT both entries share its clusters until fsck.vfat) is
+        // never removed here: that would free them (section 7).
+        if (!e->real.empty() && !data_gone && !pe) (void)unlinkat(dir_fd(d), e->real.c_str(), 0);
         d.remove(name);
         mark_dirty(&d);
         if (!pe) return 0;
@@ -805,6 +807,9 @@ int Fs::remove_name(OpLocks& l, fuse_ino_t parent, DirState& d, const std::strin
             }
         } else if (pe->nlink == 1) {
             unlink_last_but_one(l, id, &d);
+            // (Its one name's directory lock was busy: the mover tries again.)
+            if ((pe = p->find(link_name(id))) && !pe->at_path && out_queue_.insert(id).second)
+                mover_cv_.notify_one();
         }
         return 0;
     }
@@ -1136,6 +1141,7 @@ void Fs::notice_all_passthrough_writes() {
 }
 
 void Fs::start_flusher() {
+    mover_ = std::thread([this] { run_mover(); });
     flusher_ = std::thread([this] {
         std::unique_lock lk(mu_);
         while (!stopping_) {
@@ -1156,7 +1162,9 @@ void Fs::stop_flusher() {
         stopping_ = true;
     }
     stop_cv_.notify_all();
+    mover_cv_.notify_all();
     if (flusher_.joinable()) flusher_.join();
+    if (mover_.joinable()) mover_.join();
 }
 
 }  // namespace pershome::fs

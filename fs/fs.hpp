@@ -37,6 +37,8 @@
 //   (backing_fsync's own mutex is a leaf around the fsync call alone, and
 //   so is WriteBehind's; its worker takes 2 then, after letting go, 3, so
 //   WriteBehind::drain is called holding none of 1-3.)
+// The background mover (link_pool_out.cpp) takes 1-3 as an operation does
+// (OpLocks, in order); its search of the tree holds none while it reads.
 // Writer locks of two directories are never held together.
 #pragma once
 
@@ -52,6 +54,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -305,7 +308,6 @@ class Fs {
     Entry* group_at_path(std::uint64_t id);
     // Whether `e` in `dir` is the name holding its group's data.
     bool is_primary(fuse_ino_t dir, const Entry& e);
-    bool has_groups_at_path();
     // Settles the pool's AT_PATH entries at mount: the place a crash in the
     // middle of a move left the file, or the group gone with its file.
     void resolve_data_paths();
@@ -317,8 +319,16 @@ class Fs {
     // The primary of group `id` is about to go (unlinked, or replaced by a
     // rename): its data moves to another of its names, the heir, as
     // heir_dir() orders them (link_moves.cpp), or into the pool if none
-    // can take it. `home`: as for group_to_pool.
+    // can take it (then, if no other name was known, want_search()).
+    // `home`: as for group_to_pool.
     [[nodiscard]] int group_leaves_primary(OpLocks& l, std::uint64_t id, DirState* home);
+    // Groups whose data is in the pool move out to one of their names in
+    // the background (link_pool_out.cpp), never on a caller's path. Call
+    // with mutex() held. The groups `d` (just loaded) has names of:
+    void queue_pool_out(const DirState& d);
+    // Group `id`'s data went into the pool for lack of a known other name:
+    // a search of the stick looks for a directory holding one.
+    void want_search(std::uint64_t id);
     // The directory of the name group `id`'s data would move to if its
     // primary went (for the caller to take its lock in order); 0 if none.
     fuse_ino_t heir_dir(std::uint64_t id);
@@ -370,6 +380,9 @@ class Fs {
     // Writes every dirty directory (at unmount); takes mutex() itself.
     void flush_all();
     void forget_dirty(DirState* d) { dirty_.erase(d); }
+    // The periodic write-back and the background mover: started after the
+    // daemon forked; stopped before the last write-back (a move under way
+    // is finished first, queued ones and a search are left for later mounts).
     void start_flusher();
     void stop_flusher();
     IndexStats stats() const { return {index_writes_.load(), index_bytes_.load()}; }
@@ -417,10 +430,25 @@ class Fs {
     // the order tried: names FAT holds as themselves first, then by backing
     // path (bytewise); only names in loaded directories are known.
     std::vector<std::pair<fuse_ino_t, std::string>> heirs(std::uint64_t id);
-    // Moves group `id`'s data from its primary to `name` in `d` (its lock
-    // held), at path `to` (link_moves.cpp).
+    // Moves group `id`'s data from its primary, or from the pool, to `name`
+    // in `d` (its lock held), at path `to` (link_moves.cpp).
     [[nodiscard]] int group_to_heir(OpLocks& l, std::uint64_t id, DirState& d,
                                     const std::string& name, const std::string& to, DirState* home);
+    // The background mover (link_pool_out.cpp): queued moves out of the
+    // pool, then searches; each move takes its locks in order.
+    void run_mover();
+    // Runs the queued moves, with mu_ (held by `lk`) let go during each.
+    void run_queued_moves(std::unique_lock<std::mutex>& lk);
+    void move_out_of_pool(std::uint64_t id);
+    // The move of group `id` is not tried again during this mount.
+    void give_up_pool_out(std::uint64_t id, const std::string& why);
+    // Walks the backing tree (no lock held) for directories whose index
+    // names a group of `ids`, and loads each found through the node table
+    // (queue_pool_out takes over). Removes from `ids` the groups found.
+    void search_names(std::set<std::uint64_t>& ids);
+    // Loads the directory at backing path `path` ("" or "a/b/") and those
+    // above it, as lookups would; false if the path is not the tree's now.
+    bool load_backing_path(const std::string& path);
     // The loaded directory holding group `id`'s primary, its lock held by
     // `l` or taken now if free; else null.
     DirState* primary_home(OpLocks& l, std::uint64_t id);
@@ -466,6 +494,11 @@ class Fs {
     std::condition_variable stop_cv_;
     bool stopping_ = false;
     std::thread flusher_;
+    // The mover's work (under mu_): groups to move out of the pool, groups
+    // whose names to search for, groups whose move failed (not retried).
+    std::set<std::uint64_t> out_queue_, search_ids_, out_given_up_;
+    std::condition_variable mover_cv_;
+    std::thread mover_;
     Passthrough passthrough_;
     // Last: its worker finishes (and stamps times) before the rest goes.
     WriteBehind write_behind_;

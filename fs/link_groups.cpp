@@ -135,14 +135,6 @@ int Fs::group_to_pool(OpLocks& l, std::uint64_t id, DirState* home) {
     return 0;
 }
 
-bool Fs::has_groups_at_path() {
-    DirState* p = pool();
-    if (!p) return false;
-    for (const auto& [n, e] : p->entries)
-        if (e.at_path) return true;
-    return false;
-}
-
 void set_group_path(Fs& fs, DirState& p, const std::string& pname, const std::string& real,
                     const std::string& prev, bool at_path) {
     Entry e = *p.find(pname);

@@ -22,10 +22,6 @@
 
 namespace pershome::fs {
 
-namespace {
-
-// A backing name for `name` in `d` that nothing holds: the name itself if
-// FAT can hold it, else a generated one.
 std::optional<std::string> free_backing_name(Fs& fs, DirState& d, const std::string& name) {
     const int dfd = fs.dir_fd(d);
     auto is_free = [&](const std::string& real) {
@@ -38,6 +34,8 @@ std::optional<std::string> free_backing_name(Fs& fs, DirState& d, const std::str
         if (std::string g = fs.generated(name, attempt); is_free(g)) return g;
     return std::nullopt;
 }
+
+namespace {
 
 // `name`'s entry in `d` with backing name `real` ("" for none).
 void set_real(Fs& fs, DirState& d, const std::string& name, const std::string& real) {
@@ -93,14 +91,23 @@ int Fs::group_leaves_primary(OpLocks& l, std::uint64_t id, DirState* home) {
         return group_to_heir(l, id, *d, name, *path + *real, home);
     }
     // (Its other names are in directories not loaded, or none can hold it.)
-    return group_to_pool(l, id, home);
+    const bool none_known = heirs(id).empty();
+    const int err = group_to_pool(l, id, home);
+    // A search of the stick finds one of them, off this caller's path.
+    if (!err && none_known) want_search(id);
+    return err;
 }
 
 int Fs::group_to_heir(OpLocks& l, std::uint64_t id, DirState& d, const std::string& name,
                       const std::string& to, DirState* home) {
     DirState* p = pool();
-    const std::string pname = link_name(id), from = group_at_path(id)->real;
+    const Entry& pe = *p->find(link_name(id));
+    // From its primary, or out of the pool (the same steps: section 7).
+    const bool pooled = !pe.at_path;
+    const std::string pname = pe.name, was = pe.real;
+    const std::string from = pooled ? std::string(kLinkPoolName) + '/' + was : was;
     const std::string real = last_component(to);
+    auto unmoved = [&] { set_group_path(*this, *p, pname, was, "", !pooled); };
     // 1. The heir names its backing name, written: until the file is there,
     // a reader takes it for an ordinary other name (its backing is missing).
     set_real(*this, d, name, real);
@@ -112,27 +119,29 @@ int Fs::group_to_heir(OpLocks& l, std::uint64_t id, DirState& d, const std::stri
     // while it exists, so a crash before the rename changes nothing.
     set_group_path(*this, *p, pname, to, from, true);
     if (int err = flush(l, p)) {
-        set_group_path(*this, *p, pname, from, "", true);
+        unmoved();
         set_real(*this, d, name, "");
         return err;
     }
     // 3. The file moves. vfat writes a move as two directory updates: the
-    // heir's (the file, then its directory's long name) is synced first.
+    // heir's (the file, then its directory's long name) is synced first,
+    // then the old directory's, before anything says the file left it.
     const int dfd = dir_fd(d);  // (pinned: its lock is held)
     auto at = open_parent_beneath(root_fd_.get(), from);
     if (!at ||
         renameat2(at->dir.get(), at->name.c_str(), dfd, real.c_str(), RENAME_NOREPLACE) != 0) {
         const int err = errno;
-        set_group_path(*this, *p, pname, from, "", true);
+        unmoved();
         set_real(*this, d, name, "");
         log(std::string("moving a hard-linked file to another of its names: ") +
             std::strerror(err));
         if (int e = flush(l, p)) return e;
-        return group_to_pool(l, id, home);
+        return pooled ? err : group_to_pool(l, id, home);
     }
     if (int e = l.exclusive_io([&] {
             int r = fsync_backing(dfd, real);
-            return r ? r : fsync_backing(dfd, "");
+            if (!r) r = fsync_backing(dfd, "");
+            return r ? r : fsync_backing(at->dir.get(), "");
         }))
         log(std::string("moving a hard-linked file to another name: sync failed: ") +
             std::strerror(e));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "fs/fs.hpp"
@@ -16,5 +17,8 @@ void set_group_path(Fs& fs, DirState& p, const std::string& pname, const std::st
 // The name in `home` (if given) whose backing file was at path `from`
 // forgets it: the data left.
 void forget_primary(Fs& fs, DirState* home, std::uint64_t id, const std::string& from);
+// A backing name for `name` in `d` (its lock held) that nothing holds: the
+// name itself if FAT can hold it, else a generated one.
+std::optional<std::string> free_backing_name(Fs& fs, DirState& d, const std::string& name);
 
 }  // namespace pershome::fs

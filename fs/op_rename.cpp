@@ -253,10 +253,11 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     fs.settle(*sd, *src);  // its copies below carry its times
     Entry* dst = dd->find(newname);
     RenameLocks need;
-    // (A directory may hold the name that holds a hard-linked file's data.)
-    need.pool =
-        src->linked() || (dst && dst->linked()) ||
-        (src->type == NodeType::Dir && !(flags & RENAME_EXCHANGE) && fs.has_groups_at_path());
+    // (A directory may hold the name that holds a hard-linked file's data,
+    // or one the data is moving to: every directory rename takes the pool's
+    // lock, so that no link or move records a path this rename changes.)
+    need.pool = src->linked() || (dst && dst->linked()) ||
+                (src->type == NodeType::Dir && !(flags & RENAME_EXCHANGE));
     if (dst && dst->type == NodeType::Dir && !(flags & RENAME_EXCHANGE))
         need.dst_dir = fs.node_for(newparent, *dst);
     // (A replaced name holding a hard-linked file's data hands it on.)

@@ -26,10 +26,15 @@
 
 #include <gtest/gtest.h>
 
+#include "fs/index_format.hpp"
 #include "tests/fs/mount_harness.hpp"
 
 namespace pershome::fs::test {
 namespace {
+
+using pershome::fs::Entry;
+using pershome::fs::IndexContent;
+using pershome::fs::NodeType;
 
 bool exists(const std::string& p) {
     struct stat st {};
@@ -181,6 +186,122 @@ TEST(LinksCrash, SigkillWhilePrimariesMoveLosesNothing) {
         if (HasFailure()) break;
     }
     std::printf("links crash: %d rounds, %d files linked and moved\n", kRounds, created);
+}
+
+// ---- Files leaving the link pool (link_pool_out.cpp) ----
+
+void write_index(const std::string& dir, const IndexContent& c) {
+    write_file(dir + "/PERSHOME.IDX", encode_slot(1, kSlotAlign * 2, serialize_payload(c)));
+}
+
+Entry entry(const std::string& name, const std::string& real, NodeType type,
+            std::uint64_t link_id) {
+    Entry e;
+    e.name = name;
+    e.real = real;
+    e.type = type;
+    e.mode = type == NodeType::Dir ? 0755 : 0644;
+    e.link_id = link_id;
+    e.mtime = e.ctime = e.atime = {1700000000, 0};
+    return e;
+}
+
+std::string group_name(int k) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016x", k);
+    return buf;
+}
+
+// A version 1-2 stick: files g1..gN, each named d1/gK and d2/gK, their data
+// in the link pool.
+void lay_out_pooled(const std::string& backing, int n) {
+    for (const char* d : {"d1", "d2", "PERSHOME.LNK"})
+        ASSERT_EQ(mkdir((backing + "/" + d).c_str(), 0755), 0);
+    IndexContent root, d1, d2, pool;
+    root.self = entry("", "", NodeType::Dir, 0);
+    root.entries = {entry("d1", "d1", NodeType::Dir, 0), entry("d2", "d2", NodeType::Dir, 0)};
+    for (int k = 1; k <= n; ++k) {
+        const std::string g = "g" + std::to_string(k);
+        d1.entries.push_back(entry(g, "", NodeType::File, k));
+        d2.entries.push_back(entry(g, "", NodeType::File, k));
+        Entry pe = entry(group_name(k), group_name(k), NodeType::File, 0);
+        pe.nlink = 2;
+        pool.entries.push_back(pe);
+        const std::string f = backing + "/PERSHOME.LNK/" + group_name(k);
+        write_file(f, "file " + std::to_string(k) + "\n");
+        const timespec ts[2] = {{1700000000, 0}, {1700000000, 0}};
+        ASSERT_EQ(utimensat(AT_FDCWD, f.c_str(), ts, 0), 0);
+    }
+    write_index(backing, root);
+    write_index(backing + "/d1", d1);
+    write_index(backing + "/d2", d2);
+    write_index(backing + "/PERSHOME.LNK", pool);
+}
+
+// SIGKILL while the files of an old stick move out of the pool (a listing
+// of d1 queues them all): after each kill, --check finds no damage and
+// every name reads its file with both names counted; in the end every file
+// is out of the pool, under one of its names.
+TEST(LinksCrash, SigkillWhileFilesLeaveThePoolLosesNothing) {
+    TempTree t;
+    constexpr int kFiles = 100, kRounds = 20;
+    int rounds = 0;
+    lay_out_pooled(t.backing(), kFiles);
+    ASSERT_FALSE(HasFailure());
+    std::mt19937 rng(20261205u);
+    auto expect_all = [&](const std::string& mnt, const std::string& when) {
+        for (int k = 1; k <= kFiles; ++k)
+            for (const char* d : {"d1", "d2"}) {
+                const std::string n = mnt + "/" + d + "/g" + std::to_string(k);
+                EXPECT_EQ(read_file(n), "file " + std::to_string(k) + "\n") << when << n;
+                struct stat st {};
+                EXPECT_EQ(lstat(n.c_str(), &st), 0) << when << n;
+                EXPECT_EQ(st.st_nlink, 2u) << when << n;
+            }
+    };
+    std::size_t left = kFiles;
+    for (int round = 0; round < kRounds && left > 0; ++round) {
+        {
+            Mount m(t.backing(), t.mnt(), "flush=1");
+            DIR* d = opendir(m.path("d1").c_str());
+            while (d && readdir(d)) {
+            }
+            if (d) closedir(d);
+            std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 25));
+            m.crash();
+        }
+        const std::string check = run(fs_binary() + " --check " + t.backing() + " 2>&1");
+        std::smatch damage;
+        ASSERT_TRUE(std::regex_search(check, damage, std::regex("([0-9]+) damage"))) << check;
+        EXPECT_EQ(damage[1].str(), "0") << "round " << round << ":\n" << check;
+        // (Read-only: nothing moves but in the rounds' own mounts.)
+        Mount m(t.backing(), t.mnt(), "ro");
+        expect_all(t.mnt(), "round " + std::to_string(round) + ": ");
+        m.unmount();
+        left = pool_files(t.backing()).size();
+        ++rounds;
+        if (HasFailure()) return;
+    }
+    {
+        Mount m(t.backing(), t.mnt());
+        expect_all(t.mnt(), "last mount: ");
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (!pool_files(t.backing()).empty() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        EXPECT_EQ(pool_files(t.backing()), std::vector<std::string>{});
+        m.unmount();
+    }
+    EXPECT_EQ(run(fs_binary() + " --check " + t.backing() + " >/dev/null 2>&1; echo $?"), "0\n")
+        << run(fs_binary() + " --check " + t.backing() + " 2>&1");
+    for (int k = 1; k <= kFiles; ++k) {
+        const std::string g = "/g" + std::to_string(k);
+        const bool in1 = exists(t.backing() + "/d1" + g), in2 = exists(t.backing() + "/d2" + g);
+        EXPECT_TRUE(in1 != in2) << g << " on the stick under " << in1 + in2 << " names";
+        EXPECT_EQ(read_file(t.backing() + (in1 ? "/d1" : "/d2") + g),
+                  "file " + std::to_string(k) + "\n");
+    }
+    std::printf("links crash: %d SIGKILL rounds, %zu of %d files still in the pool after them\n",
+                rounds, left, kFiles);
 }
 
 }  // namespace

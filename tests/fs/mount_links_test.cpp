@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -58,6 +60,24 @@ int check(const std::string& backing, bool repair = false) {
                             backing + "' > /dev/null 2>&1";
     const int st = std::system(cmd.c_str());
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// Polls `cond` (what another computer would look at) until it holds or
+// 20 s have passed; whether it held.
+template <class F>
+bool wait_until(F cond) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+}
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
 }
 
 std::string check_output(const std::string& backing) {
@@ -163,9 +183,9 @@ TEST_F(LinksTest, AnHeirFatCannotNameHoldsTheDataUnderItsGeneratedName) {
 }
 
 // Only names in directories visited since mount are known: with none, the
-// data goes into the pool (no name shows it elsewhere) until one name is
-// left in a visited directory.
-TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownUsesThePool) {
+// data goes into the pool, and a search of the stick (in the background)
+// finds another name to take it, so other computers see the file again.
+TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownMovesTheDataToOneFound) {
     {
         Mount m(t.backing(), t.mnt());
         make_group(m, true);
@@ -174,16 +194,57 @@ TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownUsesThePool) {
     {
         Mount m(t.backing(), t.mnt());
         ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
-        EXPECT_EQ(backing_files(b("PERSHOME.LNK")).size(), 1u);
-        EXPECT_EQ(read_file(m.path("d2/b")), "data");
-        EXPECT_EQ(lst(m.path("d3/c:odd")).st_nlink, 2u);
-        ASSERT_EQ(unlink(m.path("d3/c:odd").c_str()), 0);
-        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        // (d2 and d3 not visited since the mount.)
+        EXPECT_TRUE(wait_until([&] {
+            return exists(b("d2/b")) && backing_files(b("PERSHOME.LNK")).empty();
+        })) << "pool: "
+            << backing_files(b("PERSHOME.LNK")).size() << " files";
+        EXPECT_EQ(read_file(b("d2/b")), "data");
+        EXPECT_EQ(backing_files(b("d3")), std::set<std::string>{});
+        EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 2u);
         m.unmount();
     }
     EXPECT_EQ(read_file(b("d2/b")), "data");
     EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    {
+        Mount m(t.backing(), t.mnt());
+        for (const char* n : {"d2/b", "d3/c:odd"}) {
+            EXPECT_EQ(read_file(m.path(n)), "data") << n;
+            EXPECT_EQ(lst(m.path(n)).st_nlink, 2u) << n;
+        }
+        ASSERT_EQ(unlink(m.path("d3/c:odd").c_str()), 0);
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+}
+
+// The same with two names: the one found is the file's last, and becomes
+// a plain file holding the data.
+TEST_F(LinksTest, UnlinkingThePrimaryWithItsOneOtherNameUnknownLeavesThatAPlainFile) {
+    {
+        Mount m(t.backing(), t.mnt());
+        make_group(m, false);
+        m.unmount();
+    }
+    {
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_TRUE(wait_until([&] {
+            return exists(b("d2/b")) && backing_files(b("PERSHOME.LNK")).empty();
+        })) << "pool: "
+            << backing_files(b("PERSHOME.LNK")).size() << " files";
+        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d2/b")), "data");
+    EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
 }
 
 TEST_F(LinksTest, ReplacingThePrimaryByARenameHandsTheDataOn) {
@@ -396,6 +457,7 @@ struct Stick {
     std::vector<std::pair<std::string, std::vector<Entry>>> indexes;
     std::vector<std::string> files;
     Entry group;
+    std::vector<Entry> more_groups;
 };
 
 class MoveStateTest : public CrashStateTest {
@@ -418,7 +480,29 @@ class MoveStateTest : public CrashStateTest {
             write_index(b(d), c);
         }
         pool.entries = {s.group};
+        pool.entries.insert(pool.entries.end(), s.more_groups.begin(), s.more_groups.end());
         write_index(b("PERSHOME.LNK"), pool);
+    }
+    // A mount that visits `names` (loading their directories) sees the data
+    // leave the pool for the name at `at`, where another computer then
+    // sees it; the stick is clean after, and every name shows the file.
+    void expect_leaves_pool_for(const std::vector<std::string>& names, const std::string& at) {
+        {
+            Mount m(t.backing(), t.mnt());
+            for (const auto& n : names) EXPECT_EQ(read_file(m.path(n)), "data") << n;
+            EXPECT_TRUE(wait_until([&] {
+                return backing_files(b("PERSHOME.LNK")).empty() && exists(b(at));
+            })) << "pool: "
+                << backing_files(b("PERSHOME.LNK")).size() << " files";
+            m.unmount();
+        }
+        EXPECT_EQ(read_file(b(at)), "data") << at;
+        EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+        Mount m(t.backing(), t.mnt());
+        for (const auto& n : names) {
+            EXPECT_EQ(read_file(m.path(n)), "data") << n;
+            EXPECT_EQ(lst(m.path(n)).st_nlink, names.size()) << n;
+        }
     }
     // What another computer sees once pershome-fs has been by: the data
     // under exactly one backing name, `at` if given, the pool empty.
@@ -572,6 +656,112 @@ TEST_F(MoveStateTest, DirectoryRenameBeforeThePathsSettled) {
     expect_data_under_a_name("d9/a");
 }
 
+// Move of group 1's data out of the pool (a version 1-2 stick's group, or
+// one whose primary went while no other name was known) to d2/b, d1/a its
+// other name. A later visit moves it on where it is still in the pool
+// (to d1/a: the first of the names by backing path).
+Stick pooled_stick() {
+    Stick s;
+    s.indexes = {{"d1", {file_entry("a", "", 1)}}, {"d2", {file_entry("b", "b", 1)}}};
+    s.files = {"PERSHOME.LNK/0000000000000001"};
+    s.group = group("0000000000000001", "", false, 2);
+    return s;
+}
+
+TEST_F(MoveStateTest, PoolOutAfterTheHeirNamedItsBackingName) {
+    lay_out(pooled_stick());
+    expect_leaves_pool_for({"d1/a", "d2/b"}, "d1/a");
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+TEST_F(MoveStateTest, PoolOutBeforeTheRename) {
+    Stick s = pooled_stick();
+    s.group = group("d2/b", "PERSHOME.LNK/0000000000000001", true, 2);
+    lay_out(s);
+    expect_leaves_pool_for({"d1/a", "d2/b"}, "d1/a");
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+TEST_F(MoveStateTest, PoolOutAfterTheRename) {
+    Stick s = pooled_stick();
+    s.group = group("d2/b", "PERSHOME.LNK/0000000000000001", true, 2);
+    s.files = {"d2/b"};
+    lay_out(s);
+    expect_leaves_pool_for({"d1/a", "d2/b"}, "d2/b");
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+// A pull between vfat's two directory updates of the rename out of the
+// pool: the pool's file is read, d2/b's kept claimed (never shown twice,
+// never removed, never given to another name).
+TEST_F(MoveStateTest, PoolOutTornByAPull) {
+    Stick s = pooled_stick();
+    s.group = group("d2/b", "PERSHOME.LNK/0000000000000001", true, 2);
+    s.files = {"PERSHOME.LNK/0000000000000001", "d2/b"};
+    lay_out(s);
+    expect_leaves_pool_for({"d1/a", "d2/b"}, "d1/a");
+    expect_readable({"d1/a", "d2/b"}, 2);
+    EXPECT_TRUE(exists(b("d2/b")));
+}
+
+TEST_F(MoveStateTest, PoolOutDone) {
+    Stick s = pooled_stick();
+    s.group = group("d2/b", "", true, 2);
+    s.files = {"d2/b"};
+    lay_out(s);
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    expect_leaves_pool_for({"d1/a", "d2/b"}, "d2/b");
+    expect_readable({"d1/a", "d2/b"}, 2);
+}
+
+// No name of group 1 can take its data (each one's backing path would pass
+// the format's 1024 bytes): it stays in the pool, which the log says once
+// however many of its names' directories are visited, and every name still
+// shows it. Group 2 beside it leaves the pool.
+TEST_F(MoveStateTest, PoolOutNoNameCanHoldItStaysAndIsLoggedOnce) {
+    Stick s;
+    std::string deep;
+    for (int i = 1; i <= 5; ++i) {
+        deep += std::string(200, 'l') + std::to_string(i);
+        s.dirs.push_back(deep);
+        deep += '/';
+    }
+    s.root_index.push_back(s.dirs[2].substr(0, 201));
+    const std::string da = deep + std::string(200, 'a'), db = deep + std::string(200, 'b');
+    s.dirs.push_back(da);
+    s.dirs.push_back(db);
+    s.indexes = {{da, {file_entry("x", "", 1)}},
+                 {db, {file_entry("y", "", 1)}},
+                 {"d2", {file_entry("p", "", 2), file_entry("q", "", 2)}}};
+    s.files = {"PERSHOME.LNK/0000000000000001", "PERSHOME.LNK/0000000000000002"};
+    s.group = group("0000000000000001", "", false, 2);
+    Entry g2 = group("0000000000000002", "", false, 2);
+    g2.name = "0000000000000002";
+    s.more_groups = {g2};
+    lay_out(s);
+    const std::string said = "of 0000000000000001 stays in PERSHOME.LNK";
+    {
+        Mount m(t.backing(), t.mnt());
+        EXPECT_EQ(read_file(m.path(da + "/x")), "data");
+        EXPECT_TRUE(wait_until([&] { return count_of(read_file(t.mnt() + ".log"), said) > 0; }));
+        EXPECT_EQ(read_file(m.path(db + "/y")), "data");
+        // Group 2's move is queued after any second try of group 1 would be.
+        EXPECT_EQ(read_file(m.path("d2/p")), "data");
+        EXPECT_TRUE(wait_until([&] {
+            return backing_files(b("PERSHOME.LNK")) == std::set<std::string>{"0000000000000001"};
+        }));
+        const std::string log = m.unmount();
+        EXPECT_EQ(count_of(log, said), 1u) << log;
+    }
+    EXPECT_EQ(read_file(b("d2/p")), "data");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    for (const std::string& n : {da + "/x", db + "/y", std::string("d2/p"), std::string("d2/q")}) {
+        EXPECT_EQ(read_file(m.path(n)), "data") << n;
+        EXPECT_EQ(lst(m.path(n)).st_nlink, 2u) << n;
+    }
+}
+
 TEST_F(CrashStateTest, LinkAfterThePrimaryWasMarkedOnly) {
     // Also what unlink leaves between the group's removal and the file's
     // (a name whose group is missing and whose file is there: a plain file).
@@ -646,6 +836,25 @@ TEST_F(CrashStateTest, AGroupPathThroughASymlinkIsNotFollowed) {
         m.unmount();
     }
     EXPECT_EQ(read_file(outside + "/a"), "secret");
+}
+
+// A version 1-2 stick keeps every group's data in the pool: a visit to a
+// directory with one of its names brings the data out under that name,
+// where other computers see it.
+TEST_F(CrashStateTest, OldStickGroupLeavesThePoolWhenANameIsVisited) {
+    const Entry g = group("0000000000000001", "", false, 2);
+    lay_out(&g, true, false, false, true, true);
+    {
+        Mount m(t.backing(), t.mnt());
+        EXPECT_EQ(backing_files(m.path("d2")), std::set<std::string>{"b"});  // d2 only
+        EXPECT_TRUE(wait_until([&] { return backing_files(b("PERSHOME.LNK")).empty(); }));
+        EXPECT_EQ(read_file(b("d2/b")), "data");
+        EXPECT_EQ(backing_files(b("d1")), std::set<std::string>{});
+        m.unmount();
+    }
+    EXPECT_EQ(read_file(b("d2/b")), "data");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    expect_readable({"d1/a", "d2/b"}, 2);
 }
 
 TEST_F(CrashStateTest, OldStickWithItsDataInTheLinkPoolLoads) {

@@ -347,8 +347,10 @@ expect_eq link.data_after_unlink "$(printf 'shared\nmore\nagain')" "$(cat 'd:odd
 
 // Another computer reads the stick with its own FAT driver (mtools here):
 // a file with several names shows under its first one, with its data; under
-// another of its names once the first is unlinked; and under its new name
-// (or in its new directory) once renamed.
+// another of its names once the first is unlinked (also when no other name
+// was known at the time: a mount that never visited their directories
+// finds one in the background); and under its new name (or in its new
+// directory) once renamed.
 TEST_F(VfatHome, HardLinkedFileShowsUnderItsFirstNameOnOtherComputers) {
     GuestResult r = run_home(R"sh(
 mkdir d1 d2 d3
@@ -360,6 +362,7 @@ echo object > tmp && ln tmp d2/obj && rm tmp
 mkdir e && echo inner > e/f && ln e/f g && mv e e2
 mkdir h2 h3 && echo second > h1 && ln h1 h2/k && ln h1 'h3/m:odd' && rm h1
 echo third > p1 && ln p1 h3/q && mv p1 h2/renamed
+mkdir u1 u2 u3 && echo found > u1/x && ln u1/x u2/y && ln u1/x u3/z
 )sh",
                              R"sh(
 expect_eq primary.count 3 "$(stat -c %h d2/b)"
@@ -369,6 +372,14 @@ expect_eq primary.moved_dir inner "$(cat g)"
 expect_eq primary.moved_dir_count 2 "$(stat -c %h e2/f)"
 expect_eq primary.heir "$(printf 'second\n2')" "$(cat 'h3/m:odd'; stat -c %h h2/k)"
 expect_eq primary.renamed "$(printf 'third\n2')" "$(cat h3/q; stat -c %h h2/renamed)"
+cd /run
+# A mount that has visited none of u1/x's other names' directories.
+check primary.unvisited_umount home_umount
+check primary.unvisited_mount home_mount
+cd "$HOME_DIR"
+check primary.unvisited_unlink rm u1/x
+check primary.found_on_the_stick wait_until 30 test -e "$STICK/pershome/u2/y"
+expect_eq primary.found "$(printf 'found\n2')" "$(cat u3/z; stat -c %h u2/y)"
 )sh");
     expect_listing_survived();
     EXPECT_TRUE(r.all_passed());
@@ -389,13 +400,20 @@ expect_eq primary.renamed "$(printf 'third\n2')" "$(cat h3/q; stat -c %h h2/rena
         EXPECT_TRUE(has(mdir_names(image_, "::/pershome/h2"), "k"));
         EXPECT_TRUE(has(mdir_names(image_, "::/pershome/h2"), "renamed"));
         EXPECT_FALSE(has(mdir_names(image_, "::/pershome/h3"), "q"));
+        // Unlinked with no other name known: found, under the first of them.
+        EXPECT_FALSE(has(mdir_names(image_, "::/pershome/u1"), "x"));
+        EXPECT_TRUE(has(mdir_names(image_, "::/pershome/u2"), "y"));
+        EXPECT_FALSE(has(mdir_names(image_, "::/pershome/u3"), "z"));
         // Nothing left in the (hidden) link pool.
         EXPECT_EQ(mdir_names(image_, "::/pershome/PERSHOME.LNK"), std::vector<std::string>{});
     } catch (const std::exception& e) {
         ADD_FAILURE() << e.what();
     }
-    for (const auto& [path, want] : std::vector<std::pair<std::string, std::string>>{
-             {"h2/k", "second\n"}, {"h2/renamed", "third\n"}, {"e2/f", "inner\n"}}) {
+    for (const auto& [path, want] :
+         std::vector<std::pair<std::string, std::string>>{{"h2/k", "second\n"},
+                                                          {"h2/renamed", "third\n"},
+                                                          {"e2/f", "inner\n"},
+                                                          {"u2/y", "found\n"}}) {
         ToolResult got = run_tool({"mtype", "-i", image_.string(), "::/pershome/" + path});
         EXPECT_EQ(got.out, want) << path << ": " << got.text();
     }
