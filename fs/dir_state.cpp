@@ -271,9 +271,18 @@ Listing list_backing(int dir_fd, const ReconcileOptions& opt, std::vector<std::s
     return l;
 }
 
+// What a crash in a directory's first index write leaves: the file made
+// but empty, or its slot written without its header, which write_slot
+// writes last for that reason.
+bool first_write_cut_short(std::string_view file) {
+    const auto header = file.substr(0, kSlotHeaderSize);
+    return std::all_of(header.begin(), header.end(), [](char c) { return c == '\0'; });
+}
+
 // The entries of `d`'s index file and its slot bookkeeping (into d's
 // writer); a file no slot of verifies marks `d` for a rebuild.
-std::vector<Entry> read_index_file(DirState& d, std::vector<std::string>* problems) {
+std::vector<Entry> read_index_file(DirState& d, std::vector<std::string>* problems,
+                                   std::vector<std::string>* catch_up) {
     std::uint64_t too_large = 0;
     auto file = read_all(d.fd.get(), &too_large);
     if (!file) return {};
@@ -282,6 +291,15 @@ std::vector<Entry> read_index_file(DirState& d, std::vector<std::string>* proble
     int seen = 0;
     bool over_cap = false;
     auto read = read_index(file->view(), problems, &seen, &over_cap);
+    if (!read && !too_large && !over_cap && seen == 0 && first_write_cut_short(file->view())) {
+        // Nothing was on the stick yet, so nothing is lost: catch-up.
+        if (problem_room(catch_up))
+            catch_up->push_back(
+                "index file whose first write was cut short: rebuilt from the directory");
+        w.rebuild = true;
+        d.dirty = true;
+        return {};
+    }
     if (!read) {
         // One line, whatever the index holds: the cause, then the cure.
         problems->push_back(
@@ -339,7 +357,7 @@ DirState load_dir(UniqueFd fd, const ReconcileOptions& opt, std::vector<std::str
 
     // 2. The index, if any slot verifies.
     std::vector<Entry> indexed;
-    if (listing.has_index || !listing.listed) indexed = read_index_file(d, problems);
+    if (listing.has_index || !listing.listed) indexed = read_index_file(d, problems, catch_up);
 
     // 3. Index entries whose backing vanished drop out; the rest are checked
     // against what the backing says they are.
@@ -542,7 +560,14 @@ int write_slot(IndexWriter& w, int dir_fd, RecordSet records, IndexStats* stats)
         w.state.force_base = true;
         return err;
     };
-    if (int err = pwrite_all(f.get(), slot.data(), slot.size(), iw.offset)) return failed(err);
+    // Into an empty file the header goes last: a write cut short then
+    // leaves no header, which readers take for no index (first_write_cut_short).
+    const std::size_t head =
+        fst.st_size == 0 && iw.offset == 0 && slot.size() > kSlotHeaderSize ? kSlotHeaderSize : 0;
+    if (int err = pwrite_all(f.get(), slot.data() + head, slot.size() - head, iw.offset + head))
+        return failed(err);
+    if (head != 0)
+        if (int err = pwrite_all(f.get(), slot.data(), head, iw.offset)) return failed(err);
     // A full slot makes room for its deltas now (zeros past the end only:
     // nothing there to damage), so that they never grow the file.
     std::uint64_t zeros = 0;

@@ -128,6 +128,48 @@ TEST(Check, CrashCatchUpIsNotDamage) {
     EXPECT_NE(r.out.find("1 damage"), std::string::npos) << r.out;
 }
 
+// A SIGKILL in a directory's first index write leaves the index file empty,
+// or its slot without the header (written last for that reason): catch-up,
+// since nothing of that directory was on the stick before; the mount shows
+// every file. A slot whose header is there but whose body is not stays damage.
+TEST(Check, FirstIndexWriteCutShortIsCatchUp) {
+    TempTree t;
+    {
+        Mount m(t.backing(), t.mnt(), "flush=3600");
+        ASSERT_EQ(mkdir(m.path("d").c_str(), 0755), 0);
+        write_file(m.path("d/what?.txt"), "w");
+        write_file(m.path("d/plain"), "p");
+        m.unmount();
+    }
+    const std::string idx = t.backing() + "/d/PERSHOME.IDX";
+    const std::string whole = read_file(idx);
+    ASSERT_GT(whole.size(), 64u);
+    std::string headless = whole;
+    std::fill(headless.begin(), headless.begin() + 64, '\0');
+    for (const std::string& cut : {std::string(), headless, headless.substr(0, 100)}) {
+        write_file(idx, cut);
+        auto r = check(t.backing());
+        EXPECT_EQ(r.status, 1) << cut.size() << " bytes:\n" << r.out;
+        EXPECT_NE(r.out.find("index file whose first write was cut short"), std::string::npos)
+            << r.out;
+        EXPECT_EQ(r.out.find("no index slot verifies"), std::string::npos) << r.out;
+        Mount m(t.backing(), t.mnt(), "flush=3600");
+        EXPECT_EQ(read_file(m.path("d/plain")), "p");
+        // The name FAT cannot hold shows under its backing name: its entry
+        // was never on the stick.
+        bool found_w = false;
+        for (const auto& e : std::filesystem::directory_iterator(m.path("d")))
+            found_w |= read_file(e.path().string()) == "w";
+        EXPECT_TRUE(found_w);
+        m.unmount();
+    }
+    std::string torn = whole.substr(0, 64) + std::string(whole.size() - 64, '\0');
+    write_file(idx, torn);
+    auto r = check(t.backing());
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("no index slot verifies"), std::string::npos) << r.out;
+}
+
 // Mounted after --check found NAME's backing file under ALIAS: NAME has
 // its mode and data, and the alias does not show as a second file.
 void expect_mapped_back(const TempTree& t, const std::string& name, const std::string& alias,
