@@ -16,6 +16,7 @@
 
 #include "common/display_text.hpp"
 #include "fs/inode_numbers.hpp"
+#include "fs/link_paths.hpp"
 #include "fs/name_codec.hpp"
 
 namespace pershome::fs {
@@ -857,11 +858,15 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
         }
     }
     if (d && pe->at_path) return last_name_in_place(l, id, dir_ino, d, name, from);
-    if (!d || !stored_as_itself(name) || d->claimed.count(name)) return;
+    if (!d) return;
     // Its directory lock: unlink takes it in order (last_other_name_dir);
     // others try, out of order: if taken, the move waits for the next
     // unlink that leaves one name.
     if (!l.holds(dir_ino) && !l.try_add(dir_ino, dir_mutex(dir_ino))) return;
+    // Under the name itself, or a generated one if FAT cannot hold it, as
+    // for any file.
+    const auto real = free_backing_name(*this, *d, name);
+    if (!real) return;
     // 1. The name gets its backing name (and the inode's attributes) while
     //    still linked: written at once. 2. The file moves out of the pool.
     //    3. The entry becomes a plain one; the pool entry goes (lazily).
@@ -869,14 +874,14 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
     // pool file gone and the name's backing present: a plain file.
     Entry moved = *pe;
     moved.name = name;
-    moved.real = name;
+    moved.real = *real;
     moved.link_id = id;
     moved.nlink = 1;
     d->remove(name);
     d->add(moved);
     mark_dirty(d);
     if (flush(l, d) != 0 ||
-        renameat2(dir_fd(*p), pe->real.c_str(), dir_fd(*d), name.c_str(), RENAME_NOREPLACE) != 0) {
+        renameat2(dir_fd(*p), pe->real.c_str(), dir_fd(*d), real->c_str(), RENAME_NOREPLACE) != 0) {
         moved.real.clear();
         d->remove(name);
         d->add(moved);
@@ -889,14 +894,14 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
     // latter, the pool entry would share the file's clusters (fsck damage).
     const int dfd = dir_fd(*d);  // (pinned: its directory lock is held)
     if (const int e = l.exclusive_io([&] {
-            int r = fsync_backing(dfd, name);
+            int r = fsync_backing(dfd, *real);
             if (!r) r = fsync_backing(dfd, "");
             if (!r) r = fsync_backing(p->fd.get(), "");
             return r;
         }))
         log(std::string("moving a file out of the link pool: sync failed: ") + std::strerror(e));
     d->find(name)->link_id = 0;
-    note_renamed(d, name);
+    note_renamed(d, *real);
     mark_dirty(d);
     p->remove(link_name(id));
     mark_dirty(p);

@@ -714,6 +714,31 @@ TEST_F(MoveStateTest, PoolOutDone) {
     expect_readable({"d1/a", "d2/b"}, 2);
 }
 
+// An old stick's group down to one name FAT cannot hold: its data leaves
+// the pool for that name's generated backing name, as any such file has,
+// and another computer sees it there.
+TEST_F(MoveStateTest, PoolOutOfALastNameFatCannotHold) {
+    Stick s;
+    s.indexes = {{"d2", {file_entry("b:odd", "", 1)}}};
+    s.files = {"PERSHOME.LNK/0000000000000001"};
+    s.group = group("0000000000000001", "", false, 1);
+    lay_out(s);
+    {
+        Mount m(t.backing(), t.mnt());
+        EXPECT_EQ(read_file(m.path("d2/b:odd")), "data");
+        EXPECT_TRUE(wait_until([&] { return backing_files(b("PERSHOME.LNK")).empty(); }));
+        m.unmount();
+    }
+    const auto in_d2 = backing_files(b("d2"));
+    ASSERT_EQ(in_d2.size(), 1u);
+    EXPECT_EQ(in_d2.begin()->rfind("b_odd~", 0), 0u) << *in_d2.begin();
+    EXPECT_EQ(read_file(b("d2/" + *in_d2.begin())), "data");
+    EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
+    Mount m(t.backing(), t.mnt());
+    EXPECT_EQ(read_file(m.path("d2/b:odd")), "data");
+    EXPECT_EQ(lst(m.path("d2/b:odd")).st_nlink, 1u);
+}
+
 // No name of group 1 can take its data (each one's backing path would pass
 // the format's 1024 bytes): it stays in the pool, which the log says once
 // however many of its names' directories are visited, and every name still
