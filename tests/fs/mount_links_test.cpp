@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 #include <thread>
@@ -101,6 +102,24 @@ class LinksTest : public ::testing::Test {
             ASSERT_EQ(link(m.path("d1/a").c_str(), m.path("d3/c:odd").c_str()), 0);
         }
     }
+    // make_group on a mount of its own; then a fresh mount, which has
+    // visited no directory, unlinks d1/a and waits for the data to leave the
+    // pool for d2/b (the search found it); `more` runs on that mount.
+    void unlink_first_unvisited(bool three, const std::function<void(Mount&)>& more) {
+        {
+            Mount m(t.backing(), t.mnt());
+            make_group(m, three);
+            m.unmount();
+        }
+        Mount m(t.backing(), t.mnt());
+        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
+        EXPECT_TRUE(wait_until([&] {
+            return exists(b("d2/b")) && backing_files(b("PERSHOME.LNK")).empty();
+        })) << "pool: "
+            << backing_files(b("PERSHOME.LNK")).size() << " files";
+        more(m);
+        m.unmount();
+    }
     TempTree t;
 };
 
@@ -186,25 +205,12 @@ TEST_F(LinksTest, AnHeirFatCannotNameHoldsTheDataUnderItsGeneratedName) {
 // data goes into the pool, and a search of the stick (in the background)
 // finds another name to take it, so other computers see the file again.
 TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownMovesTheDataToOneFound) {
-    {
-        Mount m(t.backing(), t.mnt());
-        make_group(m, true);
-        m.unmount();
-    }
-    {
-        Mount m(t.backing(), t.mnt());
-        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
-        // (d2 and d3 not visited since the mount.)
-        EXPECT_TRUE(wait_until([&] {
-            return exists(b("d2/b")) && backing_files(b("PERSHOME.LNK")).empty();
-        })) << "pool: "
-            << backing_files(b("PERSHOME.LNK")).size() << " files";
+    unlink_first_unvisited(true, [&](Mount& m) {
         EXPECT_EQ(read_file(b("d2/b")), "data");
         EXPECT_EQ(backing_files(b("d3")), std::set<std::string>{});
         EXPECT_EQ(read_file(m.path("d3/c:odd")), "data");
         EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 2u);
-        m.unmount();
-    }
+    });
     EXPECT_EQ(read_file(b("d2/b")), "data");
     EXPECT_EQ(backing_files(b("PERSHOME.LNK")), std::set<std::string>{});
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
@@ -225,21 +231,7 @@ TEST_F(LinksTest, UnlinkingThePrimaryWithNoOtherNameKnownMovesTheDataToOneFound)
 // The same with two names: the one found is the file's last, and becomes
 // a plain file holding the data.
 TEST_F(LinksTest, UnlinkingThePrimaryWithItsOneOtherNameUnknownLeavesThatAPlainFile) {
-    {
-        Mount m(t.backing(), t.mnt());
-        make_group(m, false);
-        m.unmount();
-    }
-    {
-        Mount m(t.backing(), t.mnt());
-        ASSERT_EQ(unlink(m.path("d1/a").c_str()), 0);
-        EXPECT_TRUE(wait_until([&] {
-            return exists(b("d2/b")) && backing_files(b("PERSHOME.LNK")).empty();
-        })) << "pool: "
-            << backing_files(b("PERSHOME.LNK")).size() << " files";
-        EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u);
-        m.unmount();
-    }
+    unlink_first_unvisited(false, [&](Mount& m) { EXPECT_EQ(lst(m.path("d2/b")).st_nlink, 1u); });
     EXPECT_EQ(read_file(b("d2/b")), "data");
     EXPECT_EQ(check(t.backing()), 0) << check_output(t.backing());
     Mount m(t.backing(), t.mnt());
