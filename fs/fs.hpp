@@ -434,6 +434,11 @@ class Fs {
     // in `d` (its lock held), at path `to` (link_moves.cpp).
     [[nodiscard]] int group_to_heir(OpLocks& l, std::uint64_t id, DirState& d,
                                     const std::string& name, const std::string& to, DirState* home);
+    // group_to_heir to `name` in directory `dir` (its lock held), if that
+    // name can take the file (its directory loaded, a free backing name,
+    // the path within kMaxRealLen); nullopt if it cannot.
+    std::optional<int> try_heir(OpLocks& l, std::uint64_t id, fuse_ino_t dir,
+                                const std::string& name, DirState* home);
     // The background mover (link_pool_out.cpp): queued moves out of the
     // pool, then searches; each move takes its locks in order.
     void run_mover();

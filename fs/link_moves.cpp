@@ -83,12 +83,7 @@ int Fs::group_leaves_primary(OpLocks& l, std::uint64_t id, DirState* home) {
     for (const auto& [dir, name] : heirs(id)) {
         // (The unlink or rename took the first one's lock in order.)
         if (!l.holds(dir) && !l.try_add(dir, dir_mutex(dir))) continue;
-        DirState* d = loaded_dir(dir);
-        const auto path = backing_path(dir);
-        if (!d || !path || !d->find(name)) continue;
-        const auto real = free_backing_name(*this, *d, name);
-        if (!real || path->size() + real->size() > kMaxRealLen) continue;
-        return group_to_heir(l, id, *d, name, *path + *real, home);
+        if (auto moved = try_heir(l, id, dir, name, home)) return *moved;
     }
     // (Its other names are in directories not loaded, or none can hold it.)
     const bool none_known = heirs(id).empty();
@@ -96,6 +91,16 @@ int Fs::group_leaves_primary(OpLocks& l, std::uint64_t id, DirState* home) {
     // A search of the stick finds one of them, off this caller's path.
     if (!err && none_known) want_search(id);
     return err;
+}
+
+std::optional<int> Fs::try_heir(OpLocks& l, std::uint64_t id, fuse_ino_t dir,
+                                const std::string& name, DirState* home) {
+    DirState* d = loaded_dir(dir);
+    const auto path = backing_path(dir);
+    if (!d || !path || !d->find(name)) return std::nullopt;
+    const auto real = free_backing_name(*this, *d, name);
+    if (!real || path->size() + real->size() > kMaxRealLen) return std::nullopt;
+    return group_to_heir(l, id, *d, name, *path + *real, home);
 }
 
 int Fs::group_to_heir(OpLocks& l, std::uint64_t id, DirState& d, const std::string& name,

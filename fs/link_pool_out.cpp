@@ -113,15 +113,13 @@ void Fs::move_out_of_pool(std::uint64_t id) {
             unlink_last_but_one(l, id, nullptr);
             pe = pool_->find(link_name(id));
             if (!pe || pe->at_path) return;
-            why = "its one name cannot take it (not one FAT holds as itself, or taken)";
+            why = "its one name cannot take it (no free backing name, or the move failed)";
             break;
         }
-        DirState* d = loaded_dir(dir);
-        const auto path = backing_path(dir);
-        const auto real = d && path ? free_backing_name(*this, *d, h[i].second) : std::nullopt;
-        if (!real || path->size() + real->size() > kMaxRealLen) continue;
-        if (int err = group_to_heir(l, id, *d, h[i].second, *path + *real, nullptr)) {
-            why = std::string("the move failed: ") + std::strerror(err);
+        const auto moved = try_heir(l, id, dir, h[i].second, nullptr);
+        if (!moved) continue;
+        if (*moved) {
+            why = std::string("the move failed: ") + std::strerror(*moved);
             break;
         }
         return;
