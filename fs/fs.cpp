@@ -341,6 +341,10 @@ std::optional<Location> Fs::locate(fuse_ino_t ino) {
     if (!n || n->detached) return std::nullopt;
     if (ino == FUSE_ROOT_ID) return Location{dir_fd(*n->dir), "", {}};
     if (n->link_id) {
+        if (auto it = leaving_pool_.find(n->link_id); it != leaving_pool_.end()) {
+            Node* d = node(it->second.first);
+            if (d && d->dir) return Location{dir_fd(*d->dir), it->second.second, {}};
+        }
         DirState* p = pool();
         Entry* pe = p ? p->find(link_name(n->link_id)) : nullptr;
         if (pe && pe->at_path) {
@@ -893,6 +897,7 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
     // name) reaches the stick first, then the pool's removal; until the
     // latter, the pool entry would share the file's clusters (fsck damage).
     const int dfd = dir_fd(*d);  // (pinned: its directory lock is held)
+    leaving_pool_[id] = {dir_ino, *real};
     if (const int e = l.exclusive_io([&] {
             int r = fsync_backing(dfd, *real);
             if (!r) r = fsync_backing(dfd, "");
@@ -900,7 +905,18 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
             return r;
         }))
         log(std::string("moving a file out of the link pool: sync failed: ") + std::strerror(e));
-    d->find(name)->link_id = 0;
+    leaving_pool_.erase(id);
+    // (Attributes changed meanwhile went to the pool's entry: they stay.)
+    const Entry* now = p->find(link_name(id));
+    Entry plain = now ? *now : moved;
+    plain.name = name;
+    plain.real = *real;
+    plain.link_id = 0;
+    plain.nlink = 1;
+    plain.at_path = false;
+    plain.real_prev.clear();
+    d->remove(name);
+    d->add(plain);
     note_renamed(d, *real);
     mark_dirty(d);
     p->remove(link_name(id));

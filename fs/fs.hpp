@@ -502,6 +502,11 @@ class Fs {
     // The mover's work (under mu_): groups to move out of the pool, groups
     // whose names to search for, groups whose move failed (not retried).
     std::set<std::uint64_t> out_queue_, search_ids_, out_given_up_;
+    // A group's file renamed out of the pool to its last name's backing
+    // name while the syncs that must precede the entries saying so run
+    // (unlink_last_but_one): where locate() finds it meanwhile. Never
+    // written: the index says the file is in the pool until it is plain.
+    std::unordered_map<std::uint64_t, std::pair<fuse_ino_t, std::string>> leaving_pool_;
     std::condition_variable mover_cv_;
     std::thread mover_;
     Passthrough passthrough_;

@@ -7,6 +7,8 @@
 // stick gone bad). GATE.read holds every read of a PERSHOME.IDX (a large
 // index loading from a slow stick; GATE.read.held says one is held), and
 // while GATE.idx-eio exists every fsync of a PERSHOME.IDX fails with EIO.
+// GATE.fsync holds every fsync of a file whose name is its content (a
+// move's sync of the file it moved; GATE.fsync.held says one is held).
 //
 //   fs_gate_backing SOURCE MOUNTPOINT GATE
 //
@@ -166,8 +168,22 @@ int op_release(const char*, fuse_file_info* fi) {
     return 0;
 }
 
+// Whether `path`'s last component is GATE.fsync's content.
+bool fsync_gated(const char* path) {
+    const int fd = open((g_gate + ".fsync").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char name[256];
+    const ssize_t n = read(fd, name, sizeof name - 1);
+    close(fd);
+    if (n <= 0) return false;
+    name[n] = 0;
+    const char* slash = std::strrchr(path, '/');
+    return std::strcmp(slash ? slash + 1 : path, name) == 0;
+}
+
 int op_fsync(const char* path, int datasync, fuse_file_info* fi) {
     if (is_index(path)) hold_at(g_gate);
+    if (fsync_gated(path)) hold_at(g_gate + ".fsync");
     if (is_index(path) && access((g_gate + ".idx-eio").c_str(), F_OK) == 0) return -EIO;
     const int fd = static_cast<int>(fi->fh);
     return err_or(datasync ? fdatasync(fd) : fsync(fd));

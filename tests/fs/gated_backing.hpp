@@ -56,6 +56,7 @@ class GatedBacking {
         open_gate();
         open_data_gate();
         open_read_gate();
+        open_fsync_gate();
         fail_index_fsyncs(false);
         umount2(mnt_.c_str(), MNT_DETACH);
         int status = 0;
@@ -86,13 +87,17 @@ class GatedBacking {
     void close_read_gate() { close_at(gate_ + ".read"); }
     void open_read_gate() { set_flag(gate_ + ".read", false); }
     bool holding_read() const { return holding_at(gate_ + ".read"); }
+    // The same for fsyncs of files named `name` (not indexes).
+    void close_fsync_gate(const std::string& name) { close_at(gate_ + ".fsync", name); }
+    void open_fsync_gate() { set_flag(gate_ + ".fsync", false); }
+    bool holding_fsync() const { return holding_at(gate_ + ".fsync"); }
     // While on, writes to files other than indexes fail with EIO.
     void fail_data_writes(bool on) { set_flag(gate_ + ".eio", on); }
 
   private:
     // The backing's flag files: on while the file exists.
-    static void close_at(const std::string& gate) {
-        write_file(gate, "");
+    static void close_at(const std::string& gate, const std::string& content = "") {
+        write_file(gate, content);
         std::filesystem::remove(gate + ".held");
     }
     static bool holding_at(const std::string& gate) {
