@@ -240,6 +240,106 @@ int replace_target(Fs& fs, OpLocks& l, DirState* sd, const std::string& old_real
     return 0;
 }
 
+// The locks a rename of `src` over `dst` (if any) needs beyond its two
+// directories.
+RenameLocks locks_needed(Fs& fs, fuse_ino_t newparent, const Entry& src, const Entry* dst,
+                         unsigned flags) {
+    const bool exchanging = flags & RENAME_EXCHANGE;
+    RenameLocks need;
+    // (A directory may hold the name that holds a hard-linked file's data,
+    // or one the data is moving to: every directory rename takes the pool's
+    // lock, so that no link or move records a path this rename changes.)
+    need.pool =
+        src.linked() || (dst && dst->linked()) || (src.type == NodeType::Dir && !exchanging);
+    if (dst && dst->type == NodeType::Dir && !exchanging)
+        need.dst_dir = fs.node_for(newparent, *dst);
+    // (A replaced name holding a hard-linked file's data hands it on.)
+    if (dst && dst->linked() && !exchanging && fs.is_primary(newparent, *dst))
+        need.heir_dir = fs.heir_dir(dst->link_id);
+    return need;
+}
+
+bool holds_all(const OpLocks& l, const RenameLocks& need) {
+    return (!need.pool || l.holds_pool()) && (!need.dst_dir || l.holds(need.dst_dir)) &&
+           (!need.heir_dir || l.holds(need.heir_dir));
+}
+
+// What POSIX asks of a replaced target: the same kind as the source, and
+// empty if a directory. That directory's state (nullptr for a file), or an
+// errno.
+tl::expected<DirState*, int> replaced_dir(Fs& fs, OpLocks& l, const Entry& src, const Entry& dst,
+                                          fuse_ino_t dst_dir) {
+    const bool src_is_dir = src.type == NodeType::Dir, dst_is_dir = dst.type == NodeType::Dir;
+    if (src_is_dir && !dst_is_dir) return tl::unexpected(ENOTDIR);
+    if (!src_is_dir && dst_is_dir) return tl::unexpected(EISDIR);
+    if (!dst_is_dir) return nullptr;
+    // (A load lets go of mu_: src and dst stay, being ours.)
+    int err = 0;
+    DirState* state = fs.dir_of(l, dst_dir, &err);
+    if (!state) return tl::unexpected(err);
+    if (!state->entries.empty()) return tl::unexpected(ENOTEMPTY);
+    return state;
+}
+
+// The backing rename of a name that is not a hard link's: its backing
+// name afterwards, or an errno. Replacing a plain target reuses its
+// backing name (atomic); a name FAT holds as itself is taken as is; one
+// already under a generated name in the same directory keeps it; any
+// other gets a generated name.
+tl::expected<std::string, int> rename_backing(Fs& fs, OpLocks& l, DirState* sd,
+                                              const std::string& name, fuse_ino_t newparent,
+                                              DirState* dd, const std::string& newname,
+                                              DirState* dst_dir_state, const AroundRename& around) {
+    const std::string old_real = sd->find(name)->real;
+    if (const Entry* dst = dd->find(newname)) {
+        if (!dst->linked()) {
+            const std::string target = dst->real;
+            if (int err = replace_target(fs, l, sd, old_real, newparent, dd, newname, dst_dir_state,
+                                         around))
+                return tl::unexpected(err);
+            return target;
+        }
+        if (int err = fs.remove_name(l, newparent, *dd, newname)) return tl::unexpected(err);
+    }
+    if (fs.stored_as_itself(newname) && !dd->claimed.count(newname)) {
+        if (int err = around.before(newname)) {
+            (void)around.after(false);
+            return tl::unexpected(err);
+        }
+        const int err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), newname);
+        if (err == 0) return newname;
+        (void)around.after(false);
+        if (!backing_refused_name(err)) return tl::unexpected(err);
+    }
+    if (sd == dd && old_real != name) return old_real;  // (only the index changes)
+    return to_generated(fs, l, sd, dd, *sd->find(name), newname, around);
+}
+
+// The entry takes its new name and backing name in memory, then both
+// indexes are written, then the hard-linked files below a moved directory
+// settle their paths (after: a crash before finds the old paths gone).
+int rename_entry(Fs& fs, OpLocks& l, fuse_ino_t parent, DirState* sd, const std::string& name,
+                 fuse_ino_t newparent, DirState* dd, const std::string& newname,
+                 const std::string& target, const AroundRename& around) {
+    // Afresh: an index write let go of mu_, and a chmod may have come
+    // meanwhile.
+    Entry moved = *sd->find(name);
+    if (target != moved.real || sd != dd) fs.note_renamed(dd, target);
+    moved.name = newname;
+    moved.ctime = now_ts();
+    moved.real = target;
+    sd->remove(name);
+    dd->add(moved);
+    fs.mark_dirty(sd);
+    fs.mark_dirty(dd);
+    fs.rekey(parent, name, newparent, newname);
+    fs.touch_dir(parent);
+    fs.touch_dir(newparent);
+    const int err1 = flush_both(fs, l, dd, sd);
+    const int err2 = around.after(true);
+    return err1 ? err1 : err2;
+}
+
 std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino_t parent,
                                  const std::string& name, fuse_ino_t newparent,
                                  const std::string& newname, unsigned flags) {
@@ -252,19 +352,8 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     if (!src) return ENOENT;
     fs.settle(*sd, *src);  // its copies below carry its times
     Entry* dst = dd->find(newname);
-    RenameLocks need;
-    // (A directory may hold the name that holds a hard-linked file's data,
-    // or one the data is moving to: every directory rename takes the pool's
-    // lock, so that no link or move records a path this rename changes.)
-    need.pool = src->linked() || (dst && dst->linked()) ||
-                (src->type == NodeType::Dir && !(flags & RENAME_EXCHANGE));
-    if (dst && dst->type == NodeType::Dir && !(flags & RENAME_EXCHANGE))
-        need.dst_dir = fs.node_for(newparent, *dst);
-    // (A replaced name holding a hard-linked file's data hands it on.)
-    if (dst && dst->linked() && !(flags & RENAME_EXCHANGE) && fs.is_primary(newparent, *dst))
-        need.heir_dir = fs.heir_dir(dst->link_id);
-    if ((need.pool && !l.holds_pool()) || (need.dst_dir && !l.holds(need.dst_dir)) ||
-        (need.heir_dir && !l.holds(need.heir_dir))) {
+    const RenameLocks need = locks_needed(fs, newparent, *src, dst, flags);
+    if (!holds_all(l, need)) {
         *want = need;
         return std::nullopt;
     }
@@ -276,22 +365,13 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     }
     if (dst && (flags & RENAME_NOREPLACE)) return EEXIST;
     if (sd == dd && name == newname) return 0;
-    if (dst && src->linked() && dst->link_id == src->link_id) {
-        // Two names of one inode: POSIX says do nothing.
-        return 0;
-    }
-    const bool src_dir = src->type == NodeType::Dir;
+    // Two names of one inode: POSIX says do nothing.
+    if (dst && src->linked() && dst->link_id == src->link_id) return 0;
     DirState* dst_dir_state = nullptr;
     if (dst) {
-        const bool dst_dir = dst->type == NodeType::Dir;
-        if (src_dir && !dst_dir) return ENOTDIR;
-        if (!src_dir && dst_dir) return EISDIR;
-        if (dst_dir) {
-            // (A load lets go of mu_: src and dst stay, being ours.)
-            dst_dir_state = fs.dir_of(l, need.dst_dir, &err);
-            if (!dst_dir_state) return err;
-            if (!dst_dir_state->entries.empty()) return ENOTEMPTY;
-        }
+        auto r = replaced_dir(fs, l, *src, *dst, need.dst_dir);
+        if (!r) return r.error();
+        dst_dir_state = *r;
     }
     // Within the caps of the destination's index (the reader's).
     if (!dst && sd != dd && !dd->has_room_for(*src)) return ENOSPC;
@@ -307,66 +387,14 @@ std::optional<int> locked_rename(Fs& fs, OpLocks& l, RenameLocks* want, fuse_ino
     // A directory's backing rename carries the hard-linked files below it:
     // their data paths name the new place and the old one before it, and
     // settle after it (link_moves.cpp).
-    const fuse_ino_t moving_dir = src_dir && l.holds_pool() ? fs.node_for(parent, *src) : 0;
+    const bool src_is_dir = src->type == NodeType::Dir;
+    const fuse_ino_t moving_dir = src_is_dir && l.holds_pool() ? fs.node_for(parent, *src) : 0;
     std::vector<std::string> groups;
     const AroundRename around = around_dir_rename(fs, l, moving_dir, newparent, groups);
-
-    const std::string old_real = src->real;
-    std::string target;
-    bool done = false;
-    if (dst && !dst->linked()) {
-        // Replace: reuse the target's backing name so the backing rename
-        // replaces it atomically.
-        target = dst->real;
-        if ((err = replace_target(fs, l, sd, old_real, newparent, dd, newname, dst_dir_state,
-                                  around)))
-            return err;
-        done = true;
-    } else if (dst) {
-        if ((err = fs.remove_name(l, newparent, *dd, newname))) return err;
-    }
-    if (!done && fs.stored_as_itself(newname) && !dd->claimed.count(newname)) {
-        if ((err = around.before(newname))) {
-            (void)around.after(false);
-            return err;
-        }
-        err = backing_rename_noreplace(fs.dir_fd(*sd), old_real, fs.dir_fd(*dd), newname);
-        if (err == 0) {
-            target = newname;
-            done = true;
-        } else {
-            (void)around.after(false);
-            if (!backing_refused_name(err)) return err;
-        }
-    }
-    if (!done && sd == dd && old_real != name) {
-        // Already under a generated name: keep it, only the index changes.
-        target = old_real;
-        done = true;
-    }
-    if (!done) {
-        auto g = to_generated(fs, l, sd, dd, *sd->find(name), newname, around);
-        if (!g) return g.error();
-        target = *g;
-    }
-    if (target != old_real || sd != dd) fs.note_renamed(dd, target);
-    // Afresh: an index write above let go of mu_, and a chmod may have
-    // come meanwhile.
-    Entry moved = *sd->find(name);
-    moved.name = newname;
-    moved.ctime = now_ts();
-    moved.real = target;
-    sd->remove(name);
-    dd->add(moved);
-    fs.mark_dirty(sd);
-    fs.mark_dirty(dd);
-    fs.rekey(parent, name, newparent, newname);
-    fs.touch_dir(parent);
-    fs.touch_dir(newparent);
-    const int err1 = flush_both(fs, l, dd, sd);
-    // (After the directories: a crash before finds the old paths gone.)
-    const int err2 = around.after(true);
-    return err1 ? err1 : err2;
+    const auto target =
+        rename_backing(fs, l, sd, name, newparent, dd, newname, dst_dir_state, around);
+    if (!target) return target.error();
+    return rename_entry(fs, l, parent, sd, name, newparent, dd, newname, *target, around);
 }
 
 }  // namespace
