@@ -3,12 +3,13 @@
 // delayed), as a cheap USB stick's slowest writes do. While one directory's
 // large index is being written at once (a 0600 create: its entry must be
 // on the stick before the file exists), a stat in another directory must
-// answer within 50 ms, and a create or an append there too but for at most
-// two waits of one device write (vfat's own, see expect_answers): one
-// directory's index write holds that directory only (issue 12). Twice: the directory's first index
-// write (the file is made and grows), then a rewrite inside the file. The
-// create's own duration is measured too: at least the 200 ms of one
-// delayed write, so the others did overlap a write the delay slowed.
+// answer within 50 ms, and a create or an append there may wait for one
+// device write at most twice (vfat's own, see expect_answers): one
+// directory's index write holds that directory only. Twice: the
+// directory's first index write (the file is made and grows), then a
+// rewrite inside the file. The create's own duration is measured too: at
+// least the 200 ms of one delayed write, so the others did overlap a write
+// the delay slowed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -75,7 +76,9 @@ Probe read_probe(const std::filesystem::path& file) {
         }
         if (key == "alloc_us") {
             ++p.allocs;
-            p.slow_allocs += v >= 50'000;
+            // (Under 150 ms it waited for no 200 ms device write: that is
+            // the scheduler of a loaded machine, not the stick.)
+            p.slow_allocs += v >= 150'000;
             p.worst_alloc_us = std::max(p.worst_alloc_us, v);
         }
         if (key == "newfile_us") p.worst_newfile_us = std::max(p.worst_newfile_us, v);
@@ -89,7 +92,8 @@ void expect_answers(const Probe& p, const char* what) {
               << " ms; " << p.stats << " stats of B/g, the slowest " << p.worst_stat_us / 1000.0
               << " ms; " << p.allocs << " creates in B, the slowest " << p.worst_newfile_us / 1000.0
               << " ms; the same with a 4 KiB append to B/g, the slowest "
-              << p.worst_alloc_us / 1000.0 << " ms, " << p.slow_allocs << " over 50 ms\n";
+              << p.worst_alloc_us / 1000.0 << " ms, " << p.slow_allocs
+              << " waited for a device write (150 ms or more)\n";
     // The create waited for at least one delayed write: the rest overlapped it.
     EXPECT_GE(p.create_us, 200'000) << what;
     EXPECT_GE(p.allocs, 1) << what;
