@@ -898,13 +898,8 @@ void Fs::unlink_last_but_one(OpLocks& l, std::uint64_t id, DirState* from) {
     // latter, the pool entry would share the file's clusters (fsck damage).
     const int dfd = dir_fd(*d);  // (pinned: its directory lock is held)
     leaving_pool_[id] = {dir_ino, *real};
-    if (const int e = l.exclusive_io([&] {
-            int r = fsync_backing(dfd, *real);
-            if (!r) r = fsync_backing(dfd, "");
-            if (!r) r = fsync_backing(p->fd.get(), "");
-            return r;
-        }))
-        log(std::string("moving a file out of the link pool: sync failed: ") + std::strerror(e));
+    (void)sync_moved(*this, l, dfd, *real, p->fd.get(),
+                     "moving a file out of the link pool");  // (logged)
     leaving_pool_.erase(id);
     // (Attributes changed meanwhile went to the pool's entry: they stay.)
     const Entry* now = p->find(link_name(id));

@@ -115,13 +115,7 @@ int Fs::group_to_pool(OpLocks& l, std::uint64_t id, DirState* home) {
         (void)flush(l, p);  // (the old place is read first either way)
         return err;
     }
-    // vfat writes a move as two directory updates: the pool's (with the
-    // file, which carries its clusters) reaches the stick first.
-    if (int e = l.exclusive_io([&] {
-            int r = fsync_backing(pfd, to);
-            return r ? r : fsync_backing(pfd, "");
-        }))
-        log(std::string("moving a file into the link pool: sync failed: ") + std::strerror(e));
+    (void)sync_moved(*this, l, pfd, to, -1, "moving a file into the link pool");  // (logged)
     set_path(to, "", false);
     note_renamed(p, to);
     if (int err = flush(l, p)) {
@@ -133,6 +127,18 @@ int Fs::group_to_pool(OpLocks& l, std::uint64_t id, DirState* home) {
     }
     forget_primary(*this, home, id, from);
     return 0;
+}
+
+int sync_moved(Fs& fs, OpLocks& l, int to_dir, const std::string& name, int from_dir,
+               const char* what) {
+    const int e = l.exclusive_io([&] {
+        int r = fsync_backing(to_dir, name);
+        if (!r) r = fsync_backing(to_dir, "");
+        if (!r && from_dir >= 0) r = fsync_backing(from_dir, "");
+        return r;
+    });
+    if (e) fs.log(std::string(what) + ": sync failed: " + std::strerror(e));
+    return e;
 }
 
 void set_group_path(Fs& fs, DirState& p, const std::string& pname, const std::string& real,

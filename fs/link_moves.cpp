@@ -143,13 +143,8 @@ int Fs::group_to_heir(OpLocks& l, std::uint64_t id, DirState& d, const std::stri
         if (int e = flush(l, p)) return e;
         return pooled ? err : group_to_pool(l, id, home);
     }
-    if (int e = l.exclusive_io([&] {
-            int r = fsync_backing(dfd, real);
-            if (!r) r = fsync_backing(dfd, "");
-            return r ? r : fsync_backing(at->dir.get(), "");
-        }))
-        log(std::string("moving a hard-linked file to another name: sync failed: ") +
-            std::strerror(e));
+    (void)sync_moved(*this, l, dfd, real, at->dir.get(),
+                     "moving a hard-linked file to another name");  // (logged)
     // 4. The path settles, written before the old backing name may be
     // reused: until then a reader would take a new file there for the group's.
     set_group_path(*this, *p, pname, to, "", true);
@@ -215,11 +210,7 @@ std::optional<int> Fs::rename_primary(OpLocks& l, fuse_ino_t parent, DirState* s
         (void)undo_group();
         return err;
     }
-    if (int e = l.exclusive_io([&] {
-            int r = fsync_backing(dfd, *real);
-            return r ? r : fsync_backing(dfd, "");
-        }))
-        log(std::string("renaming a hard-linked file: sync failed: ") + std::strerror(e));
+    (void)sync_moved(*this, l, dfd, *real, -1, "renaming a hard-linked file");  // (logged)
     // 4. The old name goes, written; 5. the path settles and the count
     // drops, written, before the old backing name may be reused.
     sd->remove(name);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <optional>
 
+#include "fs/link_paths.hpp"
 #include "fs/name_codec.hpp"
 #include "fs/ops.hpp"
 
@@ -51,11 +52,8 @@ int move_into_pool(Fs& fs, OpLocks& l, Node* n, DirState* pool, DirState* sd) {
     // `sd` that no longer holds it, as its next index write does: a pull
     // between the two would leave the file under no name.
     const int pfd = fs.dir_fd(*pool);
-    if (int e2 = l.exclusive_io([&] {
-            int r = fsync_backing(pfd, p.real);
-            return r ? r : fsync_backing(pfd, "");
-        }))
-        fs.log(std::string("link: syncing the link pool failed: ") + std::strerror(e2));
+    (void)sync_moved(fs, l, pfd, p.real, -1,
+                     "link: moving the file into the link pool");  // (logged)
     sd->claimed.erase(e.real);
     e.real.clear();
     fs.note_renamed(pool, p.real);
